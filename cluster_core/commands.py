@@ -1,0 +1,105 @@
+"""Running scheduler commands: argument lists only, a timeout on every call, retries for transient errors.
+
+Backends call :func:`run`; the paths of scheduler commands can be set in the config (section
+``[commands]``, e.g. ``sbatch = /opt/slurm/bin/sbatch``) or in ``CLUSTER_<NAME>`` environment variables for
+users whose PATH lacks them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import time
+from typing import Iterable, Optional, Sequence
+
+import attrs
+
+from .errors import SchedulerError
+
+log = logging.getLogger(__name__)
+
+# Directories where scheduler commands live on clusters whose login PATH lacks them.
+EXTRA_DIRS = ("/usr/local/bin", "/usr/bin", "/usr/local/sbin", "/usr/sbin", "/opt/slurm/bin",
+              "/opt/torque/bin", "/opt/pbs/bin", "/usr/lib/gridengine/bin")
+
+
+def which(command: str) -> Optional[str]:
+    """The full path of a scheduler command: $CLUSTER_<COMMAND>, the config, PATH, then usual dirs."""
+    env = os.environ.get("CLUSTER_" + re.sub(r"\W", "_", command).upper())
+    if env:
+        return env
+    try:
+        from . import config
+        configured = config.get_option(f"commands.{command}")
+    except Exception:  # a broken config must not hide a command; config errors surface elsewhere
+        configured = None
+    if configured:
+        return configured
+    found = shutil.which(command)
+    if found:
+        return found
+    return shutil.which(command, path=os.pathsep.join(EXTRA_DIRS))
+
+
+@attrs.frozen
+class Result:
+    args: tuple
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+def run(args: Sequence[str], *, timeout: float = 30.0, retries: int = 0, backoff: float = 1.0,
+        transient: Iterable[str] = (), input: Optional[str] = None, check: bool = True,
+        env: Optional[dict] = None, cwd: Optional[str] = None) -> Result:
+    """Run a command (argument list, no shell) and return its Result.
+
+    The first word is resolved with :func:`which`. A timeout, or a non-zero exit whose output matches a
+    ``transient`` regex, is retried up to ``retries`` times with exponential backoff. With ``check``, a
+    non-zero exit raises SchedulerError carrying the command and what it printed.
+    """
+    args = [str(a) for a in args]
+    exe = which(args[0])
+    if exe is None:
+        raise SchedulerError(f"{args[0]}: command not found on PATH or in {', '.join(EXTRA_DIRS)}; "
+                             f"set its path with `cluster config set commands.{args[0]} /path/to/{args[0]}`",
+                             command=args)
+    full = [exe, *args[1:]]
+    patterns = [re.compile(p, re.IGNORECASE) for p in transient]
+    attempt = 0
+    while True:
+        attempt += 1
+        start = time.monotonic()
+        try:
+            proc = subprocess.run(full, input=input, capture_output=True, text=True, timeout=timeout,
+                                  env=env, cwd=cwd)
+        except subprocess.TimeoutExpired as exc:
+            err = SchedulerError(f"{args[0]} did not answer within {timeout:g} s", command=args,
+                                 output=_text(exc.stderr), transient=True)
+        except OSError as exc:
+            raise SchedulerError(f"{args[0]} could not be run: {exc}", command=args) from None
+        else:
+            res = Result(tuple(full), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
+            log.debug("ran %s -> rc %s in %.3f s", full, proc.returncode, res.seconds)
+            if proc.returncode == 0 or not check:
+                return res
+            output = (proc.stderr or "") + (proc.stdout or "")
+            is_transient = any(p.search(output) for p in patterns)
+            err = SchedulerError(f"{args[0]} failed (exit {proc.returncode}): {output.strip()[:2000]}",
+                                 command=args, returncode=proc.returncode, output=output,
+                                 transient=is_transient)
+        if not err.transient or attempt > retries:
+            raise err
+        delay = backoff * 2 ** (attempt - 1)
+        log.warning("%s; retrying in %.1f s (attempt %d of %d)", err, delay, attempt, retries + 1)
+        time.sleep(delay)
+
+
+def _text(data) -> str:
+    if data is None:
+        return ""
+    return data.decode(errors="replace") if isinstance(data, bytes) else str(data)

@@ -1,0 +1,71 @@
+"""The exceptions cluster-core raises: every error a user can cause is one of these."""
+
+from __future__ import annotations
+
+
+class ClusterError(Exception):
+    """Base class of every error raised by cluster-core on purpose."""
+
+
+class OptionError(ClusterError, ValueError):
+    """A job keyword is unknown or its value cannot be used; the message names both."""
+
+    def __init__(self, message: str, keyword: str | None = None, value: object = None):
+        super().__init__(message)
+        self.keyword = keyword
+        self.value = value
+
+
+class ConfigError(ClusterError):
+    """The config file cannot be read or holds a bad value; the message names the file and line."""
+
+
+class BackendError(ClusterError):
+    """A backend is missing, unavailable, or a plugin broke its contract."""
+
+
+class SchedulerError(ClusterError):
+    """A scheduler command failed; carries the command, its exit code and what it printed."""
+
+    def __init__(self, message: str, command: list[str] | None = None, returncode: int | None = None,
+                 output: str = "", transient: bool = False):
+        super().__init__(message)
+        self.command = command or []
+        self.returncode = returncode
+        self.output = output
+        self.transient = transient
+
+
+class SubmitError(SchedulerError):
+    """The scheduler refused a job. `keyword` names the option concerned when it can be told."""
+
+    def __init__(self, message: str, keyword: str | None = None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.keyword = keyword
+
+
+class JobError(ClusterError):
+    """A job cannot do what was asked (not submitted yet, no result, failed)."""
+
+
+class JobFailedError(JobError):
+    """A job ended without success; `job` is the Job, its state and exit code say how."""
+
+    def __init__(self, message: str, job: object = None):
+        super().__init__(message)
+        self.job = job
+
+
+class WaitTimeout(ClusterError, TimeoutError):
+    """wait() gave up before the jobs finished; the jobs go on running."""
+
+
+class RemoteTraceback(Exception):
+    """Carries the traceback text of an exception raised inside a job, set as the re-raised error's cause."""
+
+    def __init__(self, tb: str):
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return self.tb

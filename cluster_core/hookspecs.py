@@ -1,0 +1,98 @@
+"""The hooks a backend implements. Each docstring is the contract; the core relies on nothing else.
+
+A backend is a module (or object) with functions marked ``@cluster_core.hookimpl``, published under the
+entry-point group ``cluster_core.backends``; the entry point's name is the backend's name. The core calls
+exactly one backend per call (the chosen one), so an implementation never checks whether it is "the
+active one". Every hook is ``firstresult``: the single backend's answer is the answer.
+
+Phases: who are you (backend_info, detect) -> write (render_options) -> run (submit) -> watch
+(parse_queue) -> stop (cancel).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import pluggy
+
+PROJECT = "cluster_core"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# --- who are you ------------------------------------------------------------------------------------
+
+@hookspec(firstresult=True)
+def backend_info() -> "BackendInfo":  # noqa: F821 - documented type from cluster_core.records
+    """Describe the backend: a :class:`cluster_core.records.BackendInfo`.
+
+    Must be cheap and must not run a scheduler command: it is read to list backends and to write scripts.
+    """
+
+
+@hookspec(firstresult=True)
+def detect() -> "Detection":  # noqa: F821
+    """Tell whether this backend can be used on this machine now: a :class:`~cluster_core.records.Detection`.
+
+    Quick (well under a second; use a short timeout on any command) and never raises: a missing command,
+    an unreachable controller or an error all give ``Detection(False, reason)`` with a reason a user can act
+    on ("sbatch not found on PATH", "slurmctld did not answer within 2 s").
+    """
+
+
+# --- write ------------------------------------------------------------------------------------------
+
+@hookspec(firstresult=True)
+def render_options(options: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """Turn checked job options into the scheduler's arguments, one tuple of argv words per directive.
+
+    ``options`` maps canonical keyword names (see :mod:`cluster_core.options`) to values already cast and
+    validated (memory in MB, time in seconds, depends as a tuple of job ids). Return e.g.
+    ``[("--cpus-per-task=4",), ("--mem=4096M",)]`` or ``[("-l", "nodes=1:ppn=4")]``. The words are
+    command-line arguments: the core quotes them when it writes them after ``directive_prefix`` in a
+    script, or passes them as they are in an argument list. Keywords the scheduler does not have are
+    skipped and logged at debug level (:func:`cluster_core.options.render_with` does both).
+    """
+
+
+# --- run --------------------------------------------------------------------------------------------
+
+@hookspec(firstresult=True)
+def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool) -> str:
+    """Submit the job script ``script`` and return the new job's id as a string.
+
+    ``options`` are the checked job options. When ``directives_in_script`` is true the script already
+    carries ``render_options(options)`` as directive lines (a backend that reads directives need not pass
+    them again); when false (``submit_file`` on a user's own script) the backend must pass them itself,
+    for instance on the command line. Always an argument list, never a shell string. Retry transient
+    scheduler failures; raise :class:`cluster_core.errors.SubmitError` for permanent ones, with the
+    scheduler's message and, where it can be told, the keyword it concerns. The job's stdout and stderr
+    go to ``options["outfile"]`` and ``options["errfile"]``, which the core always sets.
+    """
+
+
+# --- watch ------------------------------------------------------------------------------------------
+
+@hookspec(firstresult=True)
+def parse_queue(job_ids: Optional[Sequence[str]], user: Optional[str],
+                partition: Optional[str]) -> list["QueueJob"]:  # noqa: F821
+    """Query the scheduler once and return :class:`~cluster_core.records.QueueJob` records.
+
+    With ``job_ids``, report those jobs (in one batched query, or a fixed few, never one per job),
+    including ones that already finished when the scheduler still knows them; leave out ids it no longer
+    knows at all (the core then falls back to the exit-code file the job script writes). Without
+    ``job_ids``, list every job of ``user`` (and ``partition``) the scheduler shows. States are
+    normalised to :class:`~cluster_core.records.State`; ``raw_state`` keeps the scheduler's own code.
+    Raise :class:`~cluster_core.errors.SchedulerError` when the scheduler cannot be asked at all.
+    """
+
+
+# --- stop -------------------------------------------------------------------------------------------
+
+@hookspec(firstresult=True)
+def cancel(job_ids: Sequence[str]) -> bool:
+    """Cancel these jobs (queued or running, killing every process of a running one); return True.
+
+    Ids that already finished are not an error. One scheduler call for all ids where the scheduler allows.
+    """

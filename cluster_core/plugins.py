@@ -1,0 +1,246 @@
+"""Backend discovery and dispatch: entry points, pluggy, and the choice of one backend.
+
+Entry points in the group ``cluster_core.backends`` are scanned on first use, never at import. Each
+backend is registered under its entry-point name; a :class:`Backend` calls that one plugin's hooks only,
+through a cached ``subset_hook_caller``, so no hook implementation has to ask whether it is active.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from importlib import metadata
+from typing import Any, Optional, Sequence
+
+import attrs
+import pluggy
+
+from . import hookspecs
+from .errors import BackendError
+from .records import BackendInfo, Detection
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "cluster_core.backends"
+ENV_BACKEND = "CLUSTER_BACKEND"
+DEFAULT_BACKEND = "local"
+
+_lock = threading.RLock()
+_pm: Optional[pluggy.PluginManager] = None
+_load_errors: dict[str, str] = {}
+_backends: dict[str, "Backend"] = {}
+
+
+def plugin_manager() -> pluggy.PluginManager:
+    """The process's plugin manager, with every installed backend loaded (once)."""
+    global _pm
+    with _lock:
+        if _pm is None:
+            pm = pluggy.PluginManager(hookspecs.PROJECT)
+            pm.add_hookspecs(hookspecs)
+            for ep in _entry_points():
+                if pm.has_plugin(ep.name):
+                    continue
+                try:
+                    pm.register(ep.load(), name=ep.name)
+                except Exception as exc:  # a broken third-party plugin must not break the others
+                    _load_errors[ep.name] = f"{type(exc).__name__}: {exc}"
+                    log.warning("backend plugin %r (%s) failed to load: %s", ep.name, ep.value, exc)
+            _pm = pm
+        return _pm
+
+
+def _entry_points():
+    return metadata.entry_points(group=ENTRY_POINT_GROUP)
+
+
+def register(plugin: Any, name: str) -> None:
+    """Register a backend object or module by hand (tests, or a backend that is not installed)."""
+    with _lock:
+        pm = plugin_manager()
+        if pm.has_plugin(name):
+            raise BackendError(f"a backend named {name!r} is already registered")
+        pm.register(plugin, name=name)
+        _backends.pop(name, None)
+
+
+def unregister(name: str) -> None:
+    with _lock:
+        pm = plugin_manager()
+        plugin = pm.get_plugin(name)
+        if plugin is not None:
+            pm.unregister(plugin, name=name)
+        _backends.pop(name, None)
+
+
+def backend_names() -> list[str]:
+    """Names of every registered backend, in registration order."""
+    return [name for name, _ in plugin_manager().list_name_plugin()]
+
+
+class Backend:
+    """One backend's hooks, each call answered by that backend alone."""
+
+    def __init__(self, name: str):
+        pm = plugin_manager()
+        plugin = pm.get_plugin(name)
+        if plugin is None:
+            raise BackendError(f"no backend named {name!r}; installed: {', '.join(backend_names()) or 'none'}")
+        self.name = name
+        others = [p for n, p in pm.list_name_plugin() if n != name]
+        self._callers = {spec: pm.subset_hook_caller(spec, remove_plugins=others)
+                         for spec in ("backend_info", "detect", "render_options", "submit",
+                                      "parse_queue", "cancel")}
+        self._info: Optional[BackendInfo] = None
+
+    def _call(self, hook: str, **kwargs):
+        caller = self._callers[hook]
+        if not caller.get_hookimpls():
+            raise BackendError(f"backend {self.name!r} does not implement the {hook!r} hook")
+        return caller(**kwargs)
+
+    @property
+    def info(self) -> BackendInfo:
+        if self._info is None:
+            info = self._call("backend_info")
+            if not isinstance(info, BackendInfo):
+                raise BackendError(f"backend {self.name!r}: backend_info returned {info!r}, not a BackendInfo")
+            self._info = attrs.evolve(info, name=self.name)
+        return self._info
+
+    def detect(self) -> Detection:
+        try:
+            result = self._call("detect")
+        except Exception as exc:  # the contract says never raise; a buggy plugin still must not stop detection
+            return Detection(False, f"detect raised {type(exc).__name__}: {exc}")
+        if not isinstance(result, Detection):
+            return Detection(bool(result), "")
+        return result
+
+    def render_options(self, options) -> list[tuple[str, ...]]:
+        return list(self._call("render_options", options=options) or [])
+
+    def submit(self, script, options, directives_in_script: bool = True) -> str:
+        job_id = self._call("submit", script=script, options=options, directives_in_script=directives_in_script)
+        if job_id is None or not str(job_id).strip():
+            raise BackendError(f"backend {self.name!r} returned no job id for {script}")
+        return str(job_id).strip()
+
+    def parse_queue(self, job_ids: Optional[Sequence[str]] = None, user: Optional[str] = None,
+                    partition: Optional[str] = None):
+        ids = list(job_ids) if job_ids is not None else None
+        return list(self._call("parse_queue", job_ids=ids, user=user, partition=partition) or [])
+
+    def cancel(self, job_ids: Sequence[str]) -> bool:
+        if not job_ids:
+            return True
+        return bool(self._call("cancel", job_ids=list(job_ids)))
+
+    def __repr__(self) -> str:
+        return f"<Backend {self.name}>"
+
+
+def backend(name: str) -> Backend:
+    """The named backend (cached)."""
+    with _lock:
+        if name not in _backends:
+            _backends[name] = Backend(name)
+        return _backends[name]
+
+
+@attrs.frozen
+class BackendStatus:
+    """One installed backend and whether it can be used here, for listings."""
+
+    name: str
+    available: bool
+    reason: str
+    priority: int
+    description: str
+    selected: bool = False
+
+
+def list_backends() -> list[BackendStatus]:
+    """Every installed backend with its detection result, best first; plugins that failed to load too."""
+    rows = []
+    for name in backend_names():
+        be = backend(name)
+        try:
+            info = be.info
+        except Exception as exc:
+            rows.append(BackendStatus(name, False, f"backend_info failed: {exc}", -1, ""))
+            continue
+        det = be.detect()
+        rows.append(BackendStatus(name, det.available, det.reason, info.priority, info.description))
+    rows += [BackendStatus(n, False, f"failed to load: {err}", -1, "") for n, err in _load_errors.items()]
+    rows.sort(key=lambda r: (not r.available, -r.priority, r.name))
+    chosen = None
+    try:
+        chosen = choose_backend_name()
+    except BackendError:
+        pass
+    return [attrs.evolve(r, selected=(r.name == chosen)) for r in rows]
+
+
+_detected: Optional[str] = None
+
+
+def get_cluster_environment(refresh: bool = False) -> str:
+    """The best backend that detects itself here (highest priority), else the local backend."""
+    global _detected
+    with _lock:
+        if _detected is not None and not refresh:
+            return _detected
+        best: Optional[tuple[int, str]] = None
+        for name in backend_names():
+            be = backend(name)
+            try:
+                prio = be.info.priority
+            except Exception:
+                continue
+            det = be.detect()
+            log.debug("backend %s: %s (%s)", name, "available" if det.available else "not available", det.reason)
+            if det.available and (best is None or prio > best[0]):
+                best = (prio, name)
+        if best is None:
+            if DEFAULT_BACKEND not in backend_names():
+                raise BackendError("no backend is available and the local backend is not installed; "
+                                   "pip install cluster-core[local]")
+            best = (0, DEFAULT_BACKEND)
+        _detected = best[1]
+        return _detected
+
+
+def choose_backend_name(name: Optional[str] = None) -> str:
+    """An explicit name, else $CLUSTER_BACKEND, else the config's core.backend, else auto-detection."""
+    if name:
+        return name
+    env = os.environ.get(ENV_BACKEND, "").strip()
+    if env:
+        return env
+    from . import config
+    configured = config.get_option("core.backend")
+    if configured and configured != "auto":
+        return configured
+    return get_cluster_environment()
+
+
+def get_backend(name: Optional[str] = None) -> Backend:
+    """The backend to use for a call: see :func:`choose_backend_name`."""
+    chosen = choose_backend_name(name)
+    if chosen not in backend_names():
+        hint = f"; it failed to load: {_load_errors[chosen]}" if chosen in _load_errors else \
+            f"; installed: {', '.join(backend_names()) or 'none'} (pip install cluster-core[{chosen}]?)"
+        raise BackendError(f"backend {chosen!r} is not installed{hint}")
+    return backend(chosen)
+
+
+def reset() -> None:
+    """Forget loaded plugins and detection (tests)."""
+    global _pm, _detected
+    with _lock:
+        _pm = None
+        _detected = None
+        _backends.clear()
+        _load_errors.clear()

@@ -1,0 +1,97 @@
+"""Value records shared by the core and the backends: the normalised job state and what backends report."""
+
+from __future__ import annotations
+
+import enum
+from typing import Optional
+
+import attrs
+
+
+class State(str, enum.Enum):
+    """The one state model every backend maps its own codes onto."""
+
+    PENDING = "pending"
+    HELD = "held"
+    RUNNING = "running"
+    SUSPENDED = "suspended"
+    COMPLETING = "completing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMEOUT = "timeout"
+    OUT_OF_MEMORY = "out_of_memory"
+    NODE_FAIL = "node_fail"
+    PREEMPTED = "preempted"
+    UNKNOWN = "unknown"
+
+    @property
+    def finished(self) -> bool:
+        """True for states a job never leaves."""
+        return self in FINISHED_STATES
+
+    @property
+    def active(self) -> bool:
+        """True while the job holds or waits for resources."""
+        return self in (State.PENDING, State.HELD, State.RUNNING, State.SUSPENDED, State.COMPLETING)
+
+    @property
+    def queued(self) -> bool:
+        return self in (State.PENDING, State.HELD)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+FINISHED_STATES = frozenset({State.COMPLETED, State.FAILED, State.CANCELLED, State.TIMEOUT,
+                             State.OUT_OF_MEMORY, State.NODE_FAIL, State.PREEMPTED})
+BAD_STATES = FINISHED_STATES - {State.COMPLETED}
+
+
+@attrs.frozen
+class QueueJob:
+    """One job as a scheduler reports it, already normalised by the backend."""
+
+    id: str
+    state: State = attrs.field(converter=State)
+    name: Optional[str] = None
+    user: Optional[str] = None
+    partition: Optional[str] = None
+    exitcode: Optional[int] = None
+    reason: Optional[str] = None
+    raw_state: Optional[str] = None
+    cores: Optional[int] = None
+    nodes: tuple = attrs.field(default=(), converter=tuple)
+    submit_time: Optional[float] = None
+    start_time: Optional[float] = None
+    end_time: Optional[float] = None
+    array_id: Optional[str] = None
+    task_id: Optional[int] = None
+
+
+@attrs.frozen
+class BackendInfo:
+    """What a backend is and can do; the core reads this instead of asking which scheduler it is.
+
+    directive_prefix: how option lines start in a job script ("#SBATCH"); None when the backend reads none.
+    task_id_variable: the environment variable holding an array task's index, None without arrays.
+    poll_interval: the shortest pause between two queue queries, in seconds, to spare the scheduler.
+    priority: which detected backend wins in auto-detection (higher wins; the local backend is 0).
+    """
+
+    name: str
+    description: str = ""
+    directive_prefix: Optional[str] = None
+    supports_arrays: bool = False
+    task_id_variable: Optional[str] = None
+    poll_interval: float = 2.0
+    priority: int = 10
+    distribution: Optional[str] = None
+
+
+@attrs.frozen
+class Detection:
+    """The answer of a backend's detect hook: can it be used here, and why (not)."""
+
+    available: bool
+    reason: str = ""
