@@ -1,8 +1,41 @@
-"""cluster-core: submit shell commands and Python functions to any batch scheduler with one API."""
+"""cluster-core: submit shell commands and Python functions to any batch scheduler with one API.
 
-from .hookspecs import hookimpl
-from .errors import (ClusterError, OptionError, ConfigError, BackendError, SchedulerError, SubmitError,
-                     JobError, JobFailedError, WaitTimeout, RemoteTraceback)
-from .records import State, QueueJob, BackendInfo, Detection
+Importing this package is cheap: names are loaded from their modules on first use (PEP 562), no backend
+is loaded and no entry point is scanned until a backend is first needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "hookspecs": ["hookimpl"],
+    "errors": ["ClusterError", "OptionError", "ConfigError", "BackendError", "SchedulerError", "SubmitError",
+               "JobError", "JobFailedError", "WaitTimeout", "RemoteTraceback"],
+    "records": ["State", "QueueJob", "BackendInfo", "Detection"],
+    "options": ["check_arguments", "option_help", "option_to_string", "options_to_string"],
+    "config": ["Profile", "get_profile", "set_profile", "del_profile", "get_option", "set_option"],
+    "plugins": ["get_cluster_environment", "list_backends", "get_backend"],
+    "job": ["Job", "make_job", "make_job_file", "submit", "submit_file", "wait", "get", "clean", "clean_dir"],
+    "queue": ["Queue"],
+    "logme": ["setup_logging", "set_log_level"],
+}
+_ALIASES = {"setup_logging": "setup", "set_log_level": "set_level"}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cluster_core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), _ALIASES.get(name, name))
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,244 @@
+"""Watching jobs: one shared poller per backend per process, and the user-facing Queue.
+
+Every poll asks the backend once (``parse_queue``) for all tracked unfinished jobs, never more often
+than the backend's ``poll_interval``; finished states are cached and never asked again. A job the
+scheduler no longer knows is settled from the exit file its script writes.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+import attrs
+
+from . import plugins
+from .errors import WaitTimeout
+from .records import QueueJob, State
+from .script import read_exit_file
+
+log = logging.getLogger(__name__)
+
+# A tracked job neither the scheduler nor its exit file knows for this long is reported UNKNOWN.
+LOST_AFTER = 60.0
+
+
+@attrs.define
+class _Tracked:
+    id: str
+    exit_file: Optional[Path]
+    first_asked: Optional[float] = None
+    record: Optional[QueueJob] = None
+    lost: bool = False
+
+
+class Tracker:
+    """The process's poller for one backend: batched queries, minimum interval, cached final states."""
+
+    def __init__(self, backend_name: str):
+        self.backend = plugins.backend(backend_name)
+        self._jobs: dict[str, _Tracked] = {}
+        self._lock = threading.RLock()
+        self._last_query = 0.0
+        self.queries = 0
+
+    def track(self, job_id: str, exit_file: Optional[Path] = None) -> None:
+        with self._lock:
+            if job_id not in self._jobs:
+                self._jobs[job_id] = _Tracked(job_id, Path(exit_file) if exit_file else None)
+
+    def forget(self, job_id: str) -> None:
+        with self._lock:
+            self._jobs.pop(job_id, None)
+
+    def record(self, job_id: str) -> Optional[QueueJob]:
+        tracked = self._jobs.get(job_id)
+        return tracked.record if tracked else None
+
+    def refresh(self, force: bool = False) -> None:
+        """Ask the backend about every unfinished tracked job, at most once per poll interval."""
+        with self._lock:
+            now = time.monotonic()
+            if not force and now - self._last_query < self.backend.info.poll_interval:
+                return
+            pending = [t for t in self._jobs.values() if not (t.record and t.record.state.finished)]
+            if not pending:
+                return
+            self._last_query = now
+            self.queries += 1
+            reported = {r.id: r for r in self.backend.parse_queue([t.id for t in pending])}
+            for t in pending:
+                self._settle(t, reported.get(t.id), now)
+
+    def _settle(self, t: _Tracked, rec: Optional[QueueJob], now: float) -> None:
+        if t.first_asked is None:
+            t.first_asked = now
+        ended = read_exit_file(t.exit_file) if t.exit_file else None
+        if rec is not None and rec.state is not State.UNKNOWN:
+            if rec.state.finished and rec.exitcode is None and ended is not None:
+                rec = attrs.evolve(rec, exitcode=ended.returncode)
+            t.record = rec
+            return
+        if ended is not None:
+            state = State.COMPLETED if ended.returncode == 0 else State.FAILED
+            base = rec or QueueJob(id=t.id, state=state)
+            t.record = attrs.evolve(base, state=state, exitcode=ended.returncode, start_time=ended.start,
+                                    end_time=ended.end, reason=base.reason or "from the job's exit file")
+            return
+        if now - t.first_asked > LOST_AFTER:
+            # neither the scheduler nor the job can tell any more: stop waiting, say so
+            t.record = QueueJob(id=t.id, state=State.UNKNOWN, reason=(rec.reason if rec else None) or
+                                "the scheduler no longer knows this job and it wrote no exit file")
+            t.lost = True
+        elif rec is not None:
+            t.record = rec
+
+    def is_done(self, job_id: str) -> bool:
+        t = self._jobs.get(job_id)
+        if t is None or t.record is None:
+            return False
+        return t.record.state.finished or t.lost
+
+    def wait(self, job_ids: Sequence[str], timeout: Optional[float] = None, progress: Optional[bool] = None) -> None:
+        """Block until every job is finished (or lost); WaitTimeout after ``timeout`` seconds."""
+        start = time.monotonic()
+        interval = self.backend.info.poll_interval
+        cap = max(interval * 10, 1.0)
+        show = _progress_wanted(progress)
+        first = True
+        try:
+            while True:
+                self.refresh(force=first)
+                first = False
+                left = [j for j in job_ids if not self.is_done(j)]
+                if show:
+                    _show_progress(self, job_ids, len(left), time.monotonic() - start)
+                if not left:
+                    return
+                if timeout is not None and time.monotonic() - start >= timeout:
+                    raise WaitTimeout(f"{len(left)} of {len(job_ids)} jobs still not finished after "
+                                      f"{timeout:g} s (e.g. {', '.join(left[:5])}); they go on running")
+                pause = interval if timeout is None else min(interval, max(0.0, timeout - (time.monotonic() - start)))
+                time.sleep(pause)
+                interval = min(cap, interval * 1.25)
+        finally:
+            if show:
+                sys.stderr.write("\n")
+                sys.stderr.flush()
+
+
+def _progress_wanted(progress: Optional[bool]) -> bool:
+    if progress is not None:
+        return progress
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _show_progress(tracker: Tracker, job_ids: Sequence[str], left: int, elapsed: float) -> None:
+    counts: dict[str, int] = {}
+    for j in job_ids:
+        rec = tracker.record(j)
+        key = rec.state.value if rec else "submitted"
+        counts[key] = counts.get(key, 0) + 1
+    parts = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+    done = len(job_ids) - left
+    sys.stderr.write(f"\r[{done}/{len(job_ids)} done, {elapsed:5.0f} s] {parts}\x1b[K")
+    sys.stderr.flush()
+
+
+_trackers: dict[str, Tracker] = {}
+_trackers_lock = threading.Lock()
+
+
+def tracker(backend_name: str) -> Tracker:
+    """The shared poller of a backend in this process."""
+    with _trackers_lock:
+        if backend_name not in _trackers:
+            _trackers[backend_name] = Tracker(backend_name)
+        return _trackers[backend_name]
+
+
+class Queue:
+    """The jobs of a user (and partition) on a backend, as ``QueueJob`` records keyed by job id.
+
+    ``update()`` makes one scheduler query for the listing (plus one for tracked jobs that have left
+    it), never one per job, and not more often than the backend's poll interval.
+    """
+
+    def __init__(self, user: Optional[str] = "self", partition: Optional[str] = None,
+                 backend: Optional[str] = None):
+        self.user = getpass.getuser() if user == "self" else user
+        self.partition = partition
+        self.backend = plugins.get_backend(backend)
+        self.jobs: dict[str, QueueJob] = {}
+        self._last = 0.0
+
+    def update(self, force: bool = False) -> "Queue":
+        now = time.monotonic()
+        if not force and self._last and now - self._last < self.backend.info.poll_interval:
+            return self
+        self._last = now
+        listing = {r.id: r for r in self.backend.parse_queue(None, self.user, self.partition)}
+        self.jobs.update(listing)
+        track = tracker(self.backend.name)
+        gone = [j for j, r in self.jobs.items() if j not in listing and not r.state.finished]
+        if gone:
+            for j in gone:
+                track.track(j)
+            track.refresh(force=True)
+            for j in gone:
+                rec = track.record(j)
+                if rec is not None:
+                    self.jobs[j] = rec
+        return self
+
+    def _view(self, pred) -> dict[str, QueueJob]:
+        return {j: r for j, r in self.jobs.items() if pred(r.state)}
+
+    @property
+    def running(self) -> dict[str, QueueJob]:
+        return self._view(lambda s: s in (State.RUNNING, State.COMPLETING, State.SUSPENDED))
+
+    @property
+    def queued(self) -> dict[str, QueueJob]:
+        return self._view(lambda s: s.queued)
+
+    @property
+    def completed(self) -> dict[str, QueueJob]:
+        return self._view(lambda s: s is State.COMPLETED)
+
+    @property
+    def failed(self) -> dict[str, QueueJob]:
+        return self._view(lambda s: s.finished and s is not State.COMPLETED)
+
+    def wait(self, jobs: Iterable, timeout: Optional[float] = None, progress: Optional[bool] = None) -> bool:
+        """Wait for jobs (Job objects or ids); True when all completed successfully."""
+        from .job import wait as wait_jobs
+        return wait_jobs(list(jobs), timeout=timeout, backend=self.backend.name, progress=progress)
+
+    def get(self, jobs: Iterable, timeout: Optional[float] = None):
+        from .job import get as get_jobs
+        return get_jobs(list(jobs), timeout=timeout)
+
+    def __getitem__(self, job_id: str) -> QueueJob:
+        return self.jobs[str(job_id)]
+
+    def __contains__(self, job_id) -> bool:
+        return str(getattr(job_id, "id", job_id)) in self.jobs
+
+    def __iter__(self):
+        return iter(self.jobs.values())
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def __repr__(self) -> str:
+        return (f"<Queue {self.backend.name} user={self.user} {len(self.running)} running, "
+                f"{len(self.queued)} queued, {len(self.completed)} completed>")

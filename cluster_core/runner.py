@@ -1,0 +1,57 @@
+"""Runs a pickled function job on the compute node: ``python -m cluster_core.runner IN OUT``.
+
+The result file holds ``{"ok": True, "value": ...}`` or ``{"ok": False, "error": exc, "traceback": text}``,
+written 0600 under a temporary name and renamed, so a half-written result never reads as success.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+import traceback
+from pathlib import Path
+
+
+def _dump(result: dict) -> bytes:
+    import cloudpickle
+    try:
+        return cloudpickle.dumps(result)
+    except Exception as exc:  # an unpicklable return value or exception: keep what can be kept
+        if result.get("ok"):
+            detail = f"the function's return value cannot be pickled: {type(exc).__name__}: {exc}"
+            return cloudpickle.dumps({"ok": False, "error": None, "traceback": detail,
+                                      "error_repr": detail})
+        return cloudpickle.dumps({"ok": False, "error": None, "traceback": result.get("traceback", ""),
+                                  "error_repr": repr(result.get("error"))})
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m cluster_core.runner INPUT.pkl OUTPUT.pkl", file=sys.stderr)
+        return 2
+    src, dst = Path(argv[0]), Path(argv[1])
+    from .script import atomic_write
+    try:
+        with open(src, "rb") as fh:
+            head = pickle.load(fh)
+            for entry in reversed(head.get("sys_path", [])):
+                if entry not in sys.path:
+                    sys.path.insert(1, entry)
+            payload = pickle.load(fh)
+        value = payload["function"](*payload["args"], **payload["kwargs"])
+        result = {"ok": True, "value": value}
+        code = 0
+    except BaseException as exc:  # the job's own failure, reported to the submitter
+        tb = traceback.format_exc()
+        sys.stderr.write(tb)
+        result = {"ok": False, "error": exc, "traceback": tb, "error_repr": repr(exc)}
+        code = 1
+    atomic_write(dst, _dump(result), mode=0o600)
+    sys.stdout.flush()
+    return code
+
+
+if __name__ == "__main__":
+    os.umask(0o077)
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,180 @@
+"""Job files: one naming convention, and the bash script every backend runs.
+
+Every file of a job sits in its job directory as ``<name>.<token>.cluster.<kind>``; :data:`FILE_RE`
+recognises them for ``clean_dir``. The script always records the command's exit status and times in
+the ``exit`` file, written to a temporary name and renamed, so the core knows how a job ended even when
+the scheduler has forgotten it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import attrs
+
+KINDS = ("sh", "out", "err", "exit", "in.pkl", "out.pkl")
+FILE_RE = re.compile(r"^(?P<name>.+)\.(?P<token>[0-9a-f]{8})\.cluster\.(?P<kind>sh|out|err|exit|in\.pkl|out\.pkl)$")
+
+
+def safe_name(name: str, limit: int = 48) -> str:
+    """A job name reduced to characters safe in a file name and every scheduler's job-name field."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "job"
+    if not cleaned[0].isalpha():
+        cleaned = "j" + cleaned
+    return cleaned[:limit]
+
+
+def new_token() -> str:
+    return secrets.token_hex(4)
+
+
+@attrs.frozen
+class JobFiles:
+    """The paths of one job's files."""
+
+    jobdir: Path
+    stem: str  # "<name>.<token>"
+
+    def path(self, kind: str) -> Path:
+        return self.jobdir / f"{self.stem}.cluster.{kind}"
+
+    @property
+    def script(self) -> Path:
+        return self.path("sh")
+
+    @property
+    def out(self) -> Path:
+        return self.path("out")
+
+    @property
+    def err(self) -> Path:
+        return self.path("err")
+
+    @property
+    def exit(self) -> Path:
+        return self.path("exit")
+
+    @property
+    def pickle_in(self) -> Path:
+        return self.path("in.pkl")
+
+    @property
+    def pickle_out(self) -> Path:
+        return self.path("out.pkl")
+
+    def all(self) -> list[Path]:
+        return [self.path(k) for k in KINDS]
+
+
+def job_files(jobdir: os.PathLike | str, name: str, token: Optional[str] = None) -> JobFiles:
+    return JobFiles(Path(jobdir).absolute(), f"{safe_name(name)}.{token or new_token()}")
+
+
+_PREAMBLE = """\
+# Written by cluster-core: the command is below the marked line; the lines around it record how it ended.
+__cluster_exit_file={exit_file}
+__cluster_start=${{EPOCHREALTIME:-$(date +%s)}}
+__cluster_on_exit() {{
+    __cluster_rc=$?
+    printf '%s %s %s\\n' "$__cluster_rc" "$__cluster_start" "${{EPOCHREALTIME:-$(date +%s)}}" \\
+        > "$__cluster_exit_file.$$.tmp" && mv -f "$__cluster_exit_file.$$.tmp" "$__cluster_exit_file"
+}}
+trap __cluster_on_exit EXIT
+"""
+
+
+def render_script(command: str, *, exit_file: Path, directives: Sequence[str] = (),
+                  workdir: Optional[str] = None, modules: Sequence[str] = (),
+                  env: Optional[Mapping[str, str]] = None) -> str:
+    """The text of a job script: shebang, scheduler directives, the exit-file preamble, then the user's
+    command verbatim. Every value the library adds is quoted."""
+    lines = ["#!/bin/bash", *directives, _PREAMBLE.format(exit_file=shlex.quote(str(exit_file)))]
+    for key, value in (env or {}).items():
+        lines.append(f"export {key}={shlex.quote(str(value))}")
+    if workdir:
+        lines.append(f"cd {shlex.quote(str(workdir))} || exit 1")
+    for module in modules:
+        lines.append(f"module load {shlex.quote(module)} || exit 1")
+    lines.append("# ---- command ----")
+    lines.append(command.rstrip("\n"))
+    return "\n".join(lines) + "\n"
+
+
+def function_command(files: JobFiles, python: Optional[str] = None) -> str:
+    """The shell line that runs a pickled function job on the node."""
+    exe = python or sys.executable
+    return " ".join(shlex.quote(w) for w in (exe, "-m", "cluster_core.runner", str(files.pickle_in),
+                                             str(files.pickle_out)))
+
+
+def atomic_write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
+    """Write to a temporary name in the same directory, then rename: readers never see half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@attrs.frozen
+class ExitRecord:
+    """What the script wrote when the command ended."""
+
+    returncode: int
+    start: Optional[float]
+    end: Optional[float]
+
+    @property
+    def runtime(self) -> Optional[float]:
+        if self.start is None or self.end is None:
+            return None
+        return max(0.0, self.end - self.start)
+
+
+def read_exit_file(path: Path) -> Optional[ExitRecord]:
+    """The exit record, or None when the job has not written one (yet)."""
+    try:
+        text = Path(path).read_text()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    parts = text.split()
+    if not parts:
+        return None
+    try:
+        rc = int(parts[0])
+    except ValueError:
+        return None
+
+    def num(i: int) -> Optional[float]:
+        try:
+            return float(parts[i].replace(",", "."))
+        except (IndexError, ValueError):
+            return None
+    return ExitRecord(rc, num(1), num(2))
+
+
+def is_job_file(path: Path) -> bool:
+    return bool(FILE_RE.match(Path(path).name))
+
+
+def payload_for(function: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> bytes:
+    """Two pickles in a row: the submitter's sys.path (plain), then the call (cloudpickle: closures and
+    functions defined in __main__ go by value). The runner restores sys.path before it unpickles the call,
+    so functions from the user's own modules import on the node as they did at submission."""
+    import pickle
+
+    import cloudpickle
+    head = pickle.dumps({"sys_path": [p for p in sys.path if p], "cwd": os.getcwd()})
+    return head + cloudpickle.dumps({"function": function, "args": tuple(args), "kwargs": dict(kwargs)})

@@ -1,0 +1,15 @@
+"""pytest plugin shipped with cluster-core: fixtures that isolate the config and the backends."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def cluster_config(tmp_path, monkeypatch):
+    """A fresh, empty config file for the test; returns its path."""
+    from cluster_core import config
+    path = tmp_path / "cluster-config.ini"
+    monkeypatch.setenv(config.ENV_CONFIG, str(path))
+    monkeypatch.delenv("CLUSTER_BACKEND", raising=False)
+    return path

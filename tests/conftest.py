@@ -1,0 +1,25 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from toy_backend import ToyBackend  # noqa: E402
+
+
+@pytest.fixture
+def toy(cluster_config, tmp_path, monkeypatch):
+    """A registered toy backend chosen for the test, job files in tmp_path; unregistered afterwards."""
+    from cluster_core import plugins, queue
+    backend = ToyBackend()
+    plugins.register(backend, name="toy")
+    monkeypatch.setenv("CLUSTER_BACKEND", "toy")
+    monkeypatch.chdir(tmp_path)
+    yield backend
+    for proc in backend.procs.values():
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    plugins.unregister("toy")
+    queue._trackers.pop("toy", None)

@@ -1,0 +1,111 @@
+import os
+import pickle
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from cluster_core.script import (FILE_RE, atomic_write, function_command, job_files, payload_for,
+                                 read_exit_file, render_script, safe_name)
+
+
+def run_script(path, **kw):
+    return subprocess.run(["/bin/bash", str(path)], capture_output=True, text=True, **kw)
+
+
+def test_naming_convention(tmp_path):
+    files = job_files(tmp_path, "my job; rm -rf /", token="0123abcd")
+    assert files.script.name == "my_job_rm_-rf.0123abcd.cluster.sh"
+    for path in files.all():
+        assert FILE_RE.match(path.name), path.name
+    assert not FILE_RE.match("notes.cluster.sh")
+    assert not FILE_RE.match("x.0123abcd.cluster.sh.bak")
+    assert safe_name("123") == "j123" and safe_name("") == "job"
+
+
+@pytest.mark.parametrize("command,rc,out", [
+    ("echo hello", 0, "hello\n"),
+    ("echo partial; exit 3", 3, "partial\n"),
+    ("false", 1, ""),
+    ("set -e\nfalse\necho never", 1, ""),
+    ("printf '%s\\n' \"$((6*7))\" '$(whoami)' ';' \"a'b\"", 0, "42\n$(whoami)\n;\na'b\n"),
+])
+def test_script_records_exit_status(tmp_path, command, rc, out):
+    files = job_files(tmp_path, "t")
+    files.script.write_text(render_script(command, exit_file=files.exit))
+    proc = run_script(files.script)
+    assert proc.returncode == rc
+    assert proc.stdout == out
+    record = read_exit_file(files.exit)
+    assert record.returncode == rc
+    assert record.runtime is not None and record.runtime >= 0
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_script_quotes_what_the_library_adds(tmp_path):
+    workdir = tmp_path / "dir with 'quotes' and $(x)"
+    workdir.mkdir()
+    files = job_files(tmp_path / "jobs dir", "t")
+    files.jobdir.mkdir()
+    text = render_script("pwd; echo \"$GREETING\"", exit_file=files.exit, workdir=str(workdir),
+                         env={"GREETING": "hi; $(rm -rf /) `x`"}, directives=["#TOY --x"])
+    assert text.startswith("#!/bin/bash\n#TOY --x\n")
+    files.script.write_text(text)
+    proc = run_script(files.script)
+    assert proc.stdout == f"{workdir}\nhi; $(rm -rf /) `x`\n"
+    assert read_exit_file(files.exit).returncode == 0
+
+
+def test_missing_workdir_fails_the_job(tmp_path):
+    files = job_files(tmp_path, "t")
+    files.script.write_text(render_script("echo ran", exit_file=files.exit, workdir=str(tmp_path / "nope")))
+    proc = run_script(files.script)
+    assert proc.returncode == 1 and "ran" not in proc.stdout
+    assert read_exit_file(files.exit).returncode == 1
+
+
+def test_read_exit_file_edge_cases(tmp_path):
+    assert read_exit_file(tmp_path / "missing") is None
+    (tmp_path / "empty").write_text("")
+    assert read_exit_file(tmp_path / "empty") is None
+    (tmp_path / "short").write_text("7\n")
+    rec = read_exit_file(tmp_path / "short")
+    assert rec.returncode == 7 and rec.runtime is None
+
+
+def test_atomic_write_mode_and_no_leftovers(tmp_path):
+    target = tmp_path / "secret.pkl"
+    atomic_write(target, b"data", mode=0o600)
+    assert target.read_bytes() == b"data"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["secret.pkl"]
+
+
+def _square_plus(x, offset=0):
+    return x * x + offset
+
+
+def test_runner_returns_value_and_exception(tmp_path):
+    files = job_files(tmp_path, "f")
+    atomic_write(files.pickle_in, payload_for(_square_plus, (7,), {"offset": 1}), mode=0o600)
+    proc = subprocess.run(function_command(files), shell=True, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    result = pickle.loads(files.pickle_out.read_bytes())
+    assert result == {"ok": True, "value": 50}
+    assert stat.S_IMODE(files.pickle_out.stat().st_mode) == 0o600
+
+    def broken(n):
+        raise KeyError(f"missing {n}")
+
+    atomic_write(files.pickle_in, payload_for(broken, (5,), {}), mode=0o600)
+    proc = subprocess.run(function_command(files), shell=True, capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "KeyError" in proc.stderr
+    result = pickle.loads(files.pickle_out.read_bytes())
+    assert isinstance(result["error"], KeyError) and "in broken" in result["traceback"]
+
+
+def test_runner_usage_error():
+    proc = subprocess.run([sys.executable, "-m", "cluster_core.runner"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "usage" in proc.stderr
