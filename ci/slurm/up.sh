@@ -112,6 +112,10 @@ JobAcctGatherParams=OverMemoryKill
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
 AccountingStoragePort=6819
+# reject unknown accounts and QOS at submit (users need an association: see step 6)
+AccountingStorageEnforce=associations,qos
+# reject at submit what the partition can never run (too many CPUs or nodes) instead of pending forever
+EnforcePartLimits=ALL
 JobCompType=jobcomp/filetxt
 JobCompLoc=$LOGDIR/jobcomp.log
 SelectType=select/cons_tres
@@ -130,7 +134,8 @@ SlurmctldTimeout=30
 SlurmdTimeout=30
 $NODELINE State=UNKNOWN
 PartitionName=debug Nodes=$H Default=YES MaxTime=INFINITE State=UP
-PartitionName=second Nodes=$H Default=NO MaxTime=INFINITE State=UP
+# a second partition with a 1-hour limit, to test --partition and a time limit refused at submit
+PartitionName=second Nodes=$H Default=NO MaxTime=01:00:00 State=UP
 CONF
 )
 DBD_CONF=$(cat <<CONF
@@ -205,9 +210,21 @@ wait_for 30 "cluster 'ci' registered in slurmdbd" cluster_registered
 wait_for 10 "sacct answering" sacct -n -X -S now
 log "slurm up: node $H $state (slurmctld $(cat /run/slurmctld.pid), slurmd $(cat /run/slurmd.pid))"
 
-# ---------- 6. a normal user for tests ----------
+# ---------- 6. a normal user for tests, and accounts ----------
 if [ -n "$TEST_USER" ] && ! id -u "$TEST_USER" >/dev/null 2>&1; then
   useradd --create-home --shell /bin/bash "$TEST_USER"
   log "created user $TEST_USER"
 fi
+# With AccountingStorageEnforce=associations only users with an association may submit: give root,
+# the test user and $ACCOUNT_USERS the default account "ci" (and a second account "other").
+for acct in ci other; do
+  sacctmgr -n -P list account "$acct" format=account | grep -qx "$acct" \
+    || sacctmgr -i add account "$acct" cluster=ci description="$acct" organization=cluster-core >/dev/null
+done
+for u in root $TEST_USER ${ACCOUNT_USERS:-}; do
+  id -u "$u" >/dev/null 2>&1 || continue
+  sacctmgr -n -P list assoc user="$u" account=other format=user | grep -qx "$u" \
+    || sacctmgr -i add user "$u" account=ci,other cluster=ci >/dev/null
+done
+log "accounts ok: $(sacctmgr -n -P list assoc format=user,account | grep -v '^|' | tr '\n' ' ')"
 log "done"
