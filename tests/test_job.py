@@ -186,3 +186,31 @@ def test_queue_views(toy):
     assert done in q and q[done.id].state is State.COMPLETED
     running.cancel()
     assert q.wait([running]) is False
+
+
+from cluster_core.testing.conformance import BackendConformance  # noqa: E402
+
+
+class TestToyConformance(BackendConformance):
+    """The kit against the toy backend: what a scheduler-less plugin passes and what it cannot."""
+
+    backend = "toy"
+    timeout = 30
+
+    @pytest.fixture
+    def backend_ready(self, toy):
+        return toy
+
+    @pytest.mark.skip(reason="the toy backend has no dependencies")
+    def test_dependency_chain_runs_in_order(self):
+        pass
+
+    @pytest.mark.skip(reason="the toy backend has no dependencies")
+    def test_failing_dependency_never_runs_child(self):
+        pass
+
+    @pytest.mark.skip(reason="the toy backend kills with SIGKILL and reports failed, not cancelled")
+    def test_cancel_running_job(self):
+        pass
+
+    time_limit_test = False

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Create ./.venv (once) and install cluster-core with every backend plugin, editable, plus test tools.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  if ! "$PY" -m venv .venv 2>/dev/null; then
+    rm -rf .venv
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      # Debian's python3 needs python3-venv for `python3 -m venv`
+      apt-get -o DPkg::Lock::Timeout=600 install -y -q python3-venv >/dev/null \
+        || { apt-get update -q >/dev/null; apt-get install -y -q python3-venv >/dev/null; }
+      "$PY" -m venv .venv
+    else
+      echo "setup: '$PY -m venv' failed; on Debian run: sudo apt-get install python3-venv" >&2
+      exit 1
+    fi
+  fi
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e . -e plugins/cluster_local -e plugins/cluster_slurm \
+  -e plugins/cluster_torque pytest

@@ -1,0 +1,168 @@
+"""The conformance kit: one suite every backend runs against itself.
+
+In a backend's tests::
+
+    from cluster_core.testing.conformance import BackendConformance
+
+    class TestMyScheduler(BackendConformance):
+        backend = "mysched"            # the entry-point name
+        job_options = {"partition": "debug"}
+
+Class attributes tune it: ``job_options`` (added to every job), ``timeout`` (seconds to wait for a
+trivial job), ``time_limit_test`` (run the wall-time test; the scheduler must enforce ``time``),
+``time_limit`` and ``time_limit_sleep``. Override the ``backend_ready`` fixture to skip or set up.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+import cluster_core as cc
+from cluster_core import State
+
+
+def _square(x):
+    return x * x
+
+
+def _raise_lookup(key):
+    def deeper():
+        raise LookupError(f"no such key: {key}")
+    deeper()
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+    """Poll a real condition until it holds (returns its value) or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+class BackendConformance:
+    backend: str = ""
+    job_options: dict = {}
+    timeout: float = 120.0
+    time_limit_test: bool = True
+    time_limit: str = "1m"
+    time_limit_sleep: int = 150
+
+    @pytest.fixture(autouse=True)
+    def _conformance_setup(self, tmp_path, monkeypatch, backend_ready):
+        monkeypatch.chdir(tmp_path)
+        self.tmp = tmp_path
+
+    @pytest.fixture
+    def backend_ready(self):
+        """Override to skip when the scheduler is not up, or to prepare it."""
+        return True
+
+    def submit(self, command, *args, **options) -> cc.Job:
+        opts = {**self.job_options, **options}
+        return cc.Job(command, *args, backend=self.backend, **opts).submit()
+
+    def test_backend_is_installed_and_detected(self):
+        be = cc.get_backend(self.backend)
+        assert be.info.name == self.backend
+        assert be.detect().available
+
+    def test_shell_job_stdout_stderr(self):
+        job = self.submit("echo to-out; echo to-err >&2")
+        assert job.wait(timeout=self.timeout) is True
+        assert job.state is State.COMPLETED and job.exitcode == 0
+        assert job.stdout == "to-out\n" and job.stderr == "to-err\n"
+
+    def test_function_job_returns_value(self):
+        assert self.submit(_square, (12,)).get(timeout=self.timeout) == 144
+
+    def test_closure_job(self):
+        factor = 3
+        assert self.submit(lambda v: [factor * x for x in v], ([1, 2],)).get(timeout=self.timeout) == [3, 6]
+
+    def test_exception_reraised_with_remote_traceback(self):
+        job = self.submit(_raise_lookup, ("k1",))
+        with pytest.raises(LookupError, match="no such key: k1") as err:
+            job.get(timeout=self.timeout)
+        assert isinstance(err.value.__cause__, cc.RemoteTraceback)
+        assert "in deeper" in err.value.__cause__.tb
+        assert job.state is State.FAILED
+
+    def test_nonzero_exit(self):
+        job = self.submit("echo bye; exit 7")
+        assert job.wait(timeout=self.timeout) is False
+        assert job.state is State.FAILED and job.exitcode == 7
+        assert job.stdout == "bye\n"
+        with pytest.raises(cc.JobFailedError, match="exit code 7"):
+            job.get()
+
+    def test_dependency_chain_runs_in_order(self):
+        log = self.tmp / "order.log"
+        first = self.submit(f"sleep 1; echo first >> '{log}'")
+        second = self.submit(f"echo second >> '{log}'", depends=first)
+        third = self.submit(f"echo third >> '{log}'", depends=[second])
+        assert cc.wait([first, second, third], timeout=self.timeout * 2) is True
+        assert log.read_text().split() == ["first", "second", "third"]
+
+    def test_failing_dependency_never_runs_child(self):
+        marker = self.tmp / "child-ran"
+        parent = self.submit("exit 1")
+        child = self.submit(f"touch '{marker}'", depends=parent)
+        cc.wait([parent, child], timeout=self.timeout * 2)
+        assert parent.state is State.FAILED
+        assert child.state is State.CANCELLED
+        assert not marker.exists()
+
+    def test_cancel_running_job(self):
+        started = self.tmp / "started"
+        job = self.submit(f"touch '{started}'; sleep 300")
+        wait_for(lambda: started.exists(), self.timeout, "the job to start")
+        job.cancel()
+        job.wait(timeout=self.timeout)
+        assert job.state is State.CANCELLED
+
+    def test_metacharacters_taken_literally(self):
+        odd = self.tmp / "dir with space; $(touch pwned) 'quote' \"dq\""
+        odd.mkdir()
+        job = self.submit("pwd; printf '%s\\n' \"$0\" >/dev/null", workdir=str(odd),
+                          name="name with $(touch pwned2); `x`")
+        assert job.wait(timeout=self.timeout) is True
+        assert job.stdout == f"{odd}\n"
+        assert not (self.tmp / "pwned").exists() and not (odd / "pwned").exists()
+        assert not (odd / "pwned2").exists() and not (self.tmp / "pwned2").exists()
+
+    def test_many_jobs_one_query_per_poll(self, monkeypatch):
+        be = cc.get_backend(self.backend)
+        asked: list[list[str]] = []
+        real = be.parse_queue
+
+        def recording(job_ids=None, user=None, partition=None):
+            asked.append(list(job_ids or []))
+            return real(job_ids, user, partition)
+        monkeypatch.setattr(be, "parse_queue", recording)
+        jobs = [self.submit(f"exit {i % 3}") for i in range(6)]
+        cc.wait(jobs, timeout=self.timeout * 2)
+        assert [j.exitcode for j in jobs] == [0, 1, 2, 0, 1, 2]
+        ids = {j.id for j in jobs}
+        assert set(asked[0]) == ids  # the first poll asks about all six at once
+        for batch in asked:  # later polls ask only about unfinished jobs, all in one call
+            assert set(batch) <= ids and len(batch) == len(set(batch))
+        finished_before = set()
+        for batch in asked:
+            assert not (set(batch) & finished_before)
+            finished_before |= ids - set(batch) if batch else ids
+
+    @pytest.mark.slow
+    def test_time_limit(self):
+        if not self.time_limit_test:
+            pytest.skip(f"{self.backend} does not enforce time limits")
+        job = self.submit(f"sleep {self.time_limit_sleep}", time=self.time_limit)
+        job.wait(timeout=self.time_limit_sleep + self.timeout)
+        assert job.state is State.TIMEOUT
