@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Run the whole test suite: set up ./.venv, start the real schedulers the tests use (when root), run pytest.
+# Extra arguments go to pytest. CLUSTER_TEST_SCHEDULERS=0 skips starting schedulers; their tests then
+# skip with a reason (outside CI) or fail (with CI=true, where every scheduler must be up).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash ci/setup.sh
+if [ "$(id -u)" = 0 ] && [ "${CLUSTER_TEST_SCHEDULERS:-1}" != 0 ]; then
+  bash ci/slurm/up.sh
+elif [ "${CI:-}" = true ]; then
+  echo "ci/test.sh: CI needs root to start the schedulers" >&2
+  exit 1
+fi
+exec .venv/bin/python -m pytest -rs "$@"
