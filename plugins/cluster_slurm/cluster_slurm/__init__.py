@@ -1,0 +1,1 @@
+"""The slurm backend of cluster-core."""

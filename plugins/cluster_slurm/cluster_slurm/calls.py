@@ -1,0 +1,148 @@
+"""Every call to a Slurm command: sbatch, squeue, sacct, scancel, sinfo. One call per batch of jobs.
+
+Commands go through :func:`cluster_core.commands.run`: argument lists, a timeout, and retries for the
+transient failures of a busy or restarting slurmctld.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+from cluster_core.commands import run, which
+from cluster_core.errors import SchedulerError, SubmitError
+from cluster_core.records import Detection, QueueJob
+
+from . import parse, render
+
+log = logging.getLogger("cluster_core.slurm")
+
+#: Messages of a controller that is busy, restarting or briefly unreachable: worth another try.
+TRANSIENT = (
+    r"Socket timed out",
+    r"Unable to contact slurm controller",
+    r"Resource temporarily unavailable",
+    r"temporarily unable to accept job",
+    r"Zero Bytes were transmitted or received",
+    r"Communication connection failure",
+    r"Transport endpoint is not connected",
+    r"backup controller in standby mode",
+)
+#: squeue with a fixed few ids per call: a list this long still fits any command line.
+CHUNK = 500
+DETECT_TIMEOUT = 3.0
+QUERY_TIMEOUT = 30.0
+SUBMIT_TIMEOUT = 60.0
+
+
+def detect() -> Detection:
+    """Slurm is usable when sbatch and squeue exist and the controller answers sinfo within 3 s."""
+    for command in ("sbatch", "squeue"):
+        if which(command) is None:
+            return Detection(False, f"{command} not found on PATH")
+    try:
+        res = run(["sinfo", "-h", "-o", "%P"], timeout=DETECT_TIMEOUT)
+    except SchedulerError as exc:
+        return Detection(False, f"the Slurm controller did not answer: {exc}")
+    partitions = [p.strip() for p in res.stdout.split() if p.strip()]
+    return Detection(True, f"slurmctld answers; partitions: {', '.join(partitions) or 'none'}")
+
+
+def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool) -> str:
+    """``sbatch --parsable [words] script``; the job id. SubmitError names the keyword at fault."""
+    args = ["sbatch", "--parsable"]
+    if not directives_in_script:
+        args += render.argv_words(render.render(options))
+    args.append(str(script))
+    try:
+        res = run(args, timeout=SUBMIT_TIMEOUT, retries=3, backoff=1.0, transient=TRANSIENT)
+    except SchedulerError as exc:
+        if exc.returncode is None or exc.transient:  # missing command, timeout, controller away
+            raise SubmitError(f"sbatch could not submit {script}: {exc}", command=exc.command,
+                              returncode=exc.returncode, output=exc.output, transient=exc.transient) from None
+        message = parse.error_summary(exc.output)
+        keyword = parse.submit_error_keyword(exc.output, dict(options))
+        about = f" ({keyword}={options[keyword]!r})" if keyword in options else ""
+        raise SubmitError(f"Slurm refused job {script.name}: {message}{about}", keyword=keyword,
+                          command=exc.command, returncode=exc.returncode, output=exc.output) from None
+    if res.stderr.strip():
+        log.info("sbatch said: %s", res.stderr.strip())
+    try:
+        return parse.parse_sbatch(res.stdout)
+    except ValueError as exc:
+        raise SubmitError(f"sbatch gave no job id for {script}: {exc}", command=list(args),
+                          output=res.stdout + res.stderr) from None
+
+
+def _squeue(extra: Sequence[str]) -> str:
+    args = ["squeue", "-h", "-t", "all", "-O", parse.SQUEUE_FORMAT, *extra]
+    try:
+        return run(args, timeout=QUERY_TIMEOUT, retries=2, backoff=1.0, transient=TRANSIENT).stdout
+    except SchedulerError as exc:
+        if "Invalid job id specified" in exc.output:  # every id of the call is gone (a single id: rc 1)
+            return ""
+        raise
+
+
+def _sacct(ids: Sequence[str]) -> list[QueueJob]:
+    """Finished jobs from the accounting database; [] when accounting is off or sacct fails."""
+    if not ids:
+        return []
+    try:
+        res = run(["sacct", "-X", "-n", "-P", "-o", parse.SACCT_FORMAT, "-j", ",".join(ids)],
+                  timeout=QUERY_TIMEOUT, retries=1, backoff=1.0, transient=TRANSIENT)
+    except SchedulerError as exc:
+        level = logging.DEBUG if "accounting storage is disabled" in exc.output else logging.WARNING
+        log.log(level, "sacct cannot tell about jobs %s: %s", ",".join(ids[:10]), exc)
+        return []
+    return parse.parse_sacct(res.stdout)
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def parse_queue(job_ids: Optional[Sequence[str]], user: Optional[str],
+                partition: Optional[str]) -> list[QueueJob]:
+    """squeue for live and recently ended jobs, then sacct for the ids squeue has forgotten."""
+    if job_ids is None:
+        extra = []
+        if user:
+            extra += ["-u", user]
+        if partition:
+            extra += ["-p", partition]
+        return parse.parse_squeue(_squeue(extra))
+    ids = []
+    for job_id in dict.fromkeys(str(j).strip() for j in job_ids):
+        if parse.JOB_ID_RE.match(job_id):
+            ids.append(job_id)
+        else:
+            log.debug("%r is not a Slurm job id; left out", job_id)
+    if not ids:
+        return []
+    live: list[QueueJob] = []
+    for chunk in _chunks(ids, CHUNK):
+        live += parse.parse_squeue(_squeue(["-j", ",".join(chunk)]))
+    known = parse.known_ids(live)
+    arrays = {j.array_id for j in live if j.array_id}
+    # arrays too: squeue forgets each finished task MinJobAge after it ended
+    ask = [i for i in ids if i not in known or i in arrays]
+    jobs = parse.merge(live, _sacct(ask))
+    return parse.summarize_arrays(jobs, ids)
+
+
+def cancel(job_ids: Sequence[str]) -> bool:
+    """One ``scancel`` for all ids; ids that already ended are not an error."""
+    ids = [str(j) for j in job_ids]
+    if not ids:
+        return True
+    try:
+        run(["scancel", *ids], timeout=QUERY_TIMEOUT, retries=2, backoff=1.0, transient=TRANSIENT)
+    except SchedulerError as exc:
+        errors = [line for line in exc.output.splitlines() if "error" in line.lower()]
+        harmless = ("already completing or completed", "Invalid job id specified")
+        if not errors or not all(any(h in line for h in harmless) for line in errors):
+            raise
+    return True

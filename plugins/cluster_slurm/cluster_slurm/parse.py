@@ -1,0 +1,385 @@
+"""Pure parsers of Slurm's output: sbatch ids, squeue and sacct rows, states, exit codes, host lists.
+
+Nothing here runs a command, so every function is tested on output captured from a real Slurm 22.05
+(tests/fixtures/). The field lists below are the exact formats the plugin asks for; the job name comes
+last because it is the only field that can contain the ``|`` separator.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from typing import Iterable, Optional
+
+from cluster_core.records import QueueJob, State
+
+# --- formats ----------------------------------------------------------------------------------------
+
+#: squeue ``--Format`` fields. ``JobArrayID`` is the id a user sees ("12", "12_3", "12_[4-9%2]"),
+#: ``JobID`` the raw numeric id, ``exit_code`` the raw wait status (exit 3 -> 768, SIGKILL -> 9).
+SQUEUE_FIELDS = ("JobArrayID", "JobID", "ArrayJobID", "ArrayTaskID", "State", "Reason", "exit_code",
+                 "UserName", "Partition", "NumCPUs", "NodeList", "SubmitTime", "StartTime", "EndTime",
+                 "Name")
+#: A field with a suffix and no size is printed as is: no padding, no truncation at 20 characters.
+SQUEUE_FORMAT = ",".join(f"{f}:|" for f in SQUEUE_FIELDS[:-1]) + "," + SQUEUE_FIELDS[-1] + ":"
+
+#: sacct ``--format`` fields, read with ``--parsable2`` (``|`` between fields, none at the end).
+SACCT_FIELDS = ("JobID", "JobIDRaw", "State", "ExitCode", "Reason", "User", "Partition", "AllocCPUS",
+                "NodeList", "Submit", "Start", "End", "JobName")
+SACCT_FORMAT = ",".join(SACCT_FIELDS)
+
+#: A job id we accept to pass to squeue/sacct: "12", "12_3", "12_[1-3]", "12+1" (heterogeneous part).
+JOB_ID_RE = re.compile(r"^\d+(?:_\d+|_\[[\d,%-]+\]|\+\d+)?$")
+
+# --- states -----------------------------------------------------------------------------------------
+
+#: Every job state Slurm 22.05 prints (squeue %T / sacct State), mapped to the core's states.
+STATE_MAP: dict[str, State] = {
+    "PENDING": State.PENDING,
+    "REQUEUED": State.PENDING,        # being put back in the queue; it will run again
+    "REQUEUE_FED": State.PENDING,     # requeued by the federation
+    "CONFIGURING": State.PENDING,     # resources allocated, nodes still booting: the script has not started
+    "RUNNING": State.RUNNING,
+    "RESIZING": State.RUNNING,
+    "SIGNALING": State.RUNNING,       # a signal is being delivered; the job still runs
+    "SUSPENDED": State.SUSPENDED,
+    "STOPPED": State.SUSPENDED,       # SIGSTOPped, keeps its resources
+    "COMPLETING": State.COMPLETING,
+    "STAGE_OUT": State.COMPLETING,    # script done, burst buffer being staged out
+    "COMPLETED": State.COMPLETED,
+    "FAILED": State.FAILED,
+    "CANCELLED": State.CANCELLED,
+    "REVOKED": State.CANCELLED,       # federation: a sibling cluster runs the job, this copy never will
+    "TIMEOUT": State.TIMEOUT,
+    "DEADLINE": State.TIMEOUT,        # ended (or never started) because of --deadline
+    "OUT_OF_MEMORY": State.OUT_OF_MEMORY,
+    "NODE_FAIL": State.NODE_FAIL,
+    "BOOT_FAIL": State.NODE_FAIL,     # its node failed to boot
+    "PREEMPTED": State.PREEMPTED,
+    "REQUEUE_HOLD": State.HELD,       # requeued and held until released
+    "SPECIAL_EXIT": State.HELD,       # requeued held after a special exit code, until released
+    "RESV_DEL_HOLD": State.HELD,      # held because its reservation was deleted
+}
+
+#: Reasons that make a PENDING job held (released with `scontrol release`).
+HELD_REASONS = frozenset({"JobHeldUser", "JobHeldAdmin"})
+
+_EMPTY = frozenset({"", "N/A", "NONE", "None", "Unknown", "None assigned", "(null)", "n/a"})
+
+
+def base_state(raw: str) -> str:
+    """The bare state word: "CANCELLED by 0" -> "CANCELLED", "CANCELLED+" (truncated) -> "CANCELLED"."""
+    return raw.strip().split(" ", 1)[0].rstrip("+").upper()
+
+
+def map_state(raw: str, reason: Optional[str] = None) -> State:
+    """The core's state for a Slurm state and reason; PENDING with JobHeldUser/JobHeldAdmin is held."""
+    state = STATE_MAP.get(base_state(raw), State.UNKNOWN)
+    if state is State.PENDING and reason in HELD_REASONS:
+        return State.HELD
+    return state
+
+
+# --- exit codes -------------------------------------------------------------------------------------
+
+def _exit_code(state: State, code: int, signal: int) -> Optional[int]:
+    """One exit code as a shell reports it: the code, or 128 + the signal that killed the job.
+
+    Only finished jobs have one. Slurm records "0:0" for jobs it cancelled or timed out without
+    keeping the script's status (sacct shows TIMEOUT as 0:0 while squeue has 0:15), so a 0 for any
+    ending other than COMPLETED or FAILED means "not known", reported as None.
+    """
+    if not state.finished:
+        return None
+    value = 128 + signal if signal else code
+    if value == 0 and state not in (State.COMPLETED, State.FAILED):
+        return None
+    return value
+
+
+def exit_from_status(state: State, status: str) -> Optional[int]:
+    """Exit code from squeue's ``exit_code``, the raw wait status (768 = exit 3, 9 = killed by SIGKILL)."""
+    try:
+        value = int(status)
+    except ValueError:
+        return None
+    return _exit_code(state, (value >> 8) & 0xFF, value & 0x7F)
+
+
+def exit_from_pair(state: State, pair: str) -> Optional[int]:
+    """Exit code from sacct's ``ExitCode`` "N:S" (exit code N, killed by signal S)."""
+    m = re.fullmatch(r"\s*(\d+):(\d+)\s*", pair)
+    if not m:
+        return None
+    return _exit_code(state, int(m.group(1)), int(m.group(2)))
+
+
+# --- small fields -----------------------------------------------------------------------------------
+
+def parse_timestamp(text: str) -> Optional[float]:
+    """A Slurm time ("2026-11-25T13:47:44", local time) as a POSIX timestamp; None for N/A, Unknown..."""
+    text = text.strip()
+    if text in _EMPTY:
+        return None
+    try:
+        return datetime.datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
+
+
+def expand_hostlist(text: str) -> tuple[str, ...]:
+    """Slurm's compressed host list as names: "vm" -> ("vm",), "n[01-03,7],gpu1" -> n01 n02 n03 n7 gpu1."""
+    text = text.strip()
+    if text in _EMPTY:
+        return ()
+    hosts: list[str] = []
+    for m in re.finditer(r"([^,\[\]]*)(?:\[([^\]]*)\])?([^,\[\]]*)(?:,|$)", text):
+        prefix, ranges, suffix = m.groups()
+        if not prefix and ranges is None and not suffix:
+            continue
+        if ranges is None:
+            hosts.append(prefix + suffix)
+            continue
+        for part in ranges.split(","):
+            lo, _, hi = part.partition("-")
+            if hi and lo.isdigit() and hi.isdigit():
+                width = len(lo)
+                hosts.extend(f"{prefix}{n:0{width}d}{suffix}" for n in range(int(lo), int(hi) + 1))
+            else:
+                hosts.append(prefix + part + suffix)
+    return tuple(hosts)
+
+
+def _int_or_none(text: str) -> Optional[int]:
+    text = text.strip()
+    return int(text) if text.isdigit() else None
+
+
+def _text_or_none(text: str) -> Optional[str]:
+    text = text.strip()
+    return None if text in _EMPTY else text
+
+
+def _array_fields(shown_id: str, array_job_id: str, task: str) -> tuple[str, Optional[str], Optional[int]]:
+    """(id, array_id, task_id) of a row. A pending remainder of an array ("12_[3-9%2]") becomes the
+    array itself: id "12", array_id "12", no task id."""
+    if task.strip() in _EMPTY or not array_job_id.strip() or array_job_id.strip() == "0":
+        m = re.fullmatch(r"(\d+)_(\d+)", shown_id)  # sacct has no separate task column
+        if m:
+            return shown_id, m.group(1), int(m.group(2))
+        m = re.fullmatch(r"(\d+)_\[.*\]", shown_id)
+        if m:
+            return m.group(1), m.group(1), None
+        return shown_id, None, None
+    if task.isdigit():
+        return f"{array_job_id}_{task}", array_job_id, int(task)
+    return array_job_id, array_job_id, None
+
+
+# --- sbatch -----------------------------------------------------------------------------------------
+
+def parse_sbatch(stdout: str) -> str:
+    """The job id from ``sbatch --parsable``: "123" or "123;cluster". ValueError when there is none."""
+    for line in reversed(stdout.strip().splitlines()):
+        m = re.fullmatch(r"\s*(\d+)(?:;\S+)?\s*", line)
+        if m:
+            return m.group(1)
+    raise ValueError(f"no job id in sbatch output {stdout.strip()!r}")
+
+
+# --- squeue and sacct -------------------------------------------------------------------------------
+
+def _split(line: str, nfields: int) -> Optional[list[str]]:
+    parts = line.split("|", nfields - 1)
+    return parts if len(parts) == nfields else None
+
+
+def parse_squeue(text: str) -> list[QueueJob]:
+    """Rows of ``squeue -h -O SQUEUE_FORMAT``; lines that do not fit the format are skipped."""
+    jobs = []
+    for line in text.splitlines():
+        f = _split(line, len(SQUEUE_FIELDS))
+        if f is None or not f[0].strip():
+            continue
+        (shown, _raw, array_job, task, raw_state, reason, status, user, partition, cpus, nodes,
+         submit, start, end, name) = f
+        job_id, array_id, task_id = _array_fields(shown.strip(), array_job, task.strip())
+        reason = _text_or_none(reason)
+        state = map_state(raw_state, reason)
+        jobs.append(QueueJob(
+            id=job_id, state=state, name=name, user=_text_or_none(user),
+            partition=_text_or_none(partition), exitcode=exit_from_status(state, status),
+            reason=reason, raw_state=raw_state.strip(), cores=_int_or_none(cpus),
+            nodes=expand_hostlist(nodes), submit_time=parse_timestamp(submit),
+            # squeue prints the expected start and end of jobs that have not started or ended
+            start_time=parse_timestamp(start) if _started(state) else None,
+            end_time=parse_timestamp(end) if state.finished else None,
+            array_id=array_id, task_id=task_id))
+    return jobs
+
+
+def parse_sacct(text: str) -> list[QueueJob]:
+    """Allocation rows of ``sacct -X -n -P -o SACCT_FORMAT``; step rows ("12.batch") are skipped."""
+    jobs = []
+    for line in text.splitlines():
+        f = _split(line, len(SACCT_FIELDS))
+        if f is None or not f[0].strip() or "." in f[0]:
+            continue
+        shown, _raw, raw_state, exit_pair, reason, user, partition, cpus, nodes, submit, start, end, name = f
+        job_id, array_id, task_id = _array_fields(shown.strip(), "", "")
+        reason = _text_or_none(reason)
+        state = map_state(raw_state, reason)
+        jobs.append(QueueJob(
+            id=job_id, state=state, name=name, user=_text_or_none(user),
+            partition=_text_or_none(partition), exitcode=exit_from_pair(state, exit_pair),
+            reason=reason, raw_state=raw_state.strip(), cores=_int_or_none(cpus),
+            nodes=expand_hostlist(nodes), submit_time=parse_timestamp(submit),
+            start_time=parse_timestamp(start) if _started(state) else None,
+            end_time=parse_timestamp(end) if state.finished else None,
+            array_id=array_id, task_id=task_id))
+    return jobs
+
+
+def _started(state: State) -> bool:
+    return state in (State.RUNNING, State.SUSPENDED, State.COMPLETING) or state.finished
+
+
+# --- combining the two ------------------------------------------------------------------------------
+
+def known_ids(jobs: Iterable[QueueJob]) -> set[str]:
+    """Every id a list of jobs answers for: each job's id and, for array tasks, the array's id."""
+    out: set[str] = set()
+    for job in jobs:
+        out.add(job.id)
+        if job.array_id:
+            out.add(job.array_id)
+    return out
+
+
+def merge(squeue_jobs: list[QueueJob], sacct_jobs: list[QueueJob]) -> list[QueueJob]:
+    """squeue's rows, plus sacct's rows for what squeue no longer shows.
+
+    squeue is the live truth; sacct only adds jobs squeue has forgotten. For an array squeue still
+    shows, sacct adds only finished tasks (its pending or running rows may lag behind squeue's).
+    """
+    seen = {j.id for j in squeue_jobs}
+    live_arrays = {j.array_id for j in squeue_jobs if j.array_id}
+    out = list(squeue_jobs)
+    for job in sacct_jobs:
+        if job.id in seen:
+            continue
+        if job.array_id in live_arrays and not job.state.finished:
+            continue
+        seen.add(job.id)
+        out.append(job)
+    return out
+
+
+# --- arrays -----------------------------------------------------------------------------------------
+
+_ACTIVE_ORDER = (State.RUNNING, State.COMPLETING, State.SUSPENDED, State.PENDING, State.HELD)
+_BAD_ORDER = (State.FAILED, State.OUT_OF_MEMORY, State.TIMEOUT, State.NODE_FAIL, State.PREEMPTED,
+              State.CANCELLED, State.UNKNOWN)
+
+
+def summarize_arrays(jobs: list[QueueJob], requested: Iterable[str]) -> list[QueueJob]:
+    """Add one row per requested array id that sums up its tasks, so the core can follow an array by
+    the id sbatch gave it.
+
+    The tasks keep their own rows ("12_3"). The summary (id "12", task_id None) replaces squeue's
+    pending remainder ("12_[4-9]", parsed as id "12"). It is active while any task is (running before
+    completing, suspended, pending, held); once all ended it is COMPLETED only if every task completed,
+    else the worst ending (failed, out of memory, timeout, node failure, preempted, cancelled); its
+    exit code is the highest a task had. ``raw_state`` counts the tasks' Slurm states.
+    """
+    wanted = set(requested)
+    by_array: dict[str, list[QueueJob]] = {}
+    for job in jobs:
+        if job.array_id and job.array_id in wanted:
+            by_array.setdefault(job.array_id, []).append(job)
+    if not by_array:
+        return jobs
+    out = [j for j in jobs if not (j.id in by_array and j.task_id is None)]
+    for array_id, rows in by_array.items():
+        out.append(_summary(array_id, rows))
+    return out
+
+
+def _summary(array_id: str, rows: list[QueueJob]) -> QueueJob:
+    states = {r.state for r in rows}
+    active = [s for s in _ACTIVE_ORDER if s in states]
+    if active:
+        state = active[0]
+    elif states == {State.COMPLETED}:
+        state = State.COMPLETED
+    else:
+        state = next(s for s in _BAD_ORDER if s in states)
+    tasks = [r for r in rows if r.task_id is not None]
+    rest = [r for r in rows if r.task_id is None]
+    counts: dict[str, int] = {}
+    for r in tasks:
+        key = base_state(r.raw_state or r.state.value)
+        counts[key] = counts.get(key, 0) + 1
+    raw = ",".join(f"{k}:{v}" for k, v in sorted(counts.items()))
+    if rest:
+        raw = ",".join(filter(None, [raw, f"{base_state(rest[0].raw_state or 'PENDING')}:rest"]))
+    codes = [r.exitcode for r in tasks if r.exitcode is not None]
+    first = rest[0] if rest else min(rows, key=lambda r: r.task_id if r.task_id is not None else -1)
+    reason = f"array: {len(tasks)} task(s) seen" + (", more pending" if rest else "")
+    if rest and rest[0].reason and state.queued:
+        reason += f" ({rest[0].reason})"
+    starts = [r.start_time for r in rows if r.start_time is not None]
+    ends = [r.end_time for r in rows if r.end_time is not None]
+    return QueueJob(
+        id=array_id, state=state, name=first.name, user=first.user, partition=first.partition,
+        exitcode=(max(codes) if codes else None) if state.finished else None, reason=reason,
+        raw_state=raw, cores=first.cores, nodes=tuple(sorted({n for r in rows for n in r.nodes})),
+        submit_time=min((r.submit_time for r in rows if r.submit_time is not None), default=None),
+        start_time=min(starts) if starts else None, end_time=max(ends) if state.finished and ends else None,
+        array_id=array_id, task_id=None)
+
+
+# --- sbatch errors ----------------------------------------------------------------------------------
+
+#: sbatch messages (Slurm 22.05, tests/fixtures/sbatch-errors.txt) and the keyword each concerns.
+_SUBMIT_ERRORS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (r"invalid partition", ("partition",)),
+    (r"Memory specification can not be satisfied|Invalid --mem", ("mem", "mem_per_cpu")),
+    (r"Invalid account", ("account",)),
+    (r"Invalid qos", ("qos",)),
+    (r"time limit|Invalid --time", ("time",)),
+    (r"reservation", ("reservation",)),
+    (r"Invalid feature specification", ("features",)),
+    (r"generic resource|gres", ("gpus", "gres")),
+    (r"Invalid license", ("licenses",)),
+    (r"dependency", ("depends",)),
+    (r"job array", ("array",)),
+    (r"Invalid --begin", ("begin",)),
+    (r"--mail-type", ("notify",)),
+    (r"--export", ("export",)),
+    (r"--nice", ("priority",)),
+    (r"More processors requested than permitted|Requested node configuration is not available",
+     ("cores", "tasks", "nodes", "tasks_per_node")),
+    (r"Node count specification invalid", ("nodes",)),
+    (r"--ntasks\b", ("tasks",)),
+    (r"--ntasks-per-node", ("tasks_per_node",)),
+    (r"--cpus-per-task", ("cores",)),
+)
+
+
+def submit_error_keyword(message: str, options: Optional[dict] = None) -> Optional[str]:
+    """The job keyword an sbatch error concerns, when the message tells; the first candidate that
+    the job actually set wins ("More processors requested" is cores, tasks or nodes)."""
+    options = options or {}
+    for pattern, keywords in _SUBMIT_ERRORS:
+        if re.search(pattern, message, re.IGNORECASE):
+            given = [k for k in keywords if k in options]
+            return given[0] if given else keywords[0]
+    return None
+
+
+def error_summary(output: str) -> str:
+    """sbatch's error lines without the "sbatch: error: " prefixes, joined: the message for a user."""
+    lines = [re.sub(r"^sbatch: error: (Batch job submission failed: )?", "", line).strip()
+             for line in output.strip().splitlines() if line.strip()]
+    return "; ".join(dict.fromkeys(lines)) or "no message"

@@ -1,0 +1,57 @@
+"""The Slurm backend's hook implementations: each delegates to a module of one concern.
+
+render.py turns options into sbatch words, parse.py reads Slurm's output (pure, tested on captures),
+calls.py runs sbatch/squeue/sacct/scancel.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+from cluster_core import hookimpl
+from cluster_core.records import BackendInfo, Detection, QueueJob
+
+from . import calls, render
+
+INFO = BackendInfo(
+    name="slurm",
+    description="Slurm: sbatch, squeue, sacct, scancel",
+    directive_prefix="#SBATCH",
+    supports_arrays=True,
+    task_id_variable="SLURM_ARRAY_TASK_ID",
+    poll_interval=2.0,
+    priority=100,
+    distribution="cluster-slurm",
+)
+
+
+@hookimpl
+def backend_info() -> BackendInfo:
+    return INFO
+
+
+@hookimpl
+def detect() -> Detection:
+    return calls.detect()
+
+
+@hookimpl
+def render_options(options: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    return render.render(options)
+
+
+@hookimpl
+def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool) -> str:
+    return calls.submit(Path(script), options, directives_in_script)
+
+
+@hookimpl
+def parse_queue(job_ids: Optional[Sequence[str]], user: Optional[str],
+                partition: Optional[str]) -> list[QueueJob]:
+    return calls.parse_queue(job_ids, user, partition)
+
+
+@hookimpl
+def cancel(job_ids: Sequence[str]) -> bool:
+    return calls.cancel(job_ids)
