@@ -1,0 +1,1 @@
+"""The torque backend of cluster-core."""

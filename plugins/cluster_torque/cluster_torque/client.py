@@ -1,0 +1,321 @@
+"""The scheduler calls: qsub, one qstat for all tracked jobs, one qdel; every call with a timeout.
+
+Unknown ids: both qstat programs query each id operand on its own and keep going after one is unknown
+(Torque 6.1.3 ``qstat.c`` prints one XML document per operand, OpenPBS merges all into one JSON object),
+so stdout still describes the known jobs while stderr says ``qstat: Unknown Job Id [Error] ID`` and the
+exit status is 153. The query therefore reads stdout whatever the exit status and accepts an id as
+"gone" only when stderr names it. If an asked id is neither reported nor named (a qstat that gave up
+early, or an error message we do not know), it asks once more for every job and filters here, so one
+purged job never hides the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+from cluster_core import commands
+from cluster_core.errors import SchedulerError, SubmitError
+from cluster_core.records import QueueJob
+
+from . import ids, parse
+from .dialect import PBSPRO, TORQUE
+
+log = logging.getLogger(__name__)
+
+SUBMIT_TIMEOUT = 60.0
+QUERY_TIMEOUT = 30.0
+CANCEL_TIMEOUT = 30.0
+RETRIES = 2
+BACKOFF = 1.0
+
+# Messages after which the same call can simply be made again.
+TRANSIENT = (
+    r"Connection to server timed out",
+    r"Pbs Server is currently too busy",
+    r"cannot connect to server",
+    r"Connection refused",
+    r"Communication failure",
+    r"End of File",
+    r"Premature end of message",
+    r"server is busy",
+)
+
+_UNKNOWN_RE = re.compile(r"Unknown Job Id(?: Error)?\s+(\S+)", re.IGNORECASE)
+# OpenPBS without -x: "qstat: 15.vm Job has finished, use -x or -H to obtain historical job information"
+_FINISHED_RE = re.compile(r"qstat:\s+(\S+)\s+Job has finished", re.IGNORECASE)
+_ROOT_RE = re.compile(r"can not be run as root|cannot be run as root", re.IGNORECASE)
+
+
+def _transient(text: str) -> bool:
+    return any(re.search(p, text, re.IGNORECASE) for p in TRANSIENT)
+
+
+def call(args: Sequence[str], *, timeout: float, retries: int = RETRIES, retry_timeouts: bool = True,
+         cwd: Optional[str] = None) -> commands.Result:
+    """Run a scheduler command (check=False); retry transient failures. A timeout is retried only with
+    ``retry_timeouts`` (never for qsub: the job may have been created)."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            res = commands.run(list(args), timeout=timeout, retries=0, check=False, cwd=cwd)
+        except SchedulerError as exc:
+            if exc.returncode is None and exc.transient and retry_timeouts and attempt <= retries:
+                _pause(attempt, exc)
+                continue
+            raise
+        if res.returncode != 0 and _transient((res.stderr or "") + (res.stdout or "")) and attempt <= retries:
+            _pause(attempt, f"{args[0]} exit {res.returncode}: {(res.stderr or res.stdout).strip()[:200]}")
+            continue
+        return res
+
+
+def _pause(attempt: int, why: object) -> None:
+    delay = BACKOFF * 2 ** (attempt - 1)
+    log.warning("%s; retrying in %.1f s", why, delay)
+    time.sleep(delay)
+
+
+# --- qsub ---------------------------------------------------------------------------------------------
+
+def root_refusal() -> Optional[str]:
+    """Why submitting as root will not work, or None when not root."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return None
+    return ("cannot submit as root: Torque's qsub refuses root outright ('qsub can not be run as root'), and "
+            "OpenPBS runs root jobs only with acl_roots set and then mishandles them (its mom ignores root "
+            "processes: no memory accounting, a qdel'd job reports exit status 0). Submit as a normal user")
+
+
+_KEYWORD_HINTS = (
+    (re.compile(r"Unknown queue|unknown queue|illegal -q", re.I), "partition"),
+    (re.compile(r"illegal -N|job name", re.I), "name"),
+    (re.compile(r"illegal -t|illegal -J|array", re.I), "array"),
+    (re.compile(r"walltime", re.I), "time"),
+    (re.compile(r"illegal -a", re.I), "begin"),
+    (re.compile(r"illegal -p", re.I), "priority"),
+    (re.compile(r"illegal -A|account", re.I), "account"),
+    (re.compile(r"depend", re.I), "depends"),
+    (re.compile(r"illegal -[oe]\b", re.I), "outfile"),
+    (re.compile(r"illegal -d|working directory", re.I), "workdir"),
+    (re.compile(r"cannot send environment|illegal -v", re.I), "export"),
+)
+
+
+def keyword_for(message: str) -> Optional[str]:
+    """The job keyword a qsub error message is about, when it can be told."""
+    for pattern, keyword in _KEYWORD_HINTS:
+        if pattern.search(message):
+            return keyword
+    return None
+
+
+def job_id_from_qsub(stdout: str) -> str:
+    """The id qsub printed: its last line that is a job id (warnings may come first)."""
+    for line in reversed((stdout or "").strip().splitlines()):
+        word = line.strip()
+        if ids.try_parse(word) is not None:
+            return word
+    raise SubmitError(f"qsub printed no job id: {stdout.strip()[:300]!r}")
+
+
+def submit(script: Path, extra_args: Sequence[str], *, workdir: Optional[str] = None) -> str:
+    """``qsub [args] script``; returns the job id."""
+    args = ["qsub", *extra_args, str(script)]
+    cwd = workdir if (workdir and os.path.isdir(workdir)) else None  # PBS_O_WORKDIR follows qsub's cwd
+    try:
+        res = call(args, timeout=SUBMIT_TIMEOUT, retry_timeouts=False, cwd=cwd)
+    except SchedulerError as exc:
+        if exc.returncode is None:
+            raise SubmitError(f"qsub did not answer within {SUBMIT_TIMEOUT:g} s; the job may or may not have "
+                              "been queued (check with qstat before submitting again)", command=args,
+                              output=exc.output, transient=True) from None
+        raise SubmitError(str(exc), command=args, output=exc.output) from None
+    if res.returncode != 0:
+        message = ((res.stderr or "") + (res.stdout or "")).strip()
+        if _ROOT_RE.search(message):
+            raise SubmitError(root_refusal() or message, command=args, returncode=res.returncode, output=message)
+        raise SubmitError(f"qsub refused the job (exit {res.returncode}): {message[:2000]}",
+                          keyword=keyword_for(message), command=args, returncode=res.returncode,
+                          output=message, transient=_transient(message))
+    return job_id_from_qsub(res.stdout)
+
+
+# --- qstat --------------------------------------------------------------------------------------------
+
+def qstat_args(dialect: str, job_ids: Optional[Sequence[str]], text: bool = False) -> list[str]:
+    """Torque: ``qstat -x -t [ids]`` (XML; -t lists array tasks, and without it ``qstat -x 'N[].vm'``
+    returns every job). PBS Pro: ``qstat -f -F json -x -t [ids]`` (-x adds finished jobs, which PBS Pro
+    shows only in history), or ``qstat -f -w -x -t`` text when its JSON cannot be read. Never ``-u``
+    with JSON (openpbs#2675): user and queue are filtered here. Without ids PBS Pro lists current jobs
+    only (its history can hold days of jobs)."""
+    if dialect == TORQUE:
+        args = ["qstat", "-x", "-t"]
+    else:
+        args = ["qstat", "-f", "-w"] if text else ["qstat", "-f", "-F", "json"]
+        if job_ids:
+            args.append("-x")
+        args.append("-t")
+    return args + list(job_ids or [])
+
+
+def unknown_ids(stderr: str) -> set[str]:
+    """Ids qstat says it does not know (purged, or never existed)."""
+    return {m.group(1) for m in _UNKNOWN_RE.finditer(stderr or "")}
+
+
+def _parse(dialect: str, stdout: str, text: bool) -> list[QueueJob]:
+    if text:
+        return parse.parse_qstat_f(stdout)
+    return parse.parse_torque_xml(stdout) if dialect == TORQUE else parse.parse_pbs_json(stdout)
+
+
+def _ask(dialect: str, job_ids: Optional[Sequence[str]]) -> tuple[list[QueueJob], set[str], commands.Result]:
+    """One qstat call (plus a text retry when PBS Pro's JSON cannot be read): records, unknown ids, result."""
+    args = qstat_args(dialect, job_ids)
+    res = call(args, timeout=QUERY_TIMEOUT)
+    try:
+        records = _parse(dialect, res.stdout, text=False)
+    except parse.ParseError as exc:
+        if dialect != PBSPRO:
+            raise SchedulerError(f"{exc}", command=args, returncode=res.returncode, output=res.stdout) from None
+        log.debug("%s; asking again for qstat -f text", exc)
+        args = qstat_args(dialect, job_ids, text=True)
+        res = call(args, timeout=QUERY_TIMEOUT)
+        records = _parse(dialect, res.stdout, text=True)
+    gone = unknown_ids(res.stderr)
+    if res.returncode != 0 and not records and not gone:
+        message = ((res.stderr or "") + (res.stdout or "")).strip()
+        raise SchedulerError(f"qstat failed (exit {res.returncode}): {message[:2000]}", command=args,
+                             returncode=res.returncode, output=message, transient=_transient(message))
+    return records, gone, res
+
+
+def query(dialect: str, job_ids: Optional[Sequence[str]], user: Optional[str] = None,
+          partition: Optional[str] = None) -> list[QueueJob]:
+    """The records for ``job_ids`` (their spelling kept), or every job of ``user`` in ``partition``."""
+    if not job_ids:
+        records, _, _ = _ask(dialect, None)
+        records = with_array_parents(records, dialect)
+        return [r for r in records if (not user or r.user == user) and (not partition or r.partition == partition)]
+    asked = list(dict.fromkeys(str(j).strip() for j in job_ids))
+    records, gone, res = _ask(dialect, asked)
+    result = match(asked, records, dialect)
+    lost = [j for j in asked if j not in result and not _named(j, gone)]
+    if lost and res.returncode != 0:
+        log.debug("qstat (exit %s) neither reported nor disowned %s; asking for every job", res.returncode, lost)
+        everything, _, _ = _ask(dialect, None)
+        result.update(match(lost, everything, dialect))
+    out: list[QueueJob] = []
+    for job_id in asked:
+        out.extend(result.get(job_id, ()))
+    return out
+
+
+def _named(job_id: str, names: set[str]) -> bool:
+    jid = ids.try_parse(job_id)
+    return any((jid is not None and (other := ids.try_parse(n)) is not None and jid.same_job(other))
+               or n == job_id for n in names)
+
+
+def with_array_parents(records: list[QueueJob], dialect: str) -> list[QueueJob]:
+    """Add a summary record for each array whose tasks are listed without their parent (Torque -t), and
+    replace a Torque parent summary by one made from its tasks."""
+    tasks: dict[str, list[QueueJob]] = {}
+    for r in records:
+        if r.array_id:
+            tasks.setdefault(r.array_id, []).append(r)
+    out = []
+    seen_parents = set()
+    for r in records:
+        if parse.is_array_parent(r):
+            seen_parents.add(r.id)
+            if dialect == TORQUE and r.id in tasks:
+                r = parse.summarise_array(r.id, tasks[r.id], base=r)
+        out.append(r)
+    for parent_id, members in tasks.items():
+        if parent_id not in seen_parents:
+            out.append(parse.summarise_array(parent_id, members))
+    return out
+
+
+def match(asked: Sequence[str], records: list[QueueJob], dialect: str) -> dict[str, list[QueueJob]]:
+    """Records for each asked id, renamed to the asked spelling: the job itself, and for an array parent
+    its summary first and then its tasks."""
+    full = with_array_parents(records, dialect)
+    parsed = [(ids.try_parse(r.id), r) for r in full]
+    out: dict[str, list[QueueJob]] = {}
+    for job_id in asked:
+        want = ids.try_parse(job_id)
+        if want is None:
+            continue
+        hits: list[QueueJob] = []
+        for jid, r in parsed:
+            if jid is None:
+                continue
+            if want.same_job(jid):
+                hits.insert(0, _renamed(r, job_id))
+            elif want.is_array_parent and jid.is_subjob and want.same_job(jid.parent):
+                hits.append(_with_array_id(r, job_id))
+        if hits:
+            out[job_id] = hits
+    return out
+
+
+def _renamed(r: QueueJob, job_id: str) -> QueueJob:
+    import attrs
+    return r if r.id == job_id else attrs.evolve(r, id=job_id)
+
+
+def _with_array_id(r: QueueJob, parent_id: str) -> QueueJob:
+    import attrs
+    return r if r.array_id == parent_id else attrs.evolve(r, array_id=parent_id)
+
+
+# --- qdel ---------------------------------------------------------------------------------------------
+
+_FINISHED_DEL_RE = re.compile(
+    r"Unknown Job Id|invalid state for job|Job has finished|job has already finished|"
+    r"Request invalid for state of job|Job is in wrong state|previously deleted", re.IGNORECASE)
+
+
+def cancel(job_ids: Sequence[str]) -> bool:
+    """One ``qdel`` for every id; ids that already ended (or were purged) are not an error."""
+    args = ["qdel", *[str(j) for j in job_ids]]
+    res = call(args, timeout=CANCEL_TIMEOUT)
+    if res.returncode == 0:
+        return True
+    problems = [line for line in ((res.stderr or "") + "\n" + (res.stdout or "")).splitlines()
+                if line.strip() and not _FINISHED_DEL_RE.search(line)]
+    if problems:
+        raise SchedulerError(f"qdel failed (exit {res.returncode}): {' | '.join(problems)[:2000]}",
+                             command=args, returncode=res.returncode, output=(res.stderr or "") + (res.stdout or ""),
+                             transient=_transient(" ".join(problems)))
+    return True
+
+
+def server_answers(timeout: float = 3.0) -> tuple[bool, str]:
+    """Whether the default server answers ``qstat -B`` within ``timeout`` seconds, and what it said."""
+    try:
+        res = commands.run(["qstat", "-B"], timeout=timeout, check=False)
+    except SchedulerError as exc:
+        return False, str(exc)
+    if res.returncode != 0:
+        message = ((res.stderr or "") + (res.stdout or "")).strip().splitlines()
+        return False, f"qstat -B failed (exit {res.returncode}): {message[0] if message else 'no output'}"
+    rows = [line.split()[0] for line in res.stdout.splitlines()[2:] if line.strip()]
+    return True, f"server {rows[0]} answered" if rows else "server answered"
+
+
+def flatten(directives: Sequence[tuple[str, ...]]) -> list[str]:
+    return [w for d in directives for w in d]
+
+
+def options_workdir(options: Mapping[str, Any]) -> Optional[str]:
+    value = options.get("workdir")
+    return str(value) if value else None

@@ -1,0 +1,87 @@
+"""The hook implementations of the torque backend (Torque, PBS Pro and OpenPBS); each hook is a few lines
+over :mod:`.render`, :mod:`.client` and :mod:`.dialect`."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+from cluster_core import hookimpl
+from cluster_core.errors import SubmitError
+from cluster_core.records import BackendInfo, Detection, QueueJob
+
+from . import client, dialect, render
+
+log = logging.getLogger(__name__)
+
+ENV_ALLOW_ROOT = "CLUSTER_TORQUE_ALLOW_ROOT"
+DETECT_TIMEOUT = 3.0
+
+
+@hookimpl
+def backend_info() -> BackendInfo:
+    # Static by contract; Torque names the task index PBS_ARRAYID, PBS Pro PBS_ARRAY_INDEX (see README).
+    return BackendInfo(
+        name="torque",
+        description="Torque, PBS Pro and OpenPBS: qsub, qstat, qdel",
+        directive_prefix="#PBS",
+        supports_arrays=True,
+        task_id_variable="PBS_ARRAYID",
+        poll_interval=2.0,
+        priority=90,
+        distribution="cluster-torque",
+    )
+
+
+@hookimpl
+def detect() -> Detection:
+    try:
+        flavour = dialect.detected(refresh=True)
+        if flavour.dialect is None:
+            return Detection(False, flavour.reason)
+        ok, said = client.server_answers(timeout=DETECT_TIMEOUT)
+        if not ok:
+            return Detection(False, f"{flavour.reason} client found, but its server did not answer: {said}")
+        return Detection(True, f"{flavour.reason}: {said}")
+    except Exception as exc:  # the contract: never raise
+        return Detection(False, f"detection failed: {type(exc).__name__}: {exc}")
+
+
+@hookimpl
+def render_options(options: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    return render.render(options, dialect.current())
+
+
+def _root_allowed() -> bool:
+    value = os.environ.get(ENV_ALLOW_ROOT)
+    if value is None:
+        from cluster_core import config
+        value = config.get_option("torque.allow_root")
+    return str(value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@hookimpl
+def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool) -> str:
+    refusal = client.root_refusal()
+    if refusal and not _root_allowed():
+        raise SubmitError(refusal + f" (or, on OpenPBS with acl_roots, set {ENV_ALLOW_ROOT}=1 to try anyway)")
+    current = dialect.current()
+    args: list[str] = []
+    if not directives_in_script:
+        args = render.argv(render.render(options, current))
+    return client.submit(Path(script), args, workdir=client.options_workdir(options))
+
+
+@hookimpl
+def parse_queue(job_ids: Optional[Sequence[str]], user: Optional[str],
+                partition: Optional[str]) -> list[QueueJob]:
+    return client.query(dialect.current(), job_ids, user=user, partition=partition)
+
+
+@hookimpl
+def cancel(job_ids: Sequence[str]) -> bool:
+    if not job_ids:
+        return True
+    return client.cancel(job_ids)

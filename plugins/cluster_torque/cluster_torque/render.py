@@ -1,0 +1,322 @@
+"""Job options as qsub arguments, in the Torque or the PBS Pro/OpenPBS dialect.
+
+Each directive is a tuple of argv words; the core quotes them after ``#PBS`` (both qsub parsers split a
+directive line like a shell: quotes group, backslash escapes) or passes them as they are. Resources:
+
+* Torque asks per node: ``-l nodes=N:ppn=P[:gpus=G][:property...]``, ``-l mem=`` for the job,
+  ``-l pmem=`` per process, ``-d`` for the working directory, ``-t`` for arrays (ranges, lists, ``%limit``).
+* PBS Pro asks per chunk: ``-l select=N:ncpus=P[:mpiprocs=T][:mem=M][:ngpus=G]``, ``-l place=``, ``-J``
+  for arrays (one range ``X-Y[:Z]``, at least two indices, ``%limit``). It has no working-directory
+  option: jobs start in $HOME and the core's job script changes into ``workdir`` itself.
+
+Both read walltime as ``[[hours:]minutes:]seconds`` (hours unbounded), priority as -1024..1023 with
+higher running sooner, and ``-a`` as ``[[[[CC]YY]MM]DD]hhmm[.SS]``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import math
+import re
+from typing import Any, Callable, Mapping, Optional
+
+from cluster_core.errors import OptionError
+from cluster_core.options import render_with
+
+from . import ids
+from .dialect import PBSPRO, TORQUE
+
+log = logging.getLogger(__name__)
+
+BACKEND = "torque"
+RESOURCE_KEYS = ("nodes", "cores", "tasks", "tasks_per_node", "gpus", "features", "mem", "mem_per_cpu",
+                 "exclusive")
+CORE_INTERNAL = ("jobdir", "modules")
+PRIORITY_RANGE = (-1024, 1023)
+NAME_LIMIT = {TORQUE: 256, PBSPRO: 230}  # Torque 6.1.3 ck_job_name.c; OpenPBS pbs_ifl.h PBS_MAXJOBNAME
+
+
+# --- values -------------------------------------------------------------------------------------------
+
+def walltime(seconds: int) -> str:
+    """``H:MM:SS`` with hours unbounded (``72:00:00``): what both servers read. (The core's
+    ``format_time`` writes ``3-00:00:00`` past a day, which PBS does not read.)"""
+    h, rest = divmod(int(seconds), 3600)
+    m, s = divmod(rest, 60)
+    return f"{h:02d}:{m:02d}:{s:02d}"
+
+
+def priority(nice: int) -> str:
+    """PBS priority from the core's nice value: PBS runs higher priorities first, nice is the opposite."""
+    value = -int(nice)
+    low, high = PRIORITY_RANGE
+    if not low <= value <= high:
+        raise OptionError(f"priority={nice!r}: PBS takes priorities {low}..{high} (higher runs sooner); the "
+                          f"priority keyword is a nice value, so use {-high}..{-low}", keyword="priority",
+                          value=nice)
+    return str(value)
+
+
+_BEGIN_RE = re.compile(r"^(?:\d{2}){2,6}(?:\.\d{2})?$")
+
+
+def begin(value: str) -> str:
+    """``-a`` date_time; an ISO time (``2026-12-31T18:30``) is converted, PBS's own form passed on."""
+    text = str(value).strip()
+    if _BEGIN_RE.match(text):
+        return text
+    try:
+        when = _dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise OptionError(f"begin={value!r}: PBS reads [[[[CC]YY]MM]DD]hhmm[.SS] (e.g. 202612311830) or give "
+                          "an ISO time such as 2026-12-31T18:30", keyword="begin", value=value) from None
+    if when.tzinfo is not None:
+        when = when.astimezone().replace(tzinfo=None)
+    return when.strftime("%Y%m%d%H%M.%S")
+
+
+def job_name(name: str, dialect: str) -> str:
+    """A name qsub accepts. Torque takes printable characters without spaces; PBS Pro only letters,
+    digits and ``-_+.`` (older PBS Pro also wants a letter first). Others become ``_``; logged."""
+    if dialect == PBSPRO:
+        clean = re.sub(r"[^A-Za-z0-9_+.-]", "_", name)
+        if not clean[:1].isalpha():
+            clean = "j" + clean
+    else:
+        clean = re.sub(r"[^\x21-\x7e]", "_", name)
+    clean = clean[:NAME_LIMIT[dialect]]
+    if clean != name:
+        log.debug("job name %r written as %r for %s", name, clean, dialect)
+    return clean
+
+
+def output_path(value: str, keyword: str) -> str:
+    """qsub reads ``[host:]path`` and splits at the first colon, so a colon in the path is not possible."""
+    if ":" in value:
+        raise OptionError(f"{keyword}={value!r}: qsub reads 'host:path', so a path containing ':' cannot be "
+                          "given; choose a path without a colon", keyword=keyword, value=value)
+    return value
+
+
+def depend(job_ids: tuple, dialect: str) -> str:
+    """``afterok`` on every id; Torque wants ``afterokarray`` for an array parent (``1[].srv``)."""
+    plain, arrays = [], []
+    for text in job_ids:
+        jid = ids.try_parse(text)
+        (arrays if (dialect == TORQUE and jid is not None and jid.is_array_parent) else plain).append(text)
+    parts = []
+    if plain:
+        parts.append("afterok:" + ":".join(plain))
+    if arrays:
+        parts.append("afterokarray:" + ":".join(arrays))
+    return "depend=" + ",".join(parts)
+
+
+def _array_indices(spec: str) -> tuple[list[tuple[int, int, int]], Optional[str]]:
+    """The core's checked array spec as (start, end, step) items and the ``%limit`` (or None)."""
+    body, _, limit = spec.partition("%")
+    items = []
+    for part in body.split(","):
+        rng, _, step = part.partition(":")
+        start, _, end = rng.partition("-")
+        a = int(start)
+        b = int(end) if end else a
+        items.append((a, b, int(step) if step else 1))
+    return items, (limit or None)
+
+
+def array(spec: str, dialect: str) -> str:
+    """``-t`` (Torque) or ``-J`` (PBS Pro) argument for the core's array spec ("0-9", "1,3,5", "0-99:2",
+    "0-9%2"). Torque has no step syntax, so steps become a list; PBS Pro takes one range only, so a list
+    must form one (1,3,5 -> 1-5:2)."""
+    items, limit = _array_indices(spec)
+    suffix = f"%{limit}" if limit else ""
+    for a, b, step in items:
+        if b < a or step < 1:
+            raise OptionError(f"array={spec!r}: {a}-{b} is an empty range", keyword="array", value=spec)
+    if dialect == TORQUE:
+        words = []
+        for a, b, step in items:
+            if step == 1:
+                words.append(f"{a}-{b}" if b != a else str(a))
+            else:
+                words.extend(str(i) for i in range(a, b + 1, step))
+        return ",".join(words) + suffix
+    indices = sorted({i for a, b, step in items for i in range(a, b + 1, step)})
+    if len(indices) < 2:
+        raise OptionError(f"array={spec!r}: PBS Pro arrays need at least two indices (X-Y with X < Y)",
+                          keyword="array", value=spec)
+    if len(items) == 1:
+        a, b, step = items[0]
+        return (f"{a}-{b}" + (f":{step}" if step != 1 else "")) + suffix
+    step = indices[1] - indices[0]
+    if any(j - i != step for i, j in zip(indices, indices[1:])):
+        raise OptionError(f"array={spec!r}: PBS Pro takes one range X-Y[:Z], and these indices are not "
+                          "evenly spaced", keyword="array", value=spec)
+    return f"{indices[0]}-{indices[-1]}" + (f":{step}" if step != 1 else "") + suffix
+
+
+_BAD_ENV_VALUE = re.compile(r"[,\"'\\]")
+
+
+def export(items: tuple) -> list[tuple[str, ...]]:
+    """``-V`` for ALL, ``-v`` for names and NAME=value pairs; NONE is PBS's default (only PBS_O_*)."""
+    out: list[tuple[str, ...]] = []
+    names = []
+    for item in items:
+        upper = item.upper()
+        if upper == "ALL":
+            out.append(("-V",))
+        elif upper == "NONE":
+            continue
+        else:
+            name, sep, value = item.partition("=")
+            if sep and _BAD_ENV_VALUE.search(value):
+                raise OptionError(f"export={item!r}: qsub -v cannot carry a value containing a comma, a quote "
+                                  "or a backslash; set it in the job's command instead", keyword="export",
+                                  value=item)
+            names.append(item)
+    if names:
+        out.append(("-v", ",".join(names)))
+    return out
+
+
+_NOTIFY = {"begin": "b", "end": "e", "fail": "a", "all": "abe"}
+
+
+def mail_points(words: tuple) -> str:
+    """``-m`` letters: begin b, end e, fail a (abort), all abe; none n wins over the others."""
+    if "none" in words:
+        return "n"
+    letters = ""
+    for w in words:
+        for ch in _NOTIFY[w]:
+            if ch not in letters:
+                letters += ch
+    return "".join(sorted(letters, key="abe".index))
+
+
+# --- resources ----------------------------------------------------------------------------------------
+
+_FEATURE_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def _layout(options: Mapping[str, Any]) -> tuple[int, int]:
+    """(nodes, tasks per node) from nodes, tasks and tasks_per_node."""
+    tasks = options.get("tasks")
+    per_node = options.get("tasks_per_node")
+    nodes = options.get("nodes")
+    if nodes is None:
+        nodes = math.ceil(tasks / per_node) if (tasks and per_node) else 1
+    if per_node is None:
+        per_node = math.ceil(tasks / nodes) if tasks else 1
+    return nodes, per_node
+
+
+def _features(options: Mapping[str, Any], dialect: str) -> list[str]:
+    out = []
+    for f in options.get("features") or ():
+        name, sep, value = f.partition("=")
+        ok = _FEATURE_RE.match(name) and (not sep or (dialect == PBSPRO and _FEATURE_RE.match(value)))
+        if not ok:
+            form = "name or name=value" if dialect == PBSPRO else "node property names"
+            raise OptionError(f"features={f!r}: expected {form} made of letters, digits, '_', '.', '-'",
+                              keyword="features", value=f)
+        out.append(f if (sep or dialect == TORQUE) else f"{f}=True")
+    return out
+
+
+def resources(options: Mapping[str, Any], dialect: str) -> list[tuple[str, ...]]:
+    """The resource directives, which combine several keywords into one ``-l`` word."""
+    out: list[tuple[str, ...]] = []
+    wanted = any(options.get(k) is not None for k in ("nodes", "cores", "tasks", "tasks_per_node", "gpus",
+                                                      "features", "mem_per_cpu"))
+    wanted = wanted or (dialect == PBSPRO and options.get("mem") is not None)
+    nodes, per_node = _layout(options)
+    ncpus = int(options.get("cores") or 1) * per_node
+    gpus = options.get("gpus")
+    if dialect == TORQUE:
+        if wanted:
+            spec = f"nodes={nodes}:ppn={ncpus}"
+            if gpus:
+                spec += f":gpus={math.ceil(gpus / nodes)}"
+            for f in _features(options, dialect):
+                spec += f":{f}"
+            out.append(("-l", spec))
+        if options.get("mem") is not None:
+            out.append(("-l", f"mem={options['mem']}mb"))
+        if options.get("mem_per_cpu") is not None:
+            out.append(("-l", f"pmem={options['mem_per_cpu']}mb"))
+        if options.get("exclusive"):
+            out.append(("-n",))
+        return out
+    if wanted:
+        chunk = [str(nodes), f"ncpus={ncpus}"]
+        if options.get("tasks") or options.get("tasks_per_node"):
+            chunk.append(f"mpiprocs={per_node}")
+        if options.get("mem") is not None:
+            chunk.append(f"mem={math.ceil(options['mem'] / nodes)}mb")
+        elif options.get("mem_per_cpu") is not None:
+            chunk.append(f"mem={options['mem_per_cpu'] * ncpus}mb")
+        if gpus:
+            chunk.append(f"ngpus={math.ceil(gpus / nodes)}")
+        chunk += _features(options, dialect)
+        out.append(("-l", "select=" + ":".join(chunk)))
+    if nodes > 1 or options.get("exclusive"):
+        place = "scatter" if nodes > 1 else ""
+        if options.get("exclusive"):
+            place = f"{place}:excl" if place else "excl"
+        out.append(("-l", f"place={place}"))
+    return out
+
+
+# --- the tables ---------------------------------------------------------------------------------------
+
+Renderer = Callable[[Any, Mapping[str, Any]], Optional[list[tuple[str, ...]]]]
+
+
+def _common(dialect: str) -> dict[str, Renderer]:
+    return {
+        "time": lambda v, o: [("-l", f"walltime={walltime(v)}")],
+        "partition": lambda v, o: [("-q", v)],
+        "account": lambda v, o: [("-A", v)],
+        "priority": lambda v, o: [("-p", priority(v))],
+        "begin": lambda v, o: [("-a", begin(v))],
+        "hold": lambda v, o: [("-h",)] if v else [],
+        "name": lambda v, o: [("-N", job_name(v, dialect))],
+        "outfile": lambda v, o: [("-o", output_path(v, "outfile"))],
+        "errfile": lambda v, o: [("-e", output_path(v, "errfile"))],
+        "depends": lambda v, o: [("-W", depend(v, dialect))],
+        "array": lambda v, o: [("-t" if dialect == TORQUE else "-J", array(v, dialect))],
+        "export": lambda v, o: export(v),
+        "email": lambda v, o: [("-M", v)],
+        "notify": lambda v, o: [("-m", mail_points(v))],
+        "requeue": lambda v, o: [("-r", "y" if v else "n")],
+        "extra": lambda v, o: [tuple(v)],
+    }
+
+
+RENDERERS: dict[str, dict[str, Renderer]] = {
+    TORQUE: {**_common(TORQUE),
+             "workdir": lambda v, o: [("-d", v)],
+             "gres": lambda v, o: [("-l", f"gres={v}")],
+             "qos": lambda v, o: [("-l", f"qos={v}")]},
+    PBSPRO: _common(PBSPRO),  # no -d: the core's script changes into workdir
+}
+
+
+def render(options: Mapping[str, Any], dialect: str) -> list[tuple[str, ...]]:
+    """Directives for checked options, resources first. Keywords this dialect lacks are skipped and
+    logged at debug level (licenses, reservation; gres, qos and workdir on PBS Pro)."""
+    if dialect not in RENDERERS:
+        raise ValueError(f"unknown PBS dialect {dialect!r}")
+    out = resources(options, dialect)
+    out += render_with(RENDERERS[dialect], options, f"{BACKEND} ({dialect})",
+                       skip=RESOURCE_KEYS + CORE_INTERNAL)
+    return out
+
+
+def argv(directives: list[tuple[str, ...]]) -> list[str]:
+    """The directives as one qsub argument list."""
+    return [w for d in directives for w in d]
