@@ -19,7 +19,8 @@ _EXPORTS = {
     "options": ["check_arguments", "option_help", "option_to_string", "options_to_string"],
     "config": ["Profile", "get_profile", "set_profile", "del_profile", "get_option", "set_option"],
     "plugins": ["get_cluster_environment", "list_backends", "get_backend"],
-    "job": ["Job", "make_job", "make_job_file", "submit", "submit_file", "wait", "get", "clean", "clean_dir"],
+    "job": ["Job", "Task", "make_job", "make_job_file", "submit", "submit_file", "wait", "get", "map", "clean",
+            "clean_dir"],
     "queue": ["Queue"],
     "logme": ["setup_logging", "set_log_level"],
 }

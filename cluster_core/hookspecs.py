@@ -72,6 +72,15 @@ def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool)
     """
 
 
+@hookspec(firstresult=True)
+def max_array_size() -> Optional[int]:
+    """The largest number of tasks one array submission may hold (indices 0..N-1), or None for no limit.
+
+    Only for backends whose ``backend_info`` says ``supports_arrays``. Asked at most once per process; the
+    core splits a larger ``map`` into several array submissions. Optional: no answer means no limit.
+    """
+
+
 # --- watch ------------------------------------------------------------------------------------------
 
 @hookspec(firstresult=True)
@@ -81,7 +90,11 @@ def parse_queue(job_ids: Optional[Sequence[str]], user: Optional[str],
 
     With ``job_ids``, report those jobs (in one batched query, or a fixed few, never one per job),
     including ones that already finished when the scheduler still knows them; leave out ids it no longer
-    knows at all (the core then falls back to the exit-code file the job script writes). Without
+    knows at all (the core then falls back to the exit-code file the job script writes). For the id of
+    an array submission, report one record per task the scheduler shows (``array_id`` = that id,
+    ``task_id`` = the index, ``id`` = the scheduler's name for the task, e.g. ``12_3`` or ``12[3].srv``);
+    tasks it shows only collapsed (pending) may come as one record with ``id`` = the array's id and no
+    ``task_id``, which the core applies to every task not reported on its own. Without
     ``job_ids``, list every job of ``user`` (and ``partition``) the scheduler shows. States are
     normalised to :class:`~cluster_core.records.State`; ``raw_state`` keeps the scheduler's own code.
     Raise :class:`~cluster_core.errors.SchedulerError` when the scheduler cannot be asked at all.

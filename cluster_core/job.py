@@ -15,11 +15,11 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 from . import config, plugins
 from .errors import JobError, JobFailedError, OptionError, RemoteTraceback
-from .options import check_arguments, directive_lines
+from .options import array_indices, check_arguments, directive_lines
 from .queue import tracker
 from .records import QueueJob, State
-from .script import (JobFiles, atomic_write, function_command, is_job_file, job_files, payload_for,
-                     read_exit_file, render_script, safe_name)
+from .script import (JobFiles, TaskSpec, atomic_write, function_command, is_job_file, job_files,
+                     payload_for, read_exit_file, render_script, safe_name)
 
 log = logging.getLogger(__name__)
 
@@ -31,116 +31,31 @@ def _jobdir(options: Mapping[str, Any]) -> Path:
     return Path(os.path.expanduser(str(chosen))).absolute()
 
 
-class Job:
-    """A shell command (a string) or a Python function with its arguments, to run as one job.
+class _Outcome:
+    """How one tracked unit of work (a job, or one task of an array) ended, and what it left behind.
 
-    Keyword options are the job keywords of :mod:`cluster_core.options` (``cores=4, mem="8G"``), plus
-    ``backend=`` (a backend name) and ``profile=`` (a saved profile applied under the keywords).
+    Needs: ``files`` (its JobFiles), ``outfile``, ``errfile``, ``function`` (None for shell work),
+    ``_backend_name``, ``submitted``, ``id`` and ``_track_key``.
     """
 
-    def __init__(self, command: Union[str, Callable], args: Sequence[Any] = (),
-                 kwargs: Optional[Mapping[str, Any]] = None, *, backend: Optional[str] = None,
-                 profile: Optional[str] = None, **options: Any):
-        if isinstance(command, str):
-            if not command.strip():
-                raise OptionError("the command is empty", keyword="command")
-            if args or kwargs:
-                raise OptionError("args and kwargs are for function jobs; put them into the command string",
-                                  keyword="args")
-            self.function: Optional[Callable] = None
-            self.command: Optional[str] = command
-        elif callable(command):
-            self.function = command
-            self.command = None
-        else:
-            raise OptionError(f"a job runs a command string or a callable, not {type(command).__name__}",
-                              keyword="command")
-        self.args = tuple(args)
-        self.kwargs = dict(kwargs or {})
-        depends = None
-        for key in list(options):
-            if key in ("depends", "dependencies", "dependency", "afterok"):
-                depends = options.pop(key)
-        self._depends = [] if depends is None else (
-            list(depends) if isinstance(depends, (list, tuple, set)) else [depends])
-        self.options = config.merged_keywords(options, profile=profile)
-        self.profile = profile
-        self._backend_name = backend
-        self.name: str = self.options.get("name") or safe_name(_default_name(self.function, self.command))
-        self.options["name"] = self.name
-        self.files: JobFiles = job_files(_jobdir(self.options), self.name)
-        self.outfile = Path(self.options.get("outfile") or self.files.out).absolute()
-        self.errfile = Path(self.options.get("errfile") or self.files.err).absolute()
-        self.options["outfile"], self.options["errfile"] = str(self.outfile), str(self.errfile)
-        self.scriptfile = self.files.script
-        self.id: Optional[str] = None
-        self.submitted = False
-        self.written = False
-        self._result: Any = None
-        self._result_loaded = False
-
-    # --- backend ------------------------------------------------------------------------------------
+    files: JobFiles
+    function: Optional[Callable]
 
     @property
     def backend(self) -> plugins.Backend:
         return plugins.get_backend(self._backend_name)
 
-    # --- files --------------------------------------------------------------------------------------
+    def _tracker(self):
+        return tracker(self.backend.name)
 
-    def write(self) -> Path:
-        """Write the job script (and the function's pickle); return the script's path."""
-        self.files.jobdir.mkdir(parents=True, exist_ok=True)
-        backend = self.backend
-        self._backend_name = backend.name
-        options = self._submit_options()
-        directives = directive_lines(backend.render_options(options), backend.info.directive_prefix)
-        if self.function is not None:
-            atomic_write(self.files.pickle_in, payload_for(self.function, self.args, self.kwargs), mode=0o600)
-            command = function_command(self.files, config.get_option("core.python"))
-        else:
-            command = self.command
-        text = render_script(command, exit_file=self.files.exit, directives=directives,
-                             workdir=options.get("workdir"), modules=options.get("modules", ()))
-        atomic_write(self.files.script, text, mode=0o755)
-        self.written = True
-        return self.files.script
-
-    def _submit_options(self) -> dict[str, Any]:
-        options = dict(self.options)
-        if self._depends:
-            ids = []
-            for dep in self._depends:
-                if isinstance(dep, Job) and not dep.submitted:
-                    log.info("submitting %s first: %s depends on it", dep.name, self.name)
-                    dep.submit()
-                ids.append(dep)
-            options.update(check_arguments({"depends": ids}))
-        return options
-
-    # --- running ------------------------------------------------------------------------------------
-
-    def submit(self) -> "Job":
-        """Write the files and hand the job to the backend; sets ``id``."""
-        if self.submitted:
-            raise JobError(f"job {self.name} was already submitted as {self.id}; use resubmit()")
-        script = self.write()
-        for path in (self.files.exit, self.files.pickle_out):
-            path.unlink(missing_ok=True)
-        self.id = self.backend.submit(script, self._submit_options(), directives_in_script=True)
-        self.submitted = True
-        tracker(self.backend.name).track(self.id, self.files.exit)
-        log.info("submitted %s as job %s on %s", self.name, self.id, self.backend.name)
-        return self
-
-    def _need_id(self) -> str:
-        if not self.submitted or self.id is None:
+    def _need_key(self) -> str:
+        if not self.submitted:
             raise JobError(f"job {self.name} has not been submitted; call submit() first")
-        return self.id
+        return self._track_key
 
-    def update(self) -> "Job":
-        track = tracker(self.backend.name)
-        track.track(self._need_id(), self.files.exit)
-        track.refresh()
+    def update(self):
+        self._need_key()
+        self._tracker().refresh()
         return self
 
     @property
@@ -148,12 +63,12 @@ class Job:
         """The latest report on this job (None before the first poll)."""
         if not self.submitted:
             return None
-        return tracker(self.backend.name).record(self.id)
+        return self._tracker().record(self._track_key)
 
     @property
     def state(self) -> State:
         if not self.submitted:
-            return State.UNKNOWN if not self.written else State.PENDING
+            return State.UNKNOWN
         rec = self.update().record
         return rec.state if rec else State.PENDING
 
@@ -162,7 +77,7 @@ class Job:
         """True once the job has ended (or the scheduler lost it)."""
         if not self.submitted:
             return False
-        return tracker(self.update().backend.name).is_done(self.id)
+        return self._tracker().is_done(self.update()._track_key)
 
     @property
     def exitcode(self) -> Optional[int]:
@@ -185,9 +100,7 @@ class Job:
 
     def wait(self, timeout: Optional[float] = None, progress: Optional[bool] = None) -> bool:
         """Block until the job ends; True when it completed with exit code 0."""
-        track = tracker(self.backend.name)
-        track.track(self._need_id(), self.files.exit)
-        track.wait([self.id], timeout=timeout, progress=progress)
+        self._tracker().wait([self._need_key()], timeout=timeout, progress=progress)
         return self.state is State.COMPLETED and (self.exitcode in (0, None))
 
     @property
@@ -209,14 +122,19 @@ class Job:
         A function's exception is re-raised here with the remote traceback as its cause; a job that
         ended without a result raises JobFailedError saying how it ended.
         """
-        if self._result_loaded:
+        if getattr(self, "_result_loaded", False):
             return self._result
         self.wait(timeout=timeout)
         if self.function is None:
             if self.state is not State.COMPLETED:
                 raise self._failure()
-            self._result, self._result_loaded = self.stdout, True
-            return self._result
+            value = self.stdout
+        else:
+            value = self._load_result()
+        self._result, self._result_loaded = value, True
+        return value
+
+    def _load_result(self) -> Any:
         try:
             with open(self.files.pickle_out, "rb") as fh:
                 result = pickle.load(fh)
@@ -226,8 +144,7 @@ class Job:
             raise JobFailedError(f"job {self.id} ({self.name}): its result file {self.files.pickle_out} "
                                  f"cannot be read: {type(exc).__name__}: {exc}", job=self) from None
         if result.get("ok"):
-            self._result, self._result_loaded = result["value"], True
-            return self._result
+            return result["value"]
         error = result.get("error")
         cause = RemoteTraceback(result.get("traceback", ""))
         if isinstance(error, BaseException):
@@ -243,15 +160,243 @@ class Job:
         return JobFailedError(f"job {self.id} ({self.name}) ended {how} with exit code {self.exitcode}"
                               f"{reason}{more}", job=self)
 
+
+class Task(_Outcome):
+    """One task of an array job (or one element of ``map``): tracked, waited and read on its own."""
+
+    def __init__(self, job: "Job", index: int, job_id: Optional[str] = None):
+        self.job = job
+        self.index = index
+        self.files = job.files.for_task(index)
+        self.outfile, self.errfile = self.files.out, self.files.err
+        self.function = job.function
+        self.name = f"{job.name}[{index}]"
+        self._backend_name = job._backend_name
+        self._own_id = job_id  # set when the backend ran this task as a job of its own
+        self._track_key = job_id or f"{job.id}#{index}"
+        self.submitted = True
+
+    @property
+    def id(self) -> str:
+        if self._own_id:
+            return self._own_id
+        rec = self.record
+        if rec is not None and rec.task_id == self.index:
+            return rec.id
+        return f"{self.job.id}[{self.index}]"
+
     def cancel(self) -> None:
-        self.backend.cancel([self._need_id()])
+        self.backend.cancel([self.id])
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name} id={self.id}>"
+
+
+class Job(_Outcome):
+    """A shell command (a string) or a Python function with its arguments, to run as one job.
+
+    Keyword options are the job keywords of :mod:`cluster_core.options` (``cores=4, mem="8G"``), plus
+    ``backend=`` (a backend name) and ``profile=`` (a saved profile applied under the keywords). With
+    ``array=`` the job is an array: ``tasks`` holds one :class:`Task` per index, each with its own output
+    and exit code, and ``$CLUSTER_TASK_ID`` holds the index inside the job.
+    """
+
+    def __init__(self, command: Union[str, Callable], args: Sequence[Any] = (),
+                 kwargs: Optional[Mapping[str, Any]] = None, *, backend: Optional[str] = None,
+                 profile: Optional[str] = None, **options: Any):
+        if isinstance(command, str):
+            if not command.strip():
+                raise OptionError("the command is empty", keyword="command")
+            if args or kwargs:
+                raise OptionError("args and kwargs are for function jobs; put them into the command string",
+                                  keyword="args")
+            self.function: Optional[Callable] = None
+            self.command: Optional[str] = command
+        elif callable(command):
+            self.function = command
+            self.command = None
+        else:
+            raise OptionError(f"a job runs a command string or a callable, not {type(command).__name__}",
+                              keyword="command")
+        self.args = tuple(args)
+        self.kwargs = dict(kwargs or {})
+        self.calls: Optional[list[tuple]] = None  # map(): one (args, kwargs) per task index
+        depends = None
+        for key in list(options):
+            if key in ("depends", "dependencies", "dependency", "afterok"):
+                depends = options.pop(key)
+        self._depends = [] if depends is None else (
+            list(depends) if isinstance(depends, (list, tuple, set)) else [depends])
+        self.options = config.merged_keywords(options, profile=profile)
+        self.profile = profile
+        self._backend_name = backend
+        self.name: str = self.options.get("name") or safe_name(_default_name(self.function, self.command))
+        self.options["name"] = self.name
+        self.files: JobFiles = job_files(_jobdir(self.options), self.name)
+        self.outfile = Path(self.options.get("outfile") or self.files.out).absolute()
+        self.errfile = Path(self.options.get("errfile") or self.files.err).absolute()
+        self.options["outfile"], self.options["errfile"] = str(self.outfile), str(self.errfile)
+        self.scriptfile = self.files.script
+        self.id: Optional[str] = None
+        self.tasks: list[Task] = []
+        self.submitted = False
+        self.written = False
+        self._result: Any = None
+        self._result_loaded = False
+
+    @property
+    def _track_key(self) -> Optional[str]:
+        return self.id
+
+    @property
+    def indices(self) -> Optional[list[int]]:
+        """The array's task indices, None for a plain job."""
+        if "array" not in self.options:
+            return None
+        return array_indices(self.options["array"])[0]
+
+    @property
+    def native_array(self) -> bool:
+        return self.indices is not None and self.backend.info.supports_arrays
+
+    # --- files --------------------------------------------------------------------------------------
+
+    def write(self) -> Path:
+        """Write the job script (and the function's pickle); return the script's path.
+
+        For an array on a backend without arrays, one script per task is written (``<stem>.cluster.<i>.sh``).
+        """
+        self.files.jobdir.mkdir(parents=True, exist_ok=True)
+        backend = self.backend
+        self._backend_name = backend.name
+        options = self._submit_options()
+        if self.function is not None:
+            calls = self.calls
+            if calls is None and self.indices is not None:
+                calls = [(self.args, self.kwargs)] * (max(self.indices) + 1)
+            atomic_write(self.files.pickle_in, payload_for(self.function, self.args, self.kwargs, calls=calls),
+                         mode=0o600)
+            command = function_command(self.files, config.get_option("core.python"), array=calls is not None)
+        else:
+            command = self.command
+        common = dict(workdir=options.get("workdir"), modules=options.get("modules", ()))
+        if self.indices is None:
+            text = render_script(command, exit_file=self.files.exit, directives=self._directives(options),
+                                 **common)
+            atomic_write(self.files.script, text, mode=0o755)
+        elif self.native_array:
+            variables = tuple((backend.info.task_id_variable or "").split())
+            task = TaskSpec(self.files, variables=variables)
+            text = render_script(command, directives=self._directives(options), task=task, **common)
+            atomic_write(self.files.script, text, mode=0o755)
+        else:
+            single = {k: v for k, v in options.items() if k != "array"}
+            for index in self.indices:
+                files = self.files.for_task(index)
+                text = render_script(command, directives=self._directives(single),
+                                     task=TaskSpec(self.files, fixed=index), **common)
+                atomic_write(files.script, text, mode=0o755)
+        self.written = True
+        return self.files.script if self.indices is None or self.native_array else \
+            self.files.for_task(self.indices[0]).script
+
+    def _directives(self, options: Mapping[str, Any]) -> list[str]:
+        backend = self.backend
+        return directive_lines(backend.render_options(options), backend.info.directive_prefix)
+
+    def _submit_options(self) -> dict[str, Any]:
+        options = dict(self.options)
+        if self._depends:
+            ids = []
+            for dep in self._depends:
+                if isinstance(dep, Job) and not dep.submitted:
+                    log.info("submitting %s first: %s depends on it", dep.name, self.name)
+                    dep.submit()
+                ids.append(dep)
+            options.update(check_arguments({"depends": ids}))
+        return options
+
+    # --- running ------------------------------------------------------------------------------------
+
+    def submit(self) -> "Job":
+        """Write the files and hand the job to the backend; sets ``id`` (and ``tasks`` for an array)."""
+        if self.submitted:
+            raise JobError(f"job {self.name} was already submitted as {self.id}; use resubmit()")
+        script = self.write()
+        backend = self.backend
+        options = self._submit_options()
+        track = tracker(backend.name)
+        if self.indices is None:
+            for path in (self.files.exit, self.files.pickle_out):
+                path.unlink(missing_ok=True)
+            self.id = backend.submit(script, options, directives_in_script=True)
+            track.track(self.id, self.files.exit)
+        else:
+            for index in self.indices:
+                files = self.files.for_task(index)
+                for path in (files.exit, files.pickle_out):
+                    path.unlink(missing_ok=True)
+            if self.native_array:
+                self.id = backend.submit(script, options, directives_in_script=True)
+                self.tasks = [Task(self, i) for i in self.indices]
+                for task, i in zip(self.tasks, self.indices):
+                    track.track(task._track_key, task.files.exit, array_id=self.id, task=i)
+            else:
+                single = {k: v for k, v in options.items() if k != "array"}
+                self.tasks = []
+                for index in self.indices:
+                    task_id = backend.submit(self.files.for_task(index).script, single, directives_in_script=True)
+                    task = Task(self, index, job_id=task_id)
+                    track.track(task_id, task.files.exit)
+                    self.tasks.append(task)
+                self.id = self.tasks[0].id
+        self.submitted = True
+        log.info("submitted %s as job %s on %s%s", self.name, self.id, backend.name,
+                 f" ({len(self.tasks)} tasks)" if self.tasks else "")
+        return self
+
+    def wait(self, timeout: Optional[float] = None, progress: Optional[bool] = None) -> bool:
+        """Block until the job (every task of an array) ends; True when all completed with exit code 0."""
+        if not self.tasks:
+            return super().wait(timeout=timeout, progress=progress)
+        self._need_key()
+        return wait(self.tasks, timeout=timeout, progress=progress)
+
+    def get(self, timeout: Optional[float] = None) -> Any:
+        """The return value or stdout; for an array, the list of every task's, in index order."""
+        if not self.tasks:
+            return super().get(timeout=timeout)
+        return get(self.tasks, timeout=timeout)
+
+    @property
+    def state(self) -> State:
+        if not self.tasks:
+            return super().state
+        states = [t.state for t in self.tasks]
+        for s in (State.RUNNING, State.PENDING, State.HELD, State.COMPLETING, State.SUSPENDED):
+            if s in states:
+                return s
+        bad = [s for s in states if s is not State.COMPLETED]
+        return bad[0] if bad else State.COMPLETED
+
+    @property
+    def done(self) -> bool:
+        if not self.tasks:
+            return super().done
+        return all(t.done for t in self.tasks)
+
+    def cancel(self) -> None:
+        if self.tasks and not self.native_array:
+            self.backend.cancel([t.id for t in self.tasks])
+        else:
+            self.backend.cancel([self._need_key()])
 
     def clean(self, outputs: bool = True) -> None:
         """Delete the job's files (its script and pickles; with ``outputs`` also stdout/stderr)."""
-        keep = set() if outputs else {self.files.out, self.files.err}
-        for path in self.files.all():
-            if path not in keep:
-                path.unlink(missing_ok=True)
+        kinds = ("sh", "exit", "in.pkl", "out.pkl") + (("out", "err") if outputs else ())
+        for files in [self.files] + [t.files for t in self.tasks]:
+            for kind in kinds:
+                files.path(kind).unlink(missing_ok=True)
         if outputs:
             for path in (self.outfile, self.errfile):
                 if path.parent == self.files.jobdir and is_job_file(path):
@@ -261,12 +406,12 @@ class Job:
         """Submit the same job again (a new id); the previous outputs and results are removed first."""
         if self.submitted and not self.done:
             raise JobError(f"job {self.id} ({self.name}) has not finished; cancel it before resubmitting")
-        old = self.id
-        if old is not None:
-            tracker(self.backend.name).forget(old)
-        for path in (self.files.exit, self.files.pickle_out, self.outfile, self.errfile):
-            path.unlink(missing_ok=True)
-        self.submitted, self.id = False, None
+        if self.submitted:
+            for unit in self.tasks or [self]:
+                self._tracker().forget(unit._track_key)
+                for path in (unit.files.exit, unit.files.pickle_out, unit.outfile, unit.errfile):
+                    path.unlink(missing_ok=True)
+        self.submitted, self.id, self.tasks = False, None, []
         self._result, self._result_loaded = None, False
         return self.submit()
 
@@ -351,38 +496,65 @@ def submit_file(script: Union[str, os.PathLike], depends: Any = None, **options:
     return FileJob(script, **options).submit()
 
 
-def _as_jobs(jobs: Union[Job, Iterable[Job]]) -> list[Job]:
-    if isinstance(jobs, Job):
-        return [jobs]
-    return list(jobs)
-
-
-def wait(jobs: Union[Job, str, Iterable[Union[Job, str]]], timeout: Optional[float] = None,
-         backend: Optional[str] = None, progress: Optional[bool] = None) -> bool:
-    """Wait for all jobs (Jobs or ids) with one poll per interval for all; True if all completed."""
-    items = [jobs] if isinstance(jobs, (Job, str)) else list(jobs)
-    by_backend: dict[str, list[str]] = {}
+def _units(jobs: Any) -> list:
+    """Jobs, tasks and ids flattened to what is tracked: an array Job becomes its tasks."""
+    items = [jobs] if isinstance(jobs, (_Outcome, str)) else list(jobs)
+    out = []
     for item in items:
-        if isinstance(item, Job):
+        if isinstance(item, Job) and item.tasks:
+            out.extend(item.tasks)
+        else:
+            out.append(item)
+    return out
+
+
+def wait(jobs: Any, timeout: Optional[float] = None, backend: Optional[str] = None,
+         progress: Optional[bool] = None) -> bool:
+    """Wait for jobs, tasks or job ids, with one poll per interval for all; True if all completed."""
+    by_backend: dict[str, list[str]] = {}
+    for item in _units(jobs):
+        if isinstance(item, _Outcome):
             be = item.backend.name
-            tracker(be).track(item._need_id(), item.files.exit)
-            by_backend.setdefault(be, []).append(item.id)
+            by_backend.setdefault(be, []).append(item._need_key())
         else:
             be = plugins.get_backend(backend).name
             tracker(be).track(str(item))
             by_backend.setdefault(be, []).append(str(item))
-    for be, ids in by_backend.items():
-        tracker(be).wait(ids, timeout=timeout, progress=progress)
-    return all((tracker(be).record(i) or QueueJob(i, State.UNKNOWN)).state is State.COMPLETED
-               for be, ids in by_backend.items() for i in ids)
+    for be, keys in by_backend.items():
+        tracker(be).wait(keys, timeout=timeout, progress=progress)
+    return all((tracker(be).record(k) or QueueJob(k, State.UNKNOWN)).state is State.COMPLETED
+               for be, keys in by_backend.items() for k in keys)
 
 
-def get(jobs: Union[Job, Iterable[Job]], timeout: Optional[float] = None) -> Any:
-    """The results of jobs (one value for one Job, a list for many), waiting for them together."""
-    items = _as_jobs(jobs)
-    wait(items, timeout=timeout)
-    results = [j.get() for j in items]
-    return results[0] if isinstance(jobs, Job) else results
+def get(jobs: Any, timeout: Optional[float] = None) -> Any:
+    """Results of jobs or tasks (one value for one Job, a list for many; an array Job gives a list),
+    waiting for all of them together."""
+    wait(jobs, timeout=timeout)
+    if isinstance(jobs, _Outcome):
+        return jobs.get()
+    return [j.get() for j in jobs]
+
+
+def map(function: Callable, iterable: Iterable[Any], *, star: bool = False, **options: Any) -> list[Task]:
+    """Run ``function`` on every element as one array submission (split at the backend's array size
+    limit; one job per element where the backend has no arrays). Returns one Task per element, in order.
+
+    With ``star``, each element is a tuple of positional arguments.
+    """
+    elements = list(iterable)
+    if not elements:
+        return []
+    if "array" in options:
+        raise OptionError("map() makes the array itself; drop array=", keyword="array")
+    backend = plugins.get_backend(options.pop("backend", None))
+    limit = backend.max_array_size() or len(elements)
+    tasks: list[Task] = []
+    for start in range(0, len(elements), limit):
+        chunk = elements[start:start + limit]
+        job = Job(function, backend=backend.name, array=f"0-{len(chunk) - 1}", **options)
+        job.calls = [((tuple(e) if star else (e,)), {}) for e in chunk]
+        tasks.extend(job.submit().tasks)
+    return tasks
 
 
 def clean(jobs: Union[Job, Iterable[Job]], outputs: bool = True) -> None:

@@ -229,6 +229,21 @@ def _array(value: Any) -> str:
     return text
 
 
+def array_indices(spec: str) -> tuple[list[int], Optional[int]]:
+    """The task indices of an array spec ("0-9:2,15%3") and its limit of tasks at once (or None)."""
+    body, _, limit = _array(spec).partition("%")
+    indices: list[int] = []
+    for part in body.split(","):
+        first, _, rest = part.partition("-")
+        last, _, step = rest.partition(":")
+        start = int(first)
+        stop = int(last) if last else start
+        if stop < start:
+            raise OptionError(f"array={spec!r}: {part!r} counts down", keyword="array", value=spec)
+        indices.extend(range(start, stop + 1, int(step) if step else 1))
+    return sorted(set(indices)), (int(limit) if limit else None)
+
+
 def _notify(value: Any) -> tuple[str, ...]:
     allowed = ("begin", "end", "fail", "all", "none")
     words = tuple(w.lower() for w in _words(value))

@@ -91,8 +91,9 @@ class Backend:
         others = [p for n, p in pm.list_name_plugin() if n != name]
         self._callers = {spec: pm.subset_hook_caller(spec, remove_plugins=others)
                          for spec in ("backend_info", "detect", "render_options", "submit",
-                                      "parse_queue", "cancel")}
+                                      "parse_queue", "cancel", "max_array_size")}
         self._info: Optional[BackendInfo] = None
+        self._max_array: Optional[tuple] = None
 
     def _call(self, hook: str, **kwargs):
         caller = self._callers[hook]
@@ -117,6 +118,15 @@ class Backend:
         if not isinstance(result, Detection):
             return Detection(bool(result), "")
         return result
+
+    def max_array_size(self) -> Optional[int]:
+        """The backend's array size limit (asked once), None for no limit or no arrays."""
+        if self._max_array is None:
+            size = None
+            if self.info.supports_arrays and self._callers["max_array_size"].get_hookimpls():
+                size = self._call("max_array_size")
+            self._max_array = (int(size) if size else None,)
+        return self._max_array[0]
 
     def render_options(self, options) -> list[tuple[str, ...]]:
         return list(self._call("render_options", options=options) or [])

@@ -30,8 +30,10 @@ LOST_AFTER = 60.0
 
 @attrs.define
 class _Tracked:
-    id: str
+    key: str  # a job id, or "<array id>#<index>" for an array task
     exit_file: Optional[Path]
+    query_id: str  # the id to ask the scheduler about (an array task's array id)
+    task: Optional[int] = None
     first_asked: Optional[float] = None
     record: Optional[QueueJob] = None
     lost: bool = False
@@ -47,10 +49,13 @@ class Tracker:
         self._last_query = 0.0
         self.queries = 0
 
-    def track(self, job_id: str, exit_file: Optional[Path] = None) -> None:
+    def track(self, key: str, exit_file: Optional[Path] = None, array_id: Optional[str] = None,
+              task: Optional[int] = None) -> None:
+        """Watch a job (by id) or an array task (``array_id`` and ``task``; key "<array_id>#<task>")."""
         with self._lock:
-            if job_id not in self._jobs:
-                self._jobs[job_id] = _Tracked(job_id, Path(exit_file) if exit_file else None)
+            if key not in self._jobs:
+                self._jobs[key] = _Tracked(key, Path(exit_file) if exit_file else None,
+                                           query_id=array_id or key, task=task)
 
     def forget(self, job_id: str) -> None:
         with self._lock:
@@ -71,9 +76,17 @@ class Tracker:
                 return
             self._last_query = now
             self.queries += 1
-            reported = {r.id: r for r in self.backend.parse_queue([t.id for t in pending])}
+            ids = list(dict.fromkeys(t.query_id for t in pending))
+            by_id: dict[str, QueueJob] = {}
+            by_task: dict[tuple, QueueJob] = {}
+            for rec in self.backend.parse_queue(ids):
+                by_id.setdefault(rec.id, rec)
+                if rec.array_id is not None and rec.task_id is not None:
+                    by_task[(rec.array_id, rec.task_id)] = rec
             for t in pending:
-                self._settle(t, reported.get(t.id), now)
+                rec = by_id.get(t.key) if t.task is None else (
+                    by_task.get((t.query_id, t.task)) or by_id.get(t.query_id))
+                self._settle(t, rec, now)
 
     def _settle(self, t: _Tracked, rec: Optional[QueueJob], now: float) -> None:
         if t.first_asked is None:
@@ -86,13 +99,15 @@ class Tracker:
             return
         if ended is not None:
             state = State.COMPLETED if ended.returncode == 0 else State.FAILED
-            base = rec or QueueJob(id=t.id, state=state)
+            base = rec if (rec is not None and (t.task is None or rec.task_id == t.task)) else \
+                QueueJob(id=t.key, state=state, array_id=t.query_id if t.task is not None else None,
+                         task_id=t.task)
             t.record = attrs.evolve(base, state=state, exitcode=ended.returncode, start_time=ended.start,
                                     end_time=ended.end, reason=base.reason or "from the job's exit file")
             return
         if now - t.first_asked > LOST_AFTER:
             # neither the scheduler nor the job can tell any more: stop waiting, say so
-            t.record = QueueJob(id=t.id, state=State.UNKNOWN, reason=(rec.reason if rec else None) or
+            t.record = QueueJob(id=t.key, state=State.UNKNOWN, reason=(rec.reason if rec else None) or
                                 "the scheduler no longer knows this job and it wrote no exit file")
             t.lost = True
         elif rec is not None:

@@ -27,8 +27,15 @@ def _dump(result: dict) -> bytes:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python -m cluster_core.runner INPUT.pkl OUTPUT.pkl", file=sys.stderr)
+    task = None
+    if len(argv) == 4 and argv[2] == "--task":
+        try:
+            task = int(argv[3])
+        except ValueError:
+            task = -1
+        argv = argv[:2]
+    if len(argv) != 2 or (task is not None and task < 0):
+        print("usage: python -m cluster_core.runner INPUT.pkl OUTPUT.pkl [--task N]", file=sys.stderr)
         return 2
     src, dst = Path(argv[0]), Path(argv[1])
     from .script import atomic_write
@@ -39,7 +46,11 @@ def main(argv: list[str]) -> int:
                 if entry not in sys.path:
                     sys.path.insert(1, entry)
             payload = pickle.load(fh)
-        value = payload["function"](*payload["args"], **payload["kwargs"])
+        if task is None:
+            args, kwargs = payload["args"], payload["kwargs"]
+        else:
+            args, kwargs = payload["calls"][task]
+        value = payload["function"](*args, **kwargs)
         result = {"ok": True, "value": value}
         code = 0
     except BaseException as exc:  # the job's own failure, reported to the submitter

@@ -20,7 +20,8 @@ from typing import Any, Mapping, Optional, Sequence
 import attrs
 
 KINDS = ("sh", "out", "err", "exit", "in.pkl", "out.pkl")
-FILE_RE = re.compile(r"^(?P<name>.+)\.(?P<token>[0-9a-f]{8})\.cluster\.(?P<kind>sh|out|err|exit|in\.pkl|out\.pkl)$")
+FILE_RE = re.compile(r"^(?P<name>.+)\.(?P<token>[0-9a-f]{8})\.cluster\.(?:(?P<task>\d+)\.)?"
+                     r"(?P<kind>sh|out|err|exit|in\.pkl|out\.pkl)$")
 
 
 def safe_name(name: str, limit: int = 48) -> str:
@@ -41,9 +42,18 @@ class JobFiles:
 
     jobdir: Path
     stem: str  # "<name>.<token>"
+    task: Optional[int] = None  # an array task's files carry its index: <stem>.cluster.<task>.<kind>
 
     def path(self, kind: str) -> Path:
-        return self.jobdir / f"{self.stem}.cluster.{kind}"
+        return self.jobdir / f"{self.prefix}{kind}"
+
+    @property
+    def prefix(self) -> str:
+        """The file name up to the kind, e.g. "name.0a1b2c3d.cluster." or "name.0a1b2c3d.cluster.7."."""
+        return f"{self.stem}.cluster." + ("" if self.task is None else f"{self.task}.")
+
+    def for_task(self, task: int) -> "JobFiles":
+        return attrs.evolve(self, task=task)
 
     @property
     def script(self) -> Path:
@@ -79,7 +89,7 @@ def job_files(jobdir: os.PathLike | str, name: str, token: Optional[str] = None)
 
 _PREAMBLE = """\
 # Written by cluster-core: the command is below the marked line; the lines around it record how it ended.
-__cluster_exit_file={exit_file}
+{exit_line}
 __cluster_start=${{EPOCHREALTIME:-$(date +%s)}}
 __cluster_on_exit() {{
     __cluster_rc=$?
@@ -90,12 +100,49 @@ trap __cluster_on_exit EXIT
 """
 
 
-def render_script(command: str, *, exit_file: Path, directives: Sequence[str] = (),
+@attrs.frozen
+class TaskSpec:
+    """How an array script finds its task index: from the scheduler's variable(s) plus an offset (one
+    chunk of a larger map), or a fixed index (one submission per task, for backends without arrays).
+    Each task writes its own out, err and exit files in ``files.jobdir``."""
+
+    files: JobFiles
+    variables: tuple[str, ...] = ()
+    offset: int = 0
+    fixed: Optional[int] = None
+
+    def lines(self) -> list[str]:
+        if self.fixed is not None:
+            index = str(int(self.fixed))
+        else:
+            if not self.variables:
+                raise ValueError("an array task needs the scheduler's task-index variable")
+            expr = ""
+            for var in reversed(self.variables):
+                if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
+                    raise ValueError(f"{var!r} is not a variable name")
+                expr = f"${{{var}:-{expr}}}" if expr else f"${{{var}}}"
+            index = f"$(( {expr} + {int(self.offset)} ))"
+        prefix = shlex.quote(str(self.files.jobdir / f"{self.files.stem}.cluster."))
+        return [f"__cluster_task={index}",
+                "export CLUSTER_TASK_ID=$__cluster_task",
+                f"__cluster_files={prefix}$__cluster_task.",
+                'exec >"${__cluster_files}out" 2>"${__cluster_files}err"',
+                '__cluster_exit_file="${__cluster_files}exit"']
+
+
+def render_script(command: str, *, exit_file: Optional[Path] = None, directives: Sequence[str] = (),
                   workdir: Optional[str] = None, modules: Sequence[str] = (),
-                  env: Optional[Mapping[str, str]] = None) -> str:
+                  env: Optional[Mapping[str, str]] = None, task: Optional[TaskSpec] = None) -> str:
     """The text of a job script: shebang, scheduler directives, the exit-file preamble, then the user's
-    command verbatim. Every value the library adds is quoted."""
-    lines = ["#!/bin/bash", *directives, _PREAMBLE.format(exit_file=shlex.quote(str(exit_file)))]
+    command verbatim. Every value the library adds is quoted. With ``task``, an array task's script."""
+    if task is not None:
+        exit_line = "\n".join(task.lines())
+    elif exit_file is not None:
+        exit_line = f"__cluster_exit_file={shlex.quote(str(exit_file))}"
+    else:
+        raise ValueError("render_script needs exit_file or task")
+    lines = ["#!/bin/bash", *directives, _PREAMBLE.format(exit_line=exit_line)]
     for key, value in (env or {}).items():
         lines.append(f"export {key}={shlex.quote(str(value))}")
     if workdir:
@@ -107,11 +154,13 @@ def render_script(command: str, *, exit_file: Path, directives: Sequence[str] = 
     return "\n".join(lines) + "\n"
 
 
-def function_command(files: JobFiles, python: Optional[str] = None) -> str:
-    """The shell line that runs a pickled function job on the node."""
+def function_command(files: JobFiles, python: Optional[str] = None, array: bool = False) -> str:
+    """The shell line that runs a pickled function job on the node; for an array, the task's call."""
     exe = python or sys.executable
-    return " ".join(shlex.quote(w) for w in (exe, "-m", "cluster_core.runner", str(files.pickle_in),
-                                             str(files.pickle_out)))
+    words = [shlex.quote(w) for w in (exe, "-m", "cluster_core.runner", str(files.pickle_in))]
+    if array:  # the script's preamble set $__cluster_task and $__cluster_files
+        return " ".join(words + ['"${__cluster_files}out.pkl"', '--task', '"$__cluster_task"'])
+    return " ".join(words + [shlex.quote(str(files.pickle_out))])
 
 
 def atomic_write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
@@ -169,7 +218,8 @@ def is_job_file(path: Path) -> bool:
     return bool(FILE_RE.match(Path(path).name))
 
 
-def payload_for(function: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> bytes:
+def payload_for(function: Any, args: Sequence[Any] = (), kwargs: Optional[Mapping[str, Any]] = None,
+                calls: Optional[Sequence[tuple]] = None) -> bytes:
     """Two pickles in a row: the submitter's sys.path (plain), then the call (cloudpickle: closures and
     functions defined in __main__ go by value). The runner restores sys.path before it unpickles the call,
     so functions from the user's own modules import on the node as they did at submission."""
@@ -177,4 +227,7 @@ def payload_for(function: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -
 
     import cloudpickle
     head = pickle.dumps({"sys_path": [p for p in sys.path if p], "cwd": os.getcwd()})
-    return head + cloudpickle.dumps({"function": function, "args": tuple(args), "kwargs": dict(kwargs)})
+    body = {"function": function, "args": tuple(args), "kwargs": dict(kwargs or {})}
+    if calls is not None:  # an array: one (args, kwargs) per task index
+        body["calls"] = [(tuple(a), dict(k)) for a, k in calls]
+    return head + cloudpickle.dumps(body)

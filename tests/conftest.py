@@ -23,3 +23,20 @@ def toy(cluster_config, tmp_path, monkeypatch):
             proc.wait()
     plugins.unregister("toy")
     queue._trackers.pop("toy", None)
+
+
+@pytest.fixture
+def toy_arrays(cluster_config, tmp_path, monkeypatch):
+    """A toy backend with native arrays (at most 4 tasks per submission)."""
+    from cluster_core import plugins, queue
+    backend = ToyBackend("toyarr", arrays=True, max_array=4)
+    plugins.register(backend, name="toyarr")
+    monkeypatch.setenv("CLUSTER_BACKEND", "toyarr")
+    monkeypatch.chdir(tmp_path)
+    yield backend
+    for proc in backend.procs.values():
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    plugins.unregister("toyarr")
+    queue._trackers.pop("toyarr", None)

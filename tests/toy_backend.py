@@ -6,15 +6,18 @@ It runs each job script as a real child process of the test (no directives, no r
 from __future__ import annotations
 
 import itertools
+import os
 import subprocess
 
 from cluster_core import BackendInfo, Detection, QueueJob, State, hookimpl
-from cluster_core.options import render_with
+from cluster_core.options import array_indices, render_with
 
 
 class ToyBackend:
-    def __init__(self, name="toy", priority=5, available=True):
+    def __init__(self, name="toy", priority=5, available=True, arrays=False, max_array=None):
         self.name = name
+        self.arrays = arrays
+        self.max_array = max_array
         self.priority = priority
         self.available = available
         self.procs: dict[str, subprocess.Popen] = {}
@@ -24,7 +27,12 @@ class ToyBackend:
     @hookimpl
     def backend_info(self):
         return BackendInfo(name=self.name, description="toy backend for tests", directive_prefix="#TOY",
-                           poll_interval=0.02, priority=self.priority)
+                           poll_interval=0.02, priority=self.priority, supports_arrays=self.arrays,
+                           task_id_variable="TOY_MISSING_VAR TOY_TASK_ID" if self.arrays else None)
+
+    @hookimpl
+    def max_array_size(self):
+        return self.max_array
 
     @hookimpl
     def detect(self):
@@ -39,24 +47,31 @@ class ToyBackend:
     def submit(self, script, options, directives_in_script):
         self.calls.append("submit")
         job_id = f"{next(self._ids)}.toy"
-        with open(options["outfile"], "wb") as out, open(options["errfile"], "wb") as err:
-            self.procs[job_id] = subprocess.Popen(["/bin/bash", str(script)], stdout=out, stderr=err,
-                                                  cwd=options.get("workdir"), start_new_session=True)
+        tasks = [None]
+        if "array" in options:
+            assert self.arrays, "the core must not send arrays to a backend without them"
+            tasks = array_indices(options["array"])[0]
+        for task in tasks:
+            env = dict(os.environ, TOY_TASK_ID=str(task)) if task is not None else None
+            key = job_id if task is None else f"{job_id}[{task}]"
+            with open(options["outfile"], "ab") as out, open(options["errfile"], "ab") as err:
+                self.procs[key] = subprocess.Popen(["/bin/bash", str(script)], stdout=out, stderr=err, env=env,
+                                                   cwd=options.get("workdir"), start_new_session=True)
         return job_id
 
     @hookimpl
     def parse_queue(self, job_ids, user, partition):
         self.calls.append("parse_queue")
         out = []
-        for job_id in (job_ids if job_ids is not None else list(self.procs)):
-            proc = self.procs.get(job_id)
-            if proc is None:
+        wanted = set(job_ids) if job_ids is not None else None
+        for key, proc in self.procs.items():
+            parent, _, task = key.partition("[")
+            if wanted is not None and key not in wanted and parent not in wanted:
                 continue
             rc = proc.poll()
-            if rc is None:
-                out.append(QueueJob(id=job_id, state=State.RUNNING))
-            else:
-                out.append(QueueJob(id=job_id, state=State.COMPLETED if rc == 0 else State.FAILED, exitcode=rc))
+            state = State.RUNNING if rc is None else State.COMPLETED if rc == 0 else State.FAILED
+            out.append(QueueJob(id=key, state=state, exitcode=rc, array_id=parent if task else None,
+                                task_id=int(task.rstrip("]")) if task else None))
         return out
 
     @hookimpl
