@@ -122,3 +122,14 @@ def test_option_help_forms(capsys):
     assert "walltime" in capsys.readouterr().out
     with pytest.raises(OptionError):
         option_help(mode="xml")
+
+
+def test_option_to_string_through_a_backend(toy, caplog):
+    from cluster_core import option_to_string, options_to_string
+    assert option_to_string("cpus", 4) == "#TOY --cores=4"
+    assert options_to_string({"cores": 2, "name": "my job; $(x)"}) == "#TOY --cores=2\n#TOY --name 'my job; $(x)'"
+    with caplog.at_level("DEBUG", logger="cluster_core.options"):
+        assert option_to_string("qos", "high", backend="toy") == ""
+    assert "backend toy has no option 'qos'; skipped" in caplog.text
+    with pytest.raises(OptionError):
+        option_to_string("mem", "lots")
