@@ -1,0 +1,57 @@
+"""The ``local`` backend's hooks: jobs run on this machine under a per-user runner (see runner.py)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+from cluster_core import hookimpl
+from cluster_core.options import render_with
+from cluster_core.records import BackendInfo, Detection, QueueJob, State
+
+from . import control
+
+_STATES = {"PENDING": State.PENDING, "HELD": State.HELD, "RUNNING": State.RUNNING,
+           "COMPLETED": State.COMPLETED, "FAILED": State.FAILED, "CANCELLED": State.CANCELLED,
+           "TIMEOUT": State.TIMEOUT, "UNKNOWN": State.UNKNOWN}
+
+
+@hookimpl
+def backend_info() -> BackendInfo:
+    return BackendInfo(name="local", description="runs jobs on this machine under a per-user runner daemon",
+                       directive_prefix=None, supports_arrays=False, poll_interval=0.05, priority=0,
+                       distribution="cluster-local")
+
+
+@hookimpl
+def detect() -> Detection:
+    return Detection(True, "runs jobs on this machine")
+
+
+@hookimpl
+def render_options(options: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    # No directives: the runner reads the options themselves. Unused keywords are logged at debug.
+    return render_with({}, options, "local")
+
+
+@hookimpl
+def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool) -> str:
+    return str(control.submit_job(script, options))
+
+
+@hookimpl
+def parse_queue(job_ids: Optional[Sequence[str]], user: Optional[str],
+                partition: Optional[str]) -> list[QueueJob]:
+    host = socket.gethostname()
+    return [QueueJob(id=str(row["id"]), state=_STATES.get(row["state"], State.UNKNOWN), name=row["name"],
+                     user=row["user"], exitcode=row["exitcode"], reason=row["reason"], raw_state=row["state"],
+                     cores=row["cores"], nodes=(host,) if row["start_time"] else (),
+                     submit_time=row["submit_time"], start_time=row["start_time"], end_time=row["end_time"])
+            for row in control.job_rows(job_ids, user)]
+
+
+@hookimpl
+def cancel(job_ids: Sequence[str]) -> bool:
+    control.cancel(job_ids)
+    return True

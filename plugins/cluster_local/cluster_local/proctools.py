@@ -1,0 +1,107 @@
+"""Finding and killing a job's processes: by pid plus create time (never a reused pid), its process
+group and every descendant, and by the marker variable every job process inherits."""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Iterable, Optional
+
+import psutil
+
+from .store import MARKER
+
+_GONE = (psutil.NoSuchProcess, psutil.ZombieProcess, ProcessLookupError)
+
+
+def create_time(pid: int) -> Optional[float]:
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.Error, OSError):
+        return None
+
+
+def find(pid: Optional[int], ctime: Optional[float]) -> Optional[psutil.Process]:
+    """The live (not zombie) process with this pid and create time, else None."""
+    if not pid:
+        return None
+    try:
+        proc = psutil.Process(pid)
+        if ctime is not None and abs(proc.create_time() - ctime) > 0.01:
+            return None
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return proc
+    except (psutil.Error, OSError):
+        return None
+
+
+def tree(root: Optional[psutil.Process]) -> list[psutil.Process]:
+    """The process and all its descendants (live ones)."""
+    if root is None:
+        return []
+    try:
+        return [root, *root.children(recursive=True)]
+    except (psutil.Error, OSError):
+        return [root]
+
+
+def send(procs: Iterable[psutil.Process], sig: int, pgid: Optional[int] = None) -> None:
+    """Signal each process (psutil checks it is still the same process) and the process group."""
+    if pgid:
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+    for proc in procs:
+        try:
+            proc.send_signal(sig)
+        except (psutil.Error, OSError):
+            pass
+
+
+def alive(procs: Iterable[psutil.Process]) -> list[psutil.Process]:
+    out = []
+    for proc in procs:
+        try:
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                out.append(proc)
+        except (psutil.Error, OSError):
+            pass
+    return out
+
+
+def terminate(procs: list[psutil.Process], pgid: Optional[int], grace: float) -> None:
+    """SIGTERM the processes and group, wait up to ``grace`` s, SIGKILL what is left (blocking)."""
+    send(procs, signal.SIGTERM, pgid)
+    _, left = psutil.wait_procs(procs, timeout=grace)
+    left = alive(left)
+    send(left, signal.SIGKILL, pgid if left else None)
+    if left:
+        psutil.wait_procs(left, timeout=2.0)
+
+
+def marked(key: str) -> dict[int, list[psutil.Process]]:
+    """This user's live processes whose environment carries this state dir's job marker, by job id."""
+    prefix = key + ":"
+    uid = os.getuid()
+    me = os.getpid()
+    found: dict[int, list[psutil.Process]] = {}
+    for proc in psutil.process_iter(["uids"]):
+        try:
+            if proc.pid == me or proc.info["uids"] is None or proc.info["uids"].real != uid:
+                continue
+            value = proc.environ().get(MARKER, "")
+            if not value.startswith(prefix) or proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+            found.setdefault(int(value[len(prefix):]), []).append(proc)
+        except (psutil.Error, OSError, ValueError):
+            continue
+    return found
+
+
+def is_session_leader(proc: psutil.Process) -> bool:
+    try:
+        return os.getsid(proc.pid) == proc.pid
+    except OSError:
+        return False

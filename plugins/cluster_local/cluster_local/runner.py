@@ -1,0 +1,684 @@
+"""The local runner: one daemon per state directory that starts, watches and ends jobs.
+
+It sleeps in one ``select`` on its socket, a self-pipe that signals write to (SIGCHLD, SIGTERM), pidfds of
+jobs it adopted from a dead runner, and a timeout for the next wall-time, kill-grace or idle deadline:
+never a polling loop. Each pass of the loop commits what happened in one SQLite transaction. It exits
+after ``$CLUSTER_LOCAL_IDLE`` seconds with nothing running; the next submitter starts a new one.
+
+Run as ``python -m cluster_local.runner [--foreground] [--ready-fd N] STATE_DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import fcntl
+import json
+import logging
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+from cluster_core.errors import ConfigError
+from cluster_core.options import format_time
+
+from . import proctools
+from .control import LOST_REASON, private_dir, socket_path
+from .store import (CANCELLED, COMPLETED, FAILED, FINISHED, MARKER, PENDING, RUNNING, TIMEOUT, UNKNOWN,
+                    chunks, idle_timeout, kill_grace, memory_limit, open_db, placeholders, state_key,
+                    threads_limit, transaction)
+
+log = logging.getLogger("cluster_core.local.runner")
+
+PR_SET_CHILD_SUBREAPER = 36
+_BAD = frozenset(FINISHED) - {COMPLETED}
+
+
+class _Run:
+    """A job this runner started (``popen``) or adopted from a dead runner (``pidfd``)."""
+
+    __slots__ = ("id", "pid", "ctime", "popen", "pidfd", "cores", "mem", "limit", "deadline",
+                 "kill_state", "kill_reason", "kill_at", "victims", "discard")
+
+    def __init__(self, job_id, pid, ctime, cores, mem, limit, deadline, popen=None):
+        self.id, self.pid, self.ctime, self.popen = job_id, pid, ctime, popen
+        self.cores, self.mem, self.limit, self.deadline = cores, mem or 0, limit, deadline
+        self.pidfd: Optional[int] = None
+        self.kill_state: Optional[str] = None
+        self.kill_reason: Optional[str] = None
+        self.kill_at: Optional[float] = None
+        self.victims: list = []
+        self.discard = False
+
+
+class _Wait:
+    """A pending job, as much of it as scheduling needs."""
+
+    __slots__ = ("id", "cores", "mem", "deps")
+
+    def __init__(self, row):
+        self.id, self.cores, self.mem = row["id"], row["cores"], row["mem_mb"] or 0
+        self.deps = tuple(json.loads(row["depends"] or "[]"))
+
+
+class Runner:
+    def __init__(self, sdir: Path, ready_fd: Optional[int] = None):
+        self.sdir = sdir
+        self.key = state_key(sdir)
+        self.ready_fd = ready_fd
+        self.threads = _setting(threads_limit, os.cpu_count() or 1)
+        self.memory = _setting(memory_limit, 1 << 40)
+        self.idle = _setting(idle_timeout, 60.0)
+        self.grace = _setting(kill_grace, 3.0)
+        self.running: dict[int, _Run] = {}
+        self.by_pid: dict[int, _Run] = {}
+        self.pending: dict[int, _Wait] = {}  # in id order: FIFO
+        self.known: dict[int, str] = {}  # final states, for dependencies
+        self.last_id = 0
+        self.updates: list[tuple[str, tuple, Optional[Callable[[], None]]]] = []
+        self.load_new = False
+        self.resync = False
+        self.stopping: Optional[str] = None
+        self.stop_waiters: list[socket.socket] = []
+        self.clients: dict[socket.socket, bytearray] = {}
+        self.idle_since: Optional[float] = time.monotonic()
+        self.retry_at: Optional[float] = None
+        self.started = time.time()
+        self.was_clean = False
+        self.sel = selectors.DefaultSelector()
+        self.sock: Optional[socket.socket] = None
+        self.sock_path = socket_path(sdir)
+        self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        self.db = None
+
+    # --- life -----------------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        self._lock()
+        clean = self.sdir / "clean-exit"
+        self.was_clean = clean.exists()
+        with contextlib.suppress(FileNotFoundError):
+            clean.unlink()
+        self.db = open_db(self.sdir)
+        self._listen()
+        self._signals()
+        with contextlib.suppress(Exception):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        if self.ready_fd is not None:
+            with contextlib.suppress(OSError):
+                os.write(self.ready_fd, b"ready\n")
+                os.close(self.ready_fd)
+            self.ready_fd = None
+        log.info("runner %d serving %s: %d cores, %d MB, idle exit after %g s", os.getpid(), self.sdir,
+                 self.threads, self.memory, self.idle)
+        self._recover()
+        try:
+            self._loop()
+        finally:
+            self._close_listener()
+            for conn in self.stop_waiters:
+                with contextlib.suppress(OSError):
+                    conn.send(b"bye\n")
+                    conn.close()
+        log.info("runner %d exits (%s)", os.getpid(), self.stopping or "idle")
+
+    def _lock(self) -> None:
+        self.lock_fd = os.open(self.sdir / "runner.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            # a runner on its way out (or a client acting without one): wait for it, not forever
+            signal.signal(signal.SIGALRM, _alarm)
+            signal.alarm(60)
+            fcntl.flock(self.lock_fd, fcntl.LOCK_EX)
+            signal.alarm(0)
+        os.ftruncate(self.lock_fd, 0)
+        os.write(self.lock_fd, f"{os.getpid()}\n".encode())
+
+    def _listen(self) -> None:
+        path = self.sock_path
+        if path.parent != self.sdir and not private_dir(path.parent, create=True):
+            raise SystemExit(f"{path.parent} is not a private directory of this user; not listening there")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # a dead runner's; we hold the lock, so no live one listens there
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        old = os.umask(0o077)
+        try:
+            sock.bind(str(path))
+        finally:
+            os.umask(old)
+        sock.listen(512)
+        sock.setblocking(False)
+        self.sock = sock
+        self.sel.register(sock, selectors.EVENT_READ, "listen")
+
+    def _close_listener(self) -> None:
+        if self.sock is None:
+            return
+        self.sel.unregister(self.sock)
+        self.sock.close()
+        self.sock = None
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.sock_path)
+
+    def _signals(self) -> None:
+        self.sig_r, sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(sig_w, warn_on_full_buffer=False)
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _noop)  # the C handler writes the number to the pipe; we read it there
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        self.sel.register(self.sig_r, selectors.EVENT_READ, "signal")
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while True:
+            for key, _ in self.sel.select(self._timeout()):
+                what = key.data
+                if what == "listen":
+                    self._accept()
+                elif what == "signal":
+                    self._read_signals()
+                elif what == "client":
+                    self._client(key.fileobj)
+                elif isinstance(what, _Run):
+                    self._adopted_ended(what)
+            self._reap()
+            if self.resync:
+                self._resync()
+            if self.load_new:
+                self._load_new()
+            self._timers()
+            starts = self._schedule()
+            if starts:
+                self._start(starts)
+            self._flush()
+            now = time.monotonic()
+            if self.running:
+                self.idle_since = None
+            elif self.idle_since is None:
+                self.idle_since = now
+            if self.updates:
+                continue  # a failed flush retries on its timer first
+            if self.stopping and not self.running:
+                return
+            if not self.running and now - self.idle_since >= self.idle:
+                self._close_listener()  # from now on submitters start a new runner
+                return
+
+    def _timeout(self) -> Optional[float]:
+        now = time.monotonic()
+        due = [self.retry_at] if self.retry_at else []
+        for run in self.running.values():
+            if run.kill_at is not None:
+                due.append(run.kill_at)
+            elif run.deadline is not None and run.kill_state is None:
+                due.append(run.deadline)
+            elif run.pidfd is None and run.popen is None:
+                due.append(now + 1.0)  # adopted without a pidfd: look again in a second
+        if not self.running and self.idle_since is not None:
+            due.append(self.idle_since + self.idle)
+        return max(0.0, min(due) - now) if due else None
+
+    # --- clients --------------------------------------------------------------------------------
+
+    def _accept(self) -> None:
+        while self.sock is not None:
+            try:
+                conn, _ = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            conn.setblocking(False)
+            self.clients[conn] = bytearray()
+            self.sel.register(conn, selectors.EVENT_READ, "client")
+
+    def _client(self, conn: socket.socket) -> None:
+        try:
+            data = conn.recv(4096)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        buf = self.clients[conn]
+        buf += data
+        if data and b"\n" not in buf and len(buf) < 4096:
+            return
+        self.sel.unregister(conn)
+        del self.clients[conn]
+        line = bytes(buf).split(b"\n", 1)[0].decode(errors="replace").strip()
+        if not data and not line:
+            conn.close()
+            return
+        self._handle(conn, line)
+
+    def _handle(self, conn: socket.socket, line: str) -> None:
+        cmd = line.split(" ", 1)[0]
+        reply: Optional[str] = "ok"
+        if cmd in ("wake", "sync"):
+            if self.stopping:
+                reply = None  # no answer: the client starts the next runner, which waits for us to go
+            else:
+                self.load_new = True
+                self.resync = self.resync or cmd == "sync"
+                self.idle_since = time.monotonic()
+        elif cmd == "status":
+            reply = json.dumps(self._status())
+        elif cmd == "shutdown":
+            self._stop("runner shut down", cancel_queued=True)
+            self.stop_waiters.append(conn)
+            return
+        else:
+            reply = f"error: unknown request {cmd!r}"
+        with contextlib.suppress(OSError):
+            if reply is not None:
+                conn.send(reply.encode() + b"\n")
+        conn.close()
+
+    def _status(self) -> dict:
+        return {"pid": os.getpid(), "pid_ctime": proctools.create_time(os.getpid()),
+                "state_dir": str(self.sdir), "socket": str(self.sock_path), "threads": self.threads,
+                "memory": self.memory, "idle_timeout": self.idle, "started": self.started,
+                "running": sorted(self.running), "pending": sorted(self.pending),
+                "stopping": self.stopping}
+
+    def _stop(self, reason: str, cancel_queued: bool) -> None:
+        if self.stopping:
+            return
+        self.stopping = reason
+        self._close_listener()
+        if cancel_queued:
+            self.updates.append(("UPDATE jobs SET state=?, reason=?, end_time=? WHERE state IN ('PENDING', 'HELD')",
+                                 (CANCELLED, reason, time.time()), None))
+            self.pending.clear()
+        for run in list(self.running.values()):
+            self._kill(run, CANCELLED, reason)
+
+    # --- signals and children -------------------------------------------------------------------
+
+    def _read_signals(self) -> None:
+        try:
+            data = os.read(self.sig_r, 4096)
+        except BlockingIOError:
+            return
+        for signum in set(data):
+            if signum in (signal.SIGTERM, signal.SIGINT):
+                self._stop(f"runner stopped by {signal.Signals(signum).name}", cancel_queued=False)
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            run = self.by_pid.pop(pid, None)
+            if run is None:
+                continue  # an orphaned descendant of a job, handed to us as subreaper
+            run.popen.returncode = os.waitstatus_to_exitcode(status)
+            self._ended(run, status)
+
+    def _adopted_ended(self, run: _Run) -> None:
+        self.sel.unregister(run.pidfd)
+        os.close(run.pidfd)
+        run.pidfd = None
+        self._ended(run, None)
+
+    def _ended(self, run: _Run, status: Optional[int]) -> None:
+        """A job's main process is gone (``status`` None: an adopted one, exit status unknown)."""
+        self.running.pop(run.id, None)
+        # leftovers of the job (its process group, what a kill found) go with it, as under Slurm
+        proctools.send(proctools.alive(run.victims), signal.SIGKILL, run.pid)
+        if run.discard:
+            return
+        code: Optional[int] = None
+        signame = None
+        if status is not None:
+            if os.WIFSIGNALED(status):
+                sig = os.WTERMSIG(status)
+                code = 128 + sig
+                signame = _signame(sig)
+            else:
+                code = os.WEXITSTATUS(status)
+        if run.kill_state:
+            state, reason = run.kill_state, run.kill_reason
+        elif status is None:
+            state, reason = UNKNOWN, f"{LOST_REASON} (a runner restart left its exit status unknown)"
+        elif signame:
+            state, reason = FAILED, f"killed by {signame}"
+        elif code == 0:
+            state, reason = COMPLETED, None
+        else:
+            state, reason = FAILED, f"exit code {code}"
+        self.updates.append(("UPDATE jobs SET state=?, exitcode=?, reason=?, end_time=? WHERE id=?",
+                             (state, code, reason, time.time(), run.id), None))
+        self._final(run.id, state)
+
+    # --- killing --------------------------------------------------------------------------------
+
+    def _kill(self, run: _Run, state: str, reason: str) -> None:
+        if run.kill_state:
+            return
+        run.kill_state, run.kill_reason = state, reason
+        run.victims = proctools.tree(proctools.find(run.pid, run.ctime))
+        if self.grace > 0:
+            proctools.send(run.victims, signal.SIGTERM, run.pid)
+            run.kill_at = time.monotonic() + self.grace
+        else:
+            proctools.send(run.victims, signal.SIGKILL, run.pid)
+
+    def _timers(self) -> None:
+        now = time.monotonic()
+        for run in list(self.running.values()):
+            if run.kill_at is not None:
+                if now >= run.kill_at:
+                    run.kill_at = None
+                    run.victims = proctools.alive(run.victims) + proctools.tree(proctools.find(run.pid, run.ctime))
+                    proctools.send(run.victims, signal.SIGKILL, run.pid)
+            elif run.kill_state is None and run.deadline is not None and now >= run.deadline:
+                self._kill(run, TIMEOUT, f"time limit of {format_time(run.limit)} reached")
+            elif run.popen is None and run.pidfd is None and proctools.find(run.pid, run.ctime) is None:
+                self._ended(run, None)
+
+    # --- the queue ------------------------------------------------------------------------------
+
+    def _final(self, job_id: int, state: str) -> None:
+        """Remember a job's final state; a failed one cancels every job waiting on it, transitively."""
+        self.known[job_id] = state
+        if state == COMPLETED:
+            return
+        bad = [job_id]
+        while bad:
+            b = bad.pop()
+            for w in list(self.pending.values()):
+                if b in w.deps:
+                    self._finish_queued(w, CANCELLED, "DependencyNeverSatisfied", cascade=False)
+                    bad.append(w.id)
+
+    def _finish_queued(self, w: _Wait, state: str, reason: str, cascade: bool = True) -> None:
+        self.pending.pop(w.id, None)
+        self.updates.append(("UPDATE jobs SET state=?, reason=?, end_time=? WHERE id=? AND state=?",
+                             (state, reason, time.time(), w.id, PENDING), None))
+        if cascade:
+            self._final(w.id, state)
+        else:
+            self.known[w.id] = state
+
+    def _load(self, where: str, params: tuple) -> list:
+        return list(self.db.execute(f"SELECT id, cores, mem_mb, depends, state FROM jobs WHERE {where} "
+                                    f"ORDER BY id", params))
+
+    def _load_new(self) -> None:
+        self.load_new = False
+        for row in self._load("id > ?", (self.last_id,)):
+            self.last_id = row["id"]
+            if row["state"] == PENDING:
+                self.pending[row["id"]] = _Wait(row)
+            elif row["state"] in FINISHED:
+                self.known[row["id"]] = row["state"]
+
+    def _resync(self) -> None:
+        """Re-read the queue after another process changed it (cancel, release)."""
+        self.resync = False
+        before = set(self.pending)
+        self.pending = {row["id"]: _Wait(row) for row in
+                        self._load("state = ? AND id <= ?", (PENDING, self.last_id))}
+        for job_id in before - set(self.pending):
+            state = self._db_state(job_id)
+            if state in FINISHED:
+                self._final(job_id, state)
+        for (job_id,) in self.db.execute("SELECT id FROM jobs WHERE state=? AND cancel_requested=1", (RUNNING,)):
+            run = self.running.get(job_id)
+            if run is not None:
+                self._kill(run, CANCELLED, "cancelled by user")
+
+    def _db_state(self, job_id: int) -> Optional[str]:
+        row = self.db.execute("SELECT state FROM jobs WHERE id=?", (job_id,)).fetchone()
+        return row[0] if row else None
+
+    def _dependency(self, w: _Wait, starting: set) -> str:
+        """'ok' when every dependency completed, 'never' when one cannot any more, else 'wait'."""
+        result = "ok"
+        for dep in w.deps:
+            if dep in self.running or dep in self.pending or dep in starting:
+                result = "wait"
+                continue
+            state = self.known.get(dep)
+            if state is None:
+                state = self._db_state(dep)
+                if state in FINISHED:
+                    self.known[dep] = state
+            if state in _BAD or state is None:
+                return "never"
+            if state != COMPLETED:
+                result = "wait"  # held, or queued in a way we have not loaded yet
+        return result
+
+    def _schedule(self) -> list[_Wait]:
+        if self.stopping or not self.pending:
+            return []
+        free_cores = self.threads - sum(r.cores for r in self.running.values() if not r.discard)
+        free_mem = self.memory - sum(r.mem for r in self.running.values() if not r.discard)
+        starts: list[_Wait] = []
+        chosen: set[int] = set()
+        for w in list(self.pending.values()):
+            if free_cores <= 0:
+                break
+            if w.id not in self.pending:
+                continue  # cancelled by a cascade in this pass
+            if w.cores > self.threads or w.mem > self.memory:
+                self._finish_queued(w, CANCELLED, f"asks {w.cores} cores / {w.mem} MB; this runner has "
+                                                  f"{self.threads} cores / {self.memory} MB")
+                continue
+            dep = self._dependency(w, chosen)
+            if dep == "never":
+                self._finish_queued(w, CANCELLED, "DependencyNeverSatisfied")
+                continue
+            if dep == "wait":
+                continue
+            if w.cores <= free_cores and w.mem <= free_mem:  # else later, smaller jobs may backfill
+                del self.pending[w.id]
+                starts.append(w)
+                chosen.add(w.id)
+                free_cores -= w.cores
+                free_mem -= w.mem
+        return starts
+
+    # --- starting -------------------------------------------------------------------------------
+
+    def _start(self, starts: list[_Wait]) -> None:
+        rows = {}
+        ids = [w.id for w in starts]
+        for part in chunks(ids):
+            for row in self.db.execute("SELECT id, name, script, env, workdir, outfile, errfile, time_limit "
+                                       f"FROM jobs WHERE id IN ({placeholders(part)})", part):
+                rows[row["id"]] = row
+        for w in starts:
+            row = rows.get(w.id)
+            if row is None:
+                continue
+            try:
+                popen = self._spawn(row)
+            except Exception as exc:  # the job cannot start (bad cwd, unwritable output): it fails
+                log.warning("job %d could not start: %s", w.id, exc)
+                self.updates.append(("UPDATE jobs SET state=?, reason=?, start_time=?, end_time=? "
+                                     "WHERE id=? AND state=?",
+                                     (FAILED, f"could not start: {exc}", time.time(), time.time(), w.id,
+                                      PENDING), None))
+                self._final(w.id, FAILED)
+                continue
+            limit = row["time_limit"]
+            run = _Run(w.id, popen.pid, proctools.create_time(popen.pid), w.cores, w.mem, limit,
+                       time.monotonic() + limit if limit else None, popen)
+            self.running[w.id] = run
+            self.by_pid[popen.pid] = run
+            self.updates.append(("UPDATE jobs SET state=?, pid=?, pid_ctime=?, start_time=? WHERE id=? AND state=?",
+                                 (RUNNING, run.pid, run.ctime, time.time(), w.id, PENDING),
+                                 lambda run=run: self._discard(run)))
+
+    def _spawn(self, row) -> subprocess.Popen:
+        job_id = row["id"]
+        env = json.loads(row["env"])
+        env["CLUSTER_JOB_ID"] = str(job_id)
+        env["CLUSTER_JOB_NAME"] = row["name"]
+        env[MARKER] = f"{self.key}:{job_id}"
+        cwd = row["workdir"]
+        out_path = row["outfile"] or os.path.join(cwd, f"local-{job_id}.out")
+        err_path = row["errfile"] or out_path
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+        out = os.open(out_path, flags, 0o666)
+        try:
+            err = out if err_path == out_path else os.open(err_path, flags, 0o666)
+            try:
+                return subprocess.Popen(["/bin/bash", row["script"]], stdin=self.devnull, stdout=out,
+                                        stderr=err, cwd=cwd, env=env, start_new_session=True)
+            finally:
+                if err != out:
+                    os.close(err)
+        finally:
+            os.close(out)
+
+    def _discard(self, run: _Run) -> None:
+        """Another process cancelled a job just as it was started: kill it, record nothing."""
+        run.discard = True
+        proctools.send([], signal.SIGKILL, run.pid)
+        self.resync = True
+
+    def _flush(self) -> None:
+        if not self.updates:
+            return
+        zero = []
+        try:
+            with transaction(self.db):
+                for sql, params, on_zero in self.updates:
+                    if self.db.execute(sql, params).rowcount == 0 and on_zero is not None:
+                        zero.append(on_zero)
+        except Exception:
+            log.exception("could not write %d updates to the state database; retrying", len(self.updates))
+            self.retry_at = time.monotonic() + 1.0
+            return
+        self.updates.clear()
+        self.retry_at = None
+        for callback in zero:
+            callback()
+
+    # --- after a crash --------------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        """Adopt the jobs a dead runner left running, settle the ones it lost, kill strays, and load
+        the queue."""
+        self.last_id = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM jobs").fetchone()[0]
+        rows = list(self.db.execute(
+            "SELECT id, pid, pid_ctime, cores, mem_mb, time_limit, start_time, state, cancel_requested "
+            "FROM jobs WHERE state IN (?, ?) AND id <= ?", (RUNNING, PENDING, self.last_id)))
+        running = [r for r in rows if r["state"] == RUNNING]
+        marks = proctools.marked(self.key) if (running or self._has_marked_candidates()) else {}
+        now = time.time()
+        for row in rows:
+            procs = marks.pop(row["id"], [])
+            proc = proctools.find(row["pid"], row["pid_ctime"]) if row["state"] == RUNNING else None
+            if proc is None:
+                # started by a runner that died before it recorded the pid: the session leader is the job
+                proc = next((p for p in procs if proctools.is_session_leader(p)), None)
+            if proc is not None:
+                self._adopt(row, proc, now)
+            elif row["state"] == RUNNING:
+                proctools.send(procs, signal.SIGKILL)
+                self.updates.append(("UPDATE jobs SET state=?, reason=?, end_time=? WHERE id=? AND state=?",
+                                     (UNKNOWN, LOST_REASON, now, row["id"], RUNNING), None))
+                self.known[row["id"]] = UNKNOWN
+                log.warning("job %d: %s", row["id"], LOST_REASON)
+        for job_id, procs in marks.items():  # processes of jobs that ended: strays
+            log.warning("killing %d stray processes of finished job %d", len(procs), job_id)
+            proctools.send(procs, signal.SIGKILL)
+        self.pending = {row["id"]: _Wait(row) for row in
+                        self._load("state = ? AND id <= ?", (PENDING, self.last_id)) if row["id"] not in self.running}
+        for job_id, state in list(self.known.items()):
+            if state in _BAD:
+                self._final(job_id, state)
+        self.load_new = True
+        self._flush()
+
+    def _has_marked_candidates(self) -> bool:
+        """Whether the last runner may have left processes behind (it did not exit cleanly)."""
+        row = self.db.execute("SELECT 1 FROM jobs WHERE state=? LIMIT 1", (RUNNING,)).fetchone()
+        return row is not None or not self.was_clean
+
+    def _adopt(self, row, proc, now: float) -> None:
+        ctime = proc.create_time()
+        start = row["start_time"] or ctime
+        limit = row["time_limit"]
+        deadline = time.monotonic() + (start + limit - now) if limit else None
+        run = _Run(row["id"], proc.pid, ctime, row["cores"], row["mem_mb"], limit, deadline)
+        try:
+            run.pidfd = os.pidfd_open(proc.pid)
+        except ProcessLookupError:
+            run.pidfd = None
+        except (AttributeError, OSError):
+            run.pidfd = None  # no pidfds here: _timers looks every second
+        else:
+            if proctools.find(proc.pid, ctime) is None:  # gone (or replaced) before the pidfd opened
+                os.close(run.pidfd)
+                run.pidfd = None
+        self.running[row["id"]] = run
+        if run.pidfd is not None:
+            self.sel.register(run.pidfd, selectors.EVENT_READ, run)
+        self.updates.append(("UPDATE jobs SET state=?, pid=?, pid_ctime=?, start_time=? WHERE id=?",
+                             (RUNNING, proc.pid, ctime, start, row["id"]), None))
+        log.info("adopted job %d (pid %d) from a previous runner", row["id"], proc.pid)
+        if row["cancel_requested"]:
+            self._kill(run, CANCELLED, "cancelled by user")
+
+
+def _setting(getter, default):
+    try:
+        return getter()
+    except ConfigError as exc:
+        log.error("%s; using %s", exc, default)
+        return default
+
+
+def _signame(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
+def _noop(signum, frame) -> None:
+    pass
+
+
+def _alarm(signum, frame) -> None:
+    raise SystemExit("another runner held the lock for 60 s; giving up")
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m cluster_local.runner", description=__doc__.splitlines()[0])
+    parser.add_argument("state_dir")
+    parser.add_argument("--ready-fd", type=int, help="write 'ready' to this fd once listening")
+    parser.add_argument("--foreground", action="store_true", help="do not fork into the background")
+    args = parser.parse_args(argv)
+    if not args.foreground and os.fork() > 0:
+        os._exit(0)  # the spawner waits for this process; the runner is the grandchild
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+                        format=f"%(asctime)s runner[{os.getpid()}] %(levelname)s %(message)s")
+    sdir = Path(args.state_dir)
+    try:
+        Runner(sdir, args.ready_fd).serve()
+    except BaseException:
+        log.exception("runner failed")
+        raise
+    (sdir / "clean-exit").touch()
+
+
+if __name__ == "__main__":
+    main()
