@@ -123,8 +123,10 @@ SelectTypeParameters=CR_Core_Memory
 # without DefMemPerCPU every job would take the whole node's memory under CR_Core_Memory
 DefMemPerCPU=$DEF_MEM_PER_CPU
 SchedulerType=sched/backfill
-# kill_invalid_depend: a job whose afterok parent failed is cancelled instead of pending forever
-SchedulerParameters=sched_interval=1,bf_interval=1,kill_invalid_depend
+SchedulerParameters=sched_interval=1,bf_interval=1
+# a job whose afterok parent failed is cancelled instead of pending forever (DependencyNeverSatisfied).
+# Since Slurm 20.11 this lives here; in SchedulerParameters it is silently ignored (measured on 22.05).
+DependencyParameters=kill_invalid_depend
 MinJobAge=$MIN_JOB_AGE
 ReturnToService=2
 KillWait=2
