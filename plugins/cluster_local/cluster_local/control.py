@@ -131,13 +131,33 @@ def request(sdir: Path, message: str, timeout: float = 30.0) -> Optional[str]:
     return buf.decode(errors="replace").strip()
 
 
+def poke(sdir: Path, message: str = "wake") -> bool:
+    """Tell the runner to look at the database again, without waiting for it; False when none listens.
+
+    No answer is needed: the job was committed before the connection, and a runner that closes its
+    socket to leave reads the database once more afterwards, so a poke it never read loses nothing."""
+    path = socket_path(sdir)
+    if path.parent != sdir and not private_dir(path.parent, create=False):
+        return False
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        sock.settimeout(30.0)
+        sock.connect(str(path))
+        sock.sendall(message.encode() + b"\n")
+        return True
+    except OSError:
+        return False
+    finally:
+        sock.close()
+
+
 def ensure_runner(sdir: Optional[Path] = None, message: str = "wake") -> None:
     """Make sure a runner serves ``sdir`` and has seen the latest changes; start one if needed."""
     sdir = state_dir(sdir)
-    if request(sdir, message) == "ok":
+    if poke(sdir, message):
         return
     with flocked(sdir, "spawn.lock"):
-        if request(sdir, message) == "ok":
+        if poke(sdir, message):
             return
         start_runner(sdir)
 
@@ -194,7 +214,7 @@ def _runner_or_locked(sdir: Path, message: str, direct, timeout: float = 30.0) -
     """Tell the runner ``message``; when no runner is alive, run ``direct()`` holding runner.lock."""
     deadline = time.monotonic() + timeout
     while True:
-        if request(sdir, message) == "ok":
+        if poke(sdir, message):
             return
         with runner_lock_if_free(sdir) as free:
             if free:
@@ -357,7 +377,7 @@ def settle_without_runner(sdir: Path, reason: str = "cancelled by user", everyth
     grace = kill_grace()
     outcome = []
     for row in rows:
-        root = proctools.find(row["pid"], row["pid_ctime"])
+        root = proctools.find(row["pid"], row["pid_ctime"], f"{state_key(sdir)}:{row['id']}")
         procs = proctools.tree(root) + marks.pop(row["id"], [])
         if root is not None:
             proctools.terminate(procs, row["pid"], grace)

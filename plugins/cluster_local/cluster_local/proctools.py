@@ -21,15 +21,19 @@ def create_time(pid: int) -> Optional[float]:
         return None
 
 
-def find(pid: Optional[int], ctime: Optional[float]) -> Optional[psutil.Process]:
-    """The live (not zombie) process with this pid and create time, else None."""
+def find(pid: Optional[int], ctime: Optional[float] = None, marker: Optional[str] = None
+         ) -> Optional[psutil.Process]:
+    """The live (not zombie) process with this pid, else None; with ``ctime`` or ``marker`` only if it
+    has that create time or carries that job marker in its environment (so never a reused pid)."""
     if not pid:
         return None
     try:
         proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
         if ctime is not None and abs(proc.create_time() - ctime) > 0.01:
             return None
-        if proc.status() == psutil.STATUS_ZOMBIE:
+        if marker is not None and proc.environ().get(MARKER) != marker:
             return None
         return proc
     except (psutil.Error, OSError):

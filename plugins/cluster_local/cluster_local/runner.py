@@ -30,7 +30,7 @@ from cluster_core.errors import ConfigError
 from cluster_core.options import format_time
 
 from . import proctools
-from .control import LOST_REASON, private_dir, socket_path
+from .control import LOST_REASON, private_dir, request, socket_path
 from .store import (CANCELLED, COMPLETED, FAILED, FINISHED, MARKER, PENDING, RUNNING, TIMEOUT, UNKNOWN,
                     chunks, idle_timeout, kill_grace, memory_limit, open_db, placeholders, state_key,
                     threads_limit, transaction)
@@ -44,11 +44,11 @@ _BAD = frozenset(FINISHED) - {COMPLETED}
 class _Run:
     """A job this runner started (``popen``) or adopted from a dead runner (``pidfd``)."""
 
-    __slots__ = ("id", "pid", "ctime", "popen", "pidfd", "cores", "mem", "limit", "deadline",
+    __slots__ = ("id", "pid", "ctime", "marker", "popen", "pidfd", "cores", "mem", "limit", "deadline",
                  "kill_state", "kill_reason", "kill_at", "victims", "discard")
 
-    def __init__(self, job_id, pid, ctime, cores, mem, limit, deadline, popen=None):
-        self.id, self.pid, self.ctime, self.popen = job_id, pid, ctime, popen
+    def __init__(self, job_id, pid, ctime, marker, cores, mem, limit, deadline, popen=None):
+        self.id, self.pid, self.ctime, self.marker, self.popen = job_id, pid, ctime, marker, popen
         self.cores, self.mem, self.limit, self.deadline = cores, mem or 0, limit, deadline
         self.pidfd: Optional[int] = None
         self.kill_state: Optional[str] = None
@@ -111,11 +111,7 @@ class Runner:
         self._signals()
         with contextlib.suppress(Exception):
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-        if self.ready_fd is not None:
-            with contextlib.suppress(OSError):
-                os.write(self.ready_fd, b"ready\n")
-                os.close(self.ready_fd)
-            self.ready_fd = None
+        self._ready()
         log.info("runner %d serving %s: %d cores, %d MB, idle exit after %g s", os.getpid(), self.sdir,
                  self.threads, self.memory, self.idle)
         self._recover()
@@ -129,16 +125,32 @@ class Runner:
                     conn.close()
         log.info("runner %d exits (%s)", os.getpid(), self.stopping or "idle")
 
+    def _ready(self) -> None:
+        """Tell the process that started us that a runner now serves the state dir."""
+        if self.ready_fd is not None:
+            with contextlib.suppress(OSError):
+                os.write(self.ready_fd, b"ready\n")
+                os.close(self.ready_fd)
+            self.ready_fd = None
+
     def _lock(self) -> None:
         self.lock_fd = os.open(self.sdir / "runner.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            # a runner on its way out (or a client acting without one): wait for it, not forever
-            signal.signal(signal.SIGALRM, _alarm)
-            signal.alarm(60)
-            fcntl.flock(self.lock_fd, fcntl.LOCK_EX)
-            signal.alarm(0)
+        deadline = time.monotonic() + 60.0
+        while True:
+            try:
+                fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                pass
+            # Another runner holds the lock: one on its way out (we take over when it has gone) or one
+            # that found work as it closed its socket and stayed (it answers: then we are not needed).
+            # A client acting without a runner holds it for moments too. This wait is rare and short.
+            if request(self.sdir, "ping", timeout=5.0) == "ok":
+                self._ready()
+                raise _NotNeeded()
+            if time.monotonic() > deadline:
+                raise SystemExit("another process held runner.lock for 60 s without serving; giving up")
+            time.sleep(0.02)
         os.ftruncate(self.lock_fd, 0)
         os.write(self.lock_fd, f"{os.getpid()}\n".encode())
 
@@ -212,7 +224,17 @@ class Runner:
                 return
             if not self.running and now - self.idle_since >= self.idle:
                 self._close_listener()  # from now on submitters start a new runner
-                return
+                if not self._work_arrived():
+                    return
+                # a job came in as we closed: its poke may be lost with the socket, so stay
+                self._listen()
+                self.load_new = self.resync = True
+                self.idle_since = now
+
+    def _work_arrived(self) -> bool:
+        count, top = self.db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM jobs WHERE state=?",
+                                     (PENDING,)).fetchone()
+        return count != len(self.pending) or top > self.last_id
 
     def _timeout(self) -> Optional[float]:
         now = time.monotonic()
@@ -263,12 +285,13 @@ class Runner:
         cmd = line.split(" ", 1)[0]
         reply: Optional[str] = "ok"
         if cmd in ("wake", "sync"):
-            if self.stopping:
-                reply = None  # no answer: the client starts the next runner, which waits for us to go
-            else:
+            reply = None  # pokes get no answer (see control.poke)
+            if not self.stopping:
                 self.load_new = True
                 self.resync = self.resync or cmd == "sync"
                 self.idle_since = time.monotonic()
+        elif cmd == "ping":
+            pass
         elif cmd == "status":
             reply = json.dumps(self._status())
         elif cmd == "shutdown":
@@ -368,12 +391,17 @@ class Runner:
         if run.kill_state:
             return
         run.kill_state, run.kill_reason = state, reason
-        run.victims = proctools.tree(proctools.find(run.pid, run.ctime))
+        run.victims = proctools.tree(self._find(run))
         if self.grace > 0:
             proctools.send(run.victims, signal.SIGTERM, run.pid)
             run.kill_at = time.monotonic() + self.grace
         else:
             proctools.send(run.victims, signal.SIGKILL, run.pid)
+
+    @staticmethod
+    def _find(run: _Run):
+        # our own child stays ours until we reap it; an adopted job is checked by its marker
+        return proctools.find(run.pid) if run.popen is not None else proctools.find(run.pid, marker=run.marker)
 
     def _timers(self) -> None:
         now = time.monotonic()
@@ -381,11 +409,11 @@ class Runner:
             if run.kill_at is not None:
                 if now >= run.kill_at:
                     run.kill_at = None
-                    run.victims = proctools.alive(run.victims) + proctools.tree(proctools.find(run.pid, run.ctime))
+                    run.victims = proctools.alive(run.victims) + proctools.tree(self._find(run))
                     proctools.send(run.victims, signal.SIGKILL, run.pid)
             elif run.kill_state is None and run.deadline is not None and now >= run.deadline:
                 self._kill(run, TIMEOUT, f"time limit of {format_time(run.limit)} reached")
-            elif run.popen is None and run.pidfd is None and proctools.find(run.pid, run.ctime) is None:
+            elif run.popen is None and run.pidfd is None and self._find(run) is None:
                 self._ended(run, None)
 
     # --- the queue ------------------------------------------------------------------------------
@@ -516,7 +544,9 @@ class Runner:
                 self._final(w.id, FAILED)
                 continue
             limit = row["time_limit"]
-            run = _Run(w.id, popen.pid, proctools.create_time(popen.pid), w.cores, w.mem, limit,
+            # no create time here: reading /proc/<pid>/stat while the job execs stalls (~0.5 ms); the
+            # marker in its environment tells the job from a reused pid when that matters (recovery)
+            run = _Run(w.id, popen.pid, None, self._marker(w.id), w.cores, w.mem, limit,
                        time.monotonic() + limit if limit else None, popen)
             self.running[w.id] = run
             self.by_pid[popen.pid] = run
@@ -524,12 +554,15 @@ class Runner:
                                  (RUNNING, run.pid, run.ctime, time.time(), w.id, PENDING),
                                  lambda run=run: self._discard(run)))
 
+    def _marker(self, job_id: int) -> str:
+        return f"{self.key}:{job_id}"
+
     def _spawn(self, row) -> subprocess.Popen:
         job_id = row["id"]
         env = json.loads(row["env"])
         env["CLUSTER_JOB_ID"] = str(job_id)
         env["CLUSTER_JOB_NAME"] = row["name"]
-        env[MARKER] = f"{self.key}:{job_id}"
+        env[MARKER] = self._marker(job_id)
         cwd = row["workdir"]
         out_path = row["outfile"] or os.path.join(cwd, f"local-{job_id}.out")
         err_path = row["errfile"] or out_path
@@ -584,7 +617,8 @@ class Runner:
         now = time.time()
         for row in rows:
             procs = marks.pop(row["id"], [])
-            proc = proctools.find(row["pid"], row["pid_ctime"]) if row["state"] == RUNNING else None
+            proc = proctools.find(row["pid"], row["pid_ctime"], self._marker(row["id"])) \
+                if row["state"] == RUNNING else None
             if proc is None:
                 # started by a runner that died before it recorded the pid: the session leader is the job
                 proc = next((p for p in procs if proctools.is_session_leader(p)), None)
@@ -617,7 +651,8 @@ class Runner:
         start = row["start_time"] or ctime
         limit = row["time_limit"]
         deadline = time.monotonic() + (start + limit - now) if limit else None
-        run = _Run(row["id"], proc.pid, ctime, row["cores"], row["mem_mb"], limit, deadline)
+        run = _Run(row["id"], proc.pid, ctime, self._marker(row["id"]), row["cores"], row["mem_mb"], limit,
+                   deadline)
         try:
             run.pidfd = os.pidfd_open(proc.pid)
         except ProcessLookupError:
@@ -657,8 +692,8 @@ def _noop(signum, frame) -> None:
     pass
 
 
-def _alarm(signum, frame) -> None:
-    raise SystemExit("another runner held the lock for 60 s; giving up")
+class _NotNeeded(Exception):
+    """Another runner serves the state dir."""
 
 
 def main(argv: Optional[list[str]] = None) -> None:
@@ -674,6 +709,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     sdir = Path(args.state_dir)
     try:
         Runner(sdir, args.ready_fd).serve()
+    except _NotNeeded:
+        return
     except BaseException:
         log.exception("runner failed")
         raise

@@ -69,17 +69,27 @@ CREATE INDEX IF NOT EXISTS jobs_end ON jobs(end_time);
 
 # --- where ------------------------------------------------------------------------------------------
 
-def state_dir(path: Optional[os.PathLike | str] = None, create: bool = True) -> Path:
-    """The state directory: ``path``, else $CLUSTER_LOCAL_DIR, else the user's state dir + /local."""
+_dirs: dict[tuple, Path] = {}
+
+
+def state_dir(path: Optional[os.PathLike | str] = None) -> Path:
+    """The state directory (created): ``path``, else $CLUSTER_LOCAL_DIR, else the user's state dir +
+    /local. Resolved once per process for each setting: it is asked on every call."""
+    if isinstance(path, Path) and path in _dirs.values():
+        return path
+    key = (os.fspath(path) if path is not None else None, os.environ.get(ENV_DIR) or None)
+    found = _dirs.get(key)
+    if found is not None and found.is_dir():
+        return found
     if path is None:
-        path = os.environ.get(ENV_DIR) or None
+        path = key[1]
     if path is None:
         import platformdirs
         path = Path(platformdirs.user_state_dir("cluster-core", appauthor=False)) / "local"
     p = Path(path).expanduser()
-    if create:
-        p.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return p.resolve()
+    p.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _dirs[key] = p = p.resolve()
+    return p
 
 
 def state_key(sdir: Path) -> str:
