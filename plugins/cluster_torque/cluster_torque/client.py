@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
+import attrs
+
 from cluster_core import commands
 from cluster_core.errors import SchedulerError, SubmitError
 from cluster_core.records import QueueJob
@@ -201,7 +203,6 @@ def query(dialect: str, job_ids: Optional[Sequence[str]], user: Optional[str] = 
     """The records for ``job_ids`` (their spelling kept), or every job of ``user`` in ``partition``."""
     if not job_ids:
         records, _, _ = _ask(dialect, None)
-        records = with_array_parents(records, dialect)
         return [r for r in records if (not user or r.user == user) and (not partition or r.partition == partition)]
     asked = list(dict.fromkeys(str(j).strip() for j in job_ids))
     records, gone, res = _ask(dialect, asked)
@@ -223,32 +224,11 @@ def _named(job_id: str, names: set[str]) -> bool:
                or n == job_id for n in names)
 
 
-def with_array_parents(records: list[QueueJob], dialect: str) -> list[QueueJob]:
-    """Add a summary record for each array whose tasks are listed without their parent (Torque -t), and
-    replace a Torque parent summary by one made from its tasks."""
-    tasks: dict[str, list[QueueJob]] = {}
-    for r in records:
-        if r.array_id:
-            tasks.setdefault(r.array_id, []).append(r)
-    out = []
-    seen_parents = set()
-    for r in records:
-        if parse.is_array_parent(r):
-            seen_parents.add(r.id)
-            if dialect == TORQUE and r.id in tasks:
-                r = parse.summarise_array(r.id, tasks[r.id], base=r)
-        out.append(r)
-    for parent_id, members in tasks.items():
-        if parent_id not in seen_parents:
-            out.append(parse.summarise_array(parent_id, members))
-    return out
-
-
 def match(asked: Sequence[str], records: list[QueueJob], dialect: str) -> dict[str, list[QueueJob]]:
-    """Records for each asked id, renamed to the asked spelling: the job itself, and for an array parent
-    its summary first and then its tasks."""
-    full = with_array_parents(records, dialect)
-    parsed = [(ids.try_parse(r.id), r) for r in full]
+    """Records for each asked id, renamed to the asked spelling (the core matches ids exactly). For an
+    array's id: every task the scheduler lists (``array_id`` = the asked id, ``id`` = the task's own
+    name), and PBS Pro's own parent record; Torque's ``-t`` lists tasks only."""
+    parsed = [(ids.try_parse(r.id), r) for r in records]
     out: dict[str, list[QueueJob]] = {}
     for job_id in asked:
         want = ids.try_parse(job_id)
@@ -268,12 +248,10 @@ def match(asked: Sequence[str], records: list[QueueJob], dialect: str) -> dict[s
 
 
 def _renamed(r: QueueJob, job_id: str) -> QueueJob:
-    import attrs
     return r if r.id == job_id else attrs.evolve(r, id=job_id)
 
 
 def _with_array_id(r: QueueJob, parent_id: str) -> QueueJob:
-    import attrs
     return r if r.array_id == parent_id else attrs.evolve(r, array_id=parent_id)
 
 

@@ -10,7 +10,7 @@ sites, and users often type just the number).
 from __future__ import annotations
 
 import re
-from typing import Iterable, Optional
+from typing import Optional
 
 import attrs
 
@@ -97,11 +97,3 @@ def servers_match(a: Optional[str], b: Optional[str]) -> bool:
         return True
     short, long_ = (a, b) if len(a) < len(b) else (b, a)
     return long_.startswith(short + ".")
-
-
-def find(wanted: JobId, candidates: Iterable[JobId]) -> Optional[JobId]:
-    """The candidate naming the same job as ``wanted``, if any."""
-    for cand in candidates:
-        if wanted.same_job(cand):
-            return cand
-    return None

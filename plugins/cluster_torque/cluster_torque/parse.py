@@ -11,7 +11,7 @@ import json
 import re
 import time
 import xml.etree.ElementTree as ET
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 from cluster_core.records import QueueJob, State
 
@@ -166,11 +166,6 @@ def record(job_id: str, a: Mapping[str, Any]) -> QueueJob:
         array_id=array_id,
         task_id=task_id,
     )
-
-
-def is_array_parent(job: QueueJob) -> bool:
-    jid = ids.try_parse(job.id)
-    return bool(jid and jid.is_array_parent)
 
 
 # --- Torque: qstat -x --------------------------------------------------------------------------------
@@ -335,52 +330,3 @@ def qstat_f_attrs(text: str) -> list[tuple[str, dict[str, Any]]]:
 def parse_qstat_f(text: str) -> list[QueueJob]:
     """Records from ``qstat -f`` text of either server."""
     return [record(job_id, flat) for job_id, flat in qstat_f_attrs(text)]
-
-
-# --- arrays -------------------------------------------------------------------------------------------
-
-def summarise_array(parent_id: str, tasks: Iterable[QueueJob], base: Optional[QueueJob] = None) -> QueueJob:
-    """A record for an array parent from its tasks' records.
-
-    Torque's ``qstat -x -t`` lists only the subjobs, and its parent summary has no exit status and a
-    state that does not say whether the tasks succeeded, so the parent's state and exit code come from
-    the tasks: the array is active while any task is, and when all ended it reports the worst outcome
-    and the first non-zero exit code in task order."""
-    tasks = sorted(tasks, key=lambda t: (t.task_id is None, t.task_id or 0))
-    if not tasks:
-        if base is None:
-            raise ValueError("an array summary needs tasks or a parent record")
-        return base
-    state = states.array_state([t.state for t in tasks])
-    exitcode: Optional[int] = None
-    if state.finished:
-        codes = [t.exitcode for t in tasks]
-        nonzero = [c for c in codes if c not in (None, 0)]
-        exitcode = nonzero[0] if nonzero else (0 if all(c == 0 for c in codes) else None)
-    counts: dict[str, int] = {}
-    for t in tasks:
-        counts[t.raw_state or "?"] = counts.get(t.raw_state or "?", 0) + 1
-    first = tasks[0]
-    name = base.name if base and base.name else (re.sub(r"-\d+$", "", first.name) if first.name else None)
-    nodes: list[str] = []
-    for t in tasks:
-        nodes += [n for n in t.nodes if n not in nodes]
-    starts = [t.start_time for t in tasks if t.start_time]
-    ends = [t.end_time for t in tasks if t.end_time]
-    submits = [t.submit_time for t in tasks if t.submit_time]
-    bad = next((t for t in tasks if t.state is state and t.reason), None) if state.finished else None
-    return QueueJob(
-        id=parent_id,
-        state=state,
-        name=name,
-        user=(base.user if base else None) or first.user,
-        partition=(base.partition if base else None) or first.partition,
-        exitcode=exitcode,
-        reason=(f"task {bad.task_id}: {bad.reason}" if bad and state is not State.COMPLETED else None),
-        raw_state=" ".join(f"{k}:{v}" for k, v in sorted(counts.items())),
-        cores=first.cores,
-        nodes=tuple(nodes),
-        submit_time=min(submits) if submits else (base.submit_time if base else None),
-        start_time=min(starts) if starts else None,
-        end_time=max(ends) if (ends and state.finished) else None,
-    )

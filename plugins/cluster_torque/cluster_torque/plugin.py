@@ -22,13 +22,14 @@ DETECT_TIMEOUT = 3.0
 
 @hookimpl
 def backend_info() -> BackendInfo:
-    # Static by contract; Torque names the task index PBS_ARRAYID, PBS Pro PBS_ARRAY_INDEX (see README).
+    # Static by contract: Torque names the task index PBS_ARRAYID, PBS Pro PBS_ARRAY_INDEX; the core reads
+    # the first of the listed variables that is set.
     return BackendInfo(
         name="torque",
         description="Torque, PBS Pro and OpenPBS: qsub, qstat, qdel",
         directive_prefix="#PBS",
         supports_arrays=True,
-        task_id_variable="PBS_ARRAYID",
+        task_id_variable="PBS_ARRAYID PBS_ARRAY_INDEX",
         poll_interval=2.0,
         priority=90,
         distribution="cluster-torque",

@@ -80,29 +80,3 @@ def normalise(letter: Optional[str], exitcode: Optional[int], *, pbspro: bool,
     if code == "M":
         return State.UNKNOWN, "moved to another server"
     return State.UNKNOWN, f"unknown PBS state {letter!r}"
-
-
-# Which finished outcome an array reports when its tasks differ: the worst one.
-_SEVERITY = [State.FAILED, State.OUT_OF_MEMORY, State.TIMEOUT, State.NODE_FAIL, State.CANCELLED,
-             State.PREEMPTED, State.UNKNOWN, State.COMPLETED]
-
-
-def array_state(states: list[State]) -> State:
-    """One state for an array from its tasks' states (Torque reports no useful state for the parent)."""
-    if not states:
-        return State.UNKNOWN
-    active = [s for s in states if s.active]
-    if active:
-        if State.RUNNING in active or State.COMPLETING in active:
-            return State.RUNNING
-        if len(active) < len(states):  # some tasks done, the rest waiting: the array is under way
-            return State.RUNNING
-        if State.SUSPENDED in active:
-            return State.SUSPENDED
-        if all(s is State.HELD for s in active):
-            return State.HELD
-        return State.PENDING
-    for s in _SEVERITY:
-        if s in states:
-            return s
-    return State.UNKNOWN

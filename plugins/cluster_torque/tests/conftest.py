@@ -1,0 +1,55 @@
+"""Fixtures for the torque backend's tests: a fixed time zone, isolation, scheduler command shims."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from torque_testlib import Shim
+
+
+@pytest.fixture
+def utc():
+    """ctime-style PBS times are the server's local time; the captures were made on a UTC machine."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if old is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    """No real config, dialect or scheduler command leaks into a test."""
+    monkeypatch.setenv("CLUSTER_CORE_CONFIG", str(tmp_path / "config.ini"))
+    for name in ("CLUSTER_TORQUE_DIALECT", "CLUSTER_QSTAT", "CLUSTER_QSUB", "CLUSTER_QDEL",
+                 "CLUSTER_TORQUE_ALLOW_ROOT", "CLUSTER_BACKEND"):
+        monkeypatch.delenv(name, raising=False)
+    from cluster_torque import client, dialect
+    dialect.reset()
+    monkeypatch.setattr(client, "BACKOFF", 0.0)
+    yield
+    dialect.reset()
+
+
+@pytest.fixture
+def shims(tmp_path, monkeypatch):
+    """Fake qstat, qsub and qdel, found through $CLUSTER_<NAME> as the core's ``which`` allows."""
+    made = {}
+    for name in ("qstat", "qsub", "qdel"):
+        shim = Shim(tmp_path, name)
+        monkeypatch.setenv(f"CLUSTER_{name.upper()}", str(shim.path))
+        made[name] = shim
+    return made
+
+
+@pytest.fixture
+def not_root(monkeypatch):
+    from cluster_torque import client
+    monkeypatch.setattr(client, "root_refusal", lambda: None)
