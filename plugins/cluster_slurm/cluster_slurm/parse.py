@@ -61,8 +61,9 @@ STATE_MAP: dict[str, State] = {
     "RESV_DEL_HOLD": State.HELD,      # held because its reservation was deleted
 }
 
-#: Reasons that make a PENDING job held (released with `scontrol release`).
-HELD_REASONS = frozenset({"JobHeldUser", "JobHeldAdmin"})
+#: Reasons that make a PENDING job held (released with `scontrol release`); the last one is what
+#: `scontrol requeuehold` leaves (measured on 22.05).
+HELD_REASONS = frozenset({"JobHeldUser", "JobHeldAdmin", "job requeued in held state"})
 
 _EMPTY = frozenset({"", "N/A", "NONE", "None", "Unknown", "None assigned", "(null)", "n/a"})
 
