@@ -150,17 +150,18 @@ def submit(script: Path, extra_args: Sequence[str], *, workdir: Optional[str] = 
 
 # --- qstat --------------------------------------------------------------------------------------------
 
-def qstat_args(dialect: str, job_ids: Optional[Sequence[str]], text: bool = False) -> list[str]:
+def qstat_args(dialect: str, job_ids: Optional[Sequence[str]], text: bool = False,
+               history: bool = False) -> list[str]:
     """Torque: ``qstat -x -t [ids]`` (XML; -t lists array tasks, and without it ``qstat -x 'N[].vm'``
     returns every job). PBS Pro: ``qstat -f -F json -x -t [ids]`` (-x adds finished jobs, which PBS Pro
     shows only in history), or ``qstat -f -w -x -t`` text when its JSON cannot be read. Never ``-u``
     with JSON (openpbs#2675): user and queue are filtered here. Without ids PBS Pro lists current jobs
-    only (its history can hold days of jobs)."""
+    only (its history can hold days of jobs) unless ``history``."""
     if dialect == TORQUE:
         args = ["qstat", "-x", "-t"]
     else:
         args = ["qstat", "-f", "-w"] if text else ["qstat", "-f", "-F", "json"]
-        if job_ids:
+        if job_ids or history:
             args.append("-x")
         args.append("-t")
     return args + list(job_ids or [])
@@ -177,9 +178,10 @@ def _parse(dialect: str, stdout: str, text: bool) -> list[QueueJob]:
     return parse.parse_torque_xml(stdout) if dialect == TORQUE else parse.parse_pbs_json(stdout)
 
 
-def _ask(dialect: str, job_ids: Optional[Sequence[str]]) -> tuple[list[QueueJob], set[str], commands.Result]:
+def _ask(dialect: str, job_ids: Optional[Sequence[str]],
+         history: bool = False) -> tuple[list[QueueJob], set[str], commands.Result]:
     """One qstat call (plus a text retry when PBS Pro's JSON cannot be read): records, unknown ids, result."""
-    args = qstat_args(dialect, job_ids)
+    args = qstat_args(dialect, job_ids, history=history)
     res = call(args, timeout=QUERY_TIMEOUT)
     try:
         records = _parse(dialect, res.stdout, text=False)
@@ -187,12 +189,14 @@ def _ask(dialect: str, job_ids: Optional[Sequence[str]]) -> tuple[list[QueueJob]
         if dialect != PBSPRO:
             raise SchedulerError(f"{exc}", command=args, returncode=res.returncode, output=res.stdout) from None
         log.debug("%s; asking again for qstat -f text", exc)
-        args = qstat_args(dialect, job_ids, text=True)
+        args = qstat_args(dialect, job_ids, text=True, history=history)
         res = call(args, timeout=QUERY_TIMEOUT)
         records = _parse(dialect, res.stdout, text=True)
     gone = unknown_ids(res.stderr)
-    if res.returncode != 0 and not records and not gone:
-        message = ((res.stderr or "") + (res.stdout or "")).strip()
+    message = ((res.stderr or "") + (res.stdout or "")).strip()
+    # With ids, an error that names none of them may concern only some (query() then asks for all jobs);
+    # without ids, or when the server cannot be reached at all, there is nothing left to try.
+    if res.returncode != 0 and not records and not gone and (not job_ids or _transient(message)):
         raise SchedulerError(f"qstat failed (exit {res.returncode}): {message[:2000]}", command=args,
                              returncode=res.returncode, output=message, transient=_transient(message))
     return records, gone, res
@@ -210,7 +214,7 @@ def query(dialect: str, job_ids: Optional[Sequence[str]], user: Optional[str] = 
     lost = [j for j in asked if j not in result and not _named(j, gone)]
     if lost and res.returncode != 0:
         log.debug("qstat (exit %s) neither reported nor disowned %s; asking for every job", res.returncode, lost)
-        everything, _, _ = _ask(dialect, None)
+        everything, _, _ = _ask(dialect, None, history=True)
         result.update(match(lost, everything, dialect))
     out: list[QueueJob] = []
     for job_id in asked:

@@ -35,7 +35,10 @@ class Shim:
             for words, answers in rules:
                 if all(w in args for w in words):
                     answer = answers[min(calls - 1, len(answers) - 1)] if isinstance(answers[0], list) else answers
-                    out, err, rc = answer
+                    out, err, rc = answer[:3]
+                    if len(answer) > 3:
+                        import time
+                        time.sleep(answer[3])
                     sys.stdout.write(out)
                     sys.stderr.write(err)
                     sys.exit(rc)
@@ -45,8 +48,8 @@ class Shim:
         self.path.chmod(0o755)
         self._save()
 
-    def on(self, words, stdout="", stderr="", rc=0):
-        self.rules.append([list(words), [stdout, stderr, rc]])
+    def on(self, words, stdout="", stderr="", rc=0, sleep=0.0):
+        self.rules.append([list(words), [stdout, stderr, rc, sleep]])
         self._save()
         return self
 
