@@ -75,6 +75,17 @@ def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool)
                           output=res.stdout + res.stderr) from None
 
 
+def max_array_size() -> int:
+    """Tasks one array may hold: Slurm's MaxArraySize (indices 0..MaxArraySize-1), 1001 by default."""
+    try:
+        config = parse.parse_scontrol_config(run(["scontrol", "show", "config"], timeout=QUERY_TIMEOUT,
+                                                 retries=1, transient=TRANSIENT).stdout)
+        return int(config["MaxArraySize"])
+    except (SchedulerError, KeyError, ValueError) as exc:
+        log.debug("MaxArraySize unknown (%s); using Slurm's default 1001", exc)
+        return 1001
+
+
 def _squeue(extra: Sequence[str]) -> str:
     args = ["squeue", "-h", "-t", "all", "-O", parse.SQUEUE_FORMAT, *extra]
     try:
@@ -129,8 +140,7 @@ def parse_queue(job_ids: Optional[Sequence[str]], user: Optional[str],
     arrays = {j.array_id for j in live if j.array_id}
     # arrays too: squeue forgets each finished task MinJobAge after it ended
     ask = [i for i in ids if i not in known or i in arrays]
-    jobs = parse.merge(live, _sacct(ask))
-    return parse.summarize_arrays(jobs, ids)
+    return parse.merge(live, _sacct(ask))
 
 
 def cancel(job_ids: Sequence[str]) -> bool:

@@ -162,8 +162,9 @@ def _text_or_none(text: str) -> Optional[str]:
 
 
 def _array_fields(shown_id: str, array_job_id: str, task: str) -> tuple[str, Optional[str], Optional[int]]:
-    """(id, array_id, task_id) of a row. A pending remainder of an array ("12_[3-9%2]") becomes the
-    array itself: id "12", array_id "12", no task id."""
+    """(id, array_id, task_id) of a row. A task is "12_3" (array "12", task 3). The pending rest of an
+    array, which squeue and sacct show collapsed ("12_[3-9%2]"), becomes one row for the array itself:
+    id "12", array_id "12", no task id; the core applies it to every task not reported on its own."""
     if task.strip() in _EMPTY or not array_job_id.strip() or array_job_id.strip() == "0":
         m = re.fullmatch(r"(\d+)_(\d+)", shown_id)  # sacct has no separate task column
         if m:
@@ -219,6 +220,16 @@ def parse_squeue(text: str) -> list[QueueJob]:
     return jobs
 
 
+def parse_scontrol_config(text: str) -> dict[str, str]:
+    """``scontrol show config`` as a dict ("MaxArraySize = 1001" -> {"MaxArraySize": "1001"})."""
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(" = ")
+        if sep and key.strip() and " " not in key.strip():
+            out[key.strip()] = value.strip()
+    return out
+
+
 def parse_sacct(text: str) -> list[QueueJob]:
     """Allocation rows of ``sacct -X -n -P -o SACCT_FORMAT``; step rows ("12.batch") are skipped."""
     jobs = []
@@ -261,7 +272,9 @@ def merge(squeue_jobs: list[QueueJob], sacct_jobs: list[QueueJob]) -> list[Queue
     """squeue's rows, plus sacct's rows for what squeue no longer shows.
 
     squeue is the live truth; sacct only adds jobs squeue has forgotten. For an array squeue still
-    shows, sacct adds only finished tasks (its pending or running rows may lag behind squeue's).
+    shows, sacct adds only finished tasks: slurmdbd lags about a second behind, and just after an array
+    ends it still shows the array as one plain row ("255|255|FAILED|2:0", fixtures/sacct-array-lag.txt),
+    which the core would apply to every task.
     """
     seen = {j.id for j in squeue_jobs}
     live_arrays = {j.array_id for j in squeue_jobs if j.array_id}
@@ -269,75 +282,11 @@ def merge(squeue_jobs: list[QueueJob], sacct_jobs: list[QueueJob]) -> list[Queue
     for job in sacct_jobs:
         if job.id in seen:
             continue
-        if job.array_id in live_arrays and not job.state.finished:
+        if (job.array_id or job.id) in live_arrays and (job.task_id is None or not job.state.finished):
             continue
         seen.add(job.id)
         out.append(job)
     return out
-
-
-# --- arrays -----------------------------------------------------------------------------------------
-
-_ACTIVE_ORDER = (State.RUNNING, State.COMPLETING, State.SUSPENDED, State.PENDING, State.HELD)
-_BAD_ORDER = (State.FAILED, State.OUT_OF_MEMORY, State.TIMEOUT, State.NODE_FAIL, State.PREEMPTED,
-              State.CANCELLED, State.UNKNOWN)
-
-
-def summarize_arrays(jobs: list[QueueJob], requested: Iterable[str]) -> list[QueueJob]:
-    """Add one row per requested array id that sums up its tasks, so the core can follow an array by
-    the id sbatch gave it.
-
-    The tasks keep their own rows ("12_3"). The summary (id "12", task_id None) replaces squeue's
-    pending remainder ("12_[4-9]", parsed as id "12"). It is active while any task is (running before
-    completing, suspended, pending, held); once all ended it is COMPLETED only if every task completed,
-    else the worst ending (failed, out of memory, timeout, node failure, preempted, cancelled); its
-    exit code is the highest a task had. ``raw_state`` counts the tasks' Slurm states.
-    """
-    wanted = set(requested)
-    by_array: dict[str, list[QueueJob]] = {}
-    for job in jobs:
-        if job.array_id and job.array_id in wanted:
-            by_array.setdefault(job.array_id, []).append(job)
-    if not by_array:
-        return jobs
-    out = [j for j in jobs if not (j.id in by_array and j.task_id is None)]
-    for array_id, rows in by_array.items():
-        out.append(_summary(array_id, rows))
-    return out
-
-
-def _summary(array_id: str, rows: list[QueueJob]) -> QueueJob:
-    states = {r.state for r in rows}
-    active = [s for s in _ACTIVE_ORDER if s in states]
-    if active:
-        state = active[0]
-    elif states == {State.COMPLETED}:
-        state = State.COMPLETED
-    else:
-        state = next(s for s in _BAD_ORDER if s in states)
-    tasks = [r for r in rows if r.task_id is not None]
-    rest = [r for r in rows if r.task_id is None]
-    counts: dict[str, int] = {}
-    for r in tasks:
-        key = base_state(r.raw_state or r.state.value)
-        counts[key] = counts.get(key, 0) + 1
-    raw = ",".join(f"{k}:{v}" for k, v in sorted(counts.items()))
-    if rest:
-        raw = ",".join(filter(None, [raw, f"{base_state(rest[0].raw_state or 'PENDING')}:rest"]))
-    codes = [r.exitcode for r in tasks if r.exitcode is not None]
-    first = rest[0] if rest else min(rows, key=lambda r: r.task_id if r.task_id is not None else -1)
-    reason = f"array: {len(tasks)} task(s) seen" + (", more pending" if rest else "")
-    if rest and rest[0].reason and state.queued:
-        reason += f" ({rest[0].reason})"
-    starts = [r.start_time for r in rows if r.start_time is not None]
-    ends = [r.end_time for r in rows if r.end_time is not None]
-    return QueueJob(
-        id=array_id, state=state, name=first.name, user=first.user, partition=first.partition,
-        exitcode=(max(codes) if codes else None) if state.finished else None, reason=reason,
-        raw_state=raw, cores=first.cores, nodes=tuple(sorted({n for r in rows for n in r.nodes})),
-        submit_time=min((r.submit_time for r in rows if r.submit_time is not None), default=None),
-        start_time=min(starts) if starts else None, end_time=max(ends) if state.finished and ends else None,
-        array_id=array_id, task_id=None)
 
 
 # --- sbatch errors ----------------------------------------------------------------------------------

@@ -47,6 +47,11 @@ def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool)
 
 
 @hookimpl
+def max_array_size() -> int:
+    return calls.max_array_size()
+
+
+@hookimpl
 def parse_queue(job_ids: Optional[Sequence[str]], user: Optional[str],
                 partition: Optional[str]) -> list[QueueJob]:
     return calls.parse_queue(job_ids, user, partition)

@@ -180,9 +180,24 @@ def main() -> None:
         errors.append(f"$ sbatch --parsable {' '.join(args)} --wrap true\n[rc={proc.returncode}]\n"
                       f"[stdout]\n{proc.stdout}[stderr]\n{proc.stderr}\n")
     save("sbatch-errors.txt", "".join(errors))
+    capture_array_lag()
     ids["_slurm_version"] = sh("sinfo", "--version").stdout.strip()
     ids["_tz"] = time.strftime("%Z")
     save("manifest.json", json.dumps(ids, indent=1) + "\n")
+
+
+def capture_array_lag() -> None:
+    """squeue and sacct side by side, every 0.1 s, while a short array runs: slurmdbd lags behind."""
+    job = sbatch("array_lag", "--array=0-2", wrap="exit $SLURM_ARRAY_TASK_ID")
+    snapshots: list[tuple[str, str]] = []
+    end = time.monotonic() + 6
+    while time.monotonic() < end:
+        pair = (squeue("-j", job), sh("sacct", "-X", "-n", "-P", "-o", SACCT_FORMAT, "-j", job).stdout)
+        if not snapshots or snapshots[-1] != pair:
+            snapshots.append(pair)
+        time.sleep(0.1)
+    save("array-lag-squeue.txt", "\n".join(sq for sq, _ in snapshots))
+    save("sacct-array-lag.txt", "\n".join(sa for _, sa in snapshots))
 
 
 if __name__ == "__main__":

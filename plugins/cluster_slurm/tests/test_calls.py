@@ -111,14 +111,24 @@ def test_listing_by_user_and_partition(fake, fixture_text):
     assert len(jobs) == len(fixture_text("squeue-live.txt").splitlines())
 
 
-def test_array_asks_sacct_for_purged_tasks_and_sums_up(fake, fixture_text, manifest):
+def test_array_asks_sacct_for_purged_tasks(fake, fixture_text, manifest):
     arr = manifest["array_pending"]
     live = "".join(ln + "\n" for ln in fixture_text("squeue-live.txt").splitlines() if ln.startswith(arr))
     f = fake(squeue=(0, live, ""), sacct=(0, fixture_text("sacct-all.txt"), ""))
     jobs = {j.id: j for j in calls.parse_queue([arr], None, None)}
     assert f.names() == ["squeue", "sacct"]
-    assert jobs[arr].state is State.PENDING and jobs[arr].task_id is None   # the summary row
-    assert jobs[f"{arr}_0"].state is State.COMPLETED                         # a finished task from sacct
+    # the collapsed pending rest: one row for the array, no task id (the core applies it to the rest)
+    assert jobs[arr].state is State.PENDING and jobs[arr].task_id is None
+    # sacct's finished tasks (captured later) are added, its stale pending rows are not
+    assert jobs[f"{arr}_0"].state is State.COMPLETED and jobs[f"{arr}_0"].task_id == 0
+    assert all(j.array_id == arr for j in jobs.values())
+
+
+def test_max_array_size(fake):
+    fake(scontrol=(0, "MaxArraySize            = 40001\nMaxJobCount = 10000\n", ""))
+    assert calls.max_array_size() == 40001
+    fake(scontrol=(1, "", "slurm_load_ctl_conf error: Unable to contact slurm controller\n"))
+    assert calls.max_array_size() == 1001
 
 
 def test_submit_parses_id_and_passes_words_only_without_directives(fake, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from cluster_core.records import State
 from cluster_slurm import parse
 from cluster_slurm.parse import (STATE_MAP, exit_from_pair, exit_from_status, expand_hostlist, map_state,
-                                 merge, parse_sacct, parse_sbatch, parse_squeue, summarize_arrays)
+                                 merge, parse_sacct, parse_sbatch, parse_squeue)
 
 
 def by_id(jobs):
@@ -341,28 +341,25 @@ def test_merge_prefers_squeue_and_adds_only_finished_tasks_of_live_arrays(fixtur
     assert merged[manifest["oom"]].state is State.FAILED   # only sacct knows it: added
 
 
-def test_summarize_arrays(fixture_text, manifest):
-    jobs = parse_sacct(fixture_text("sacct-all.txt"))
-    arrays = [manifest["array_ok"], manifest["array_mixed"], manifest["array_pending"]]
-    summary = by_id(summarize_arrays(jobs, arrays + [manifest["completed"]]))
-    ok = summary[manifest["array_ok"]]
-    assert (ok.state, ok.exitcode, ok.task_id, ok.raw_state) == (State.COMPLETED, 0, None, "COMPLETED:3")
-    mixed = summary[manifest["array_mixed"]]
-    assert (mixed.state, mixed.exitcode, mixed.raw_state) == (State.FAILED, 2, "COMPLETED:1,FAILED:2")
-    assert f"{manifest['array_mixed']}_1" in summary       # the tasks keep their rows
-    assert summary[manifest["completed"]].array_id is None  # plain jobs untouched
+def test_scontrol_config():
+    config = parse.parse_scontrol_config("Configuration data as of 2026-11-25T14:00:00\n"
+                                         "MaxArraySize            = 1001\n"
+                                         "SchedulerParameters     = sched_interval=1,bf_interval=1\n")
+    assert config == {"MaxArraySize": "1001", "SchedulerParameters": "sched_interval=1,bf_interval=1"}
 
 
-def test_summarize_live_array_with_pending_rest(fixture_text, manifest):
-    live = parse_squeue(fixture_text("squeue-observed.txt"))
-    arr = manifest["array_pending"]
-    # one snapshot: a running task plus the pending rest
-    rows = [j for j in live if j.array_id == arr]
-    running = next(j for j in rows if j.state is State.RUNNING)
-    rest = next(j for j in rows if j.task_id is None and j.state is State.PENDING)
-    summary = by_id(summarize_arrays([running, rest], [arr]))[arr]
-    assert (summary.id, summary.state, summary.exitcode) == (arr, State.RUNNING, None)
-    assert summary.raw_state == "RUNNING:1,PENDING:rest"
-    (only_rest,) = summarize_arrays([rest], [arr])
-    assert only_rest.task_id is None
-    assert only_rest.state is State.PENDING and "more pending" in only_rest.reason
+def test_merge_ignores_sacct_lagging_behind_a_live_array(fixture_text, manifest):
+    """Just after an array ended, slurmdbd still shows it as one plain row ("N|N|FAILED|2:0|...|allocation")."""
+    arr = manifest["array_lag"]
+    squeue_snaps = fixture_text("array-lag-squeue.txt").split("\n\n")
+    sacct_snaps = fixture_text("sacct-array-lag.txt").split("\n\n")
+    lagging = next(s for s in sacct_snaps if s.strip() and f"{arr}_" not in s)
+    (plain,) = parse_sacct(lagging)
+    assert (plain.id, plain.task_id, plain.state) == (arr, None, State.FAILED)
+    live = parse_squeue(squeue_snaps[-1])
+    merged = by_id(merge(live, parse_sacct(lagging)))
+    assert set(merged) == {f"{arr}_0", f"{arr}_1", f"{arr}_2"}
+    assert [merged[f"{arr}_{i}"].exitcode for i in range(3)] == [0, 1, 2]
+    # while squeue shows the pending rest collapsed, it is one row for the array itself
+    (rest,) = parse_squeue(squeue_snaps[0])
+    assert (rest.id, rest.array_id, rest.task_id, rest.state) == (arr, arr, None, State.PENDING)

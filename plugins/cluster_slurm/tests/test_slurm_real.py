@@ -156,14 +156,21 @@ def test_name_and_paths_with_metacharacters_are_literal(slurm, tmp_path, in_scri
     assert not list(tmp_path.rglob("pwned")) and not Path("pwned").exists()
 
 
-def test_array_tasks_and_summary(slurm, tmp_path):
-    job_id = submit(slurm, tmp_path, 'exit "$SLURM_ARRAY_TASK_ID"', stem="arr", array="0-2",
-                    outfile=str(tmp_path / "arr.out"))
-    summary = wait_for(slurm, job_id, what="every task to end")
-    assert (summary.state, summary.exitcode, summary.task_id) == (State.FAILED, 2, None)
-    tasks = {j.task_id: j for j in slurm.parse_queue([job_id]) if j.task_id is not None}
-    assert {i: (t.state, t.exitcode) for i, t in tasks.items()} == {
-        0: (State.COMPLETED, 0), 1: (State.FAILED, 1), 2: (State.FAILED, 2)}
+def test_array_tasks(slurm, tmp_path):
+    job_id = submit(slurm, tmp_path, 'exit "$SLURM_ARRAY_TASK_ID"', stem="arr", array="0-2")
+
+    def all_ended(_job):
+        tasks = [j for j in slurm.parse_queue([job_id]) if j.array_id == job_id]
+        return len(tasks) == 3 and all(j.task_id is not None and j.state.finished for j in tasks)
+    deadline = time.monotonic() + TIMEOUT
+    while not all_ended(None):
+        assert time.monotonic() < deadline, "the array's tasks did not all end"
+        time.sleep(0.3)
+    tasks = {j.task_id: j for j in slurm.parse_queue([job_id])}
+    assert {i: (t.id, t.state, t.exitcode) for i, t in tasks.items()} == {
+        0: (f"{job_id}_0", State.COMPLETED, 0), 1: (f"{job_id}_1", State.FAILED, 1),
+        2: (f"{job_id}_2", State.FAILED, 2)}
+    assert slurm.max_array_size() == 1001
 
 
 def test_listing_by_user(slurm, tmp_path):
