@@ -294,8 +294,18 @@ def server_answers(timeout: float = 3.0) -> tuple[bool, str]:
     return True, f"server {rows[0]} answered" if rows else "server answered"
 
 
-def flatten(directives: Sequence[tuple[str, ...]]) -> list[str]:
-    return [w for d in directives for w in d]
+def max_array_size(dialect: str) -> Optional[int]:
+    """The server's limit on tasks per array (None: no limit, or it cannot be asked now)."""
+    pbspro = dialect == PBSPRO
+    args = ["qstat", "-B", "-f", "-F", "json"] if pbspro else ["qstat", "-B", "-f"]
+    try:
+        res = call(args, timeout=QUERY_TIMEOUT)
+        if res.returncode != 0:
+            raise SchedulerError(f"exit {res.returncode}: {(res.stderr or res.stdout).strip()[:300]}")
+        return parse.max_array_size(res.stdout, pbspro)
+    except (SchedulerError, parse.ParseError) as exc:
+        log.debug("cannot read the server's array size limit (%s); assuming none", exc)
+        return parse.PBSPRO_DEFAULT_MAX_ARRAY if pbspro else None
 
 
 def options_workdir(options: Mapping[str, Any]) -> Optional[str]:

@@ -330,3 +330,22 @@ def qstat_f_attrs(text: str) -> list[tuple[str, dict[str, Any]]]:
 def parse_qstat_f(text: str) -> list[QueueJob]:
     """Records from ``qstat -f`` text of either server."""
     return [record(job_id, flat) for job_id, flat in qstat_f_attrs(text)]
+
+
+# --- server attributes --------------------------------------------------------------------------------
+
+PBSPRO_DEFAULT_MAX_ARRAY = 10000  # OpenPBS PBS_MAX_ARRAY_JOB_DFL, used while max_array_size is unset
+
+
+def max_array_size(text: str, pbspro: bool) -> Optional[int]:
+    """The server's array size limit from ``qstat -B -f -F json`` (PBS Pro: ``max_array_size``, 10000 when
+    unset) or ``qstat -B -f`` text (Torque: ``max_job_array_size``, no limit when unset)."""
+    if pbspro:
+        for doc in _json_documents(sanitise_json(text or "")):
+            for attrs in (doc.get("Server") or {}).values():
+                value = _int((attrs or {}).get("max_array_size"))
+                if value:
+                    return value
+        return PBSPRO_DEFAULT_MAX_ARRAY
+    m = re.search(r"^\s*max_job_array_size\s*=\s*(\d+)\s*$", text or "", re.MULTILINE)
+    return int(m.group(1)) if m else None

@@ -72,7 +72,15 @@ def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool)
     args: list[str] = []
     if not directives_in_script:
         args = render.argv(render.render(options, current))
+        if current == dialect.PBSPRO and options.get("workdir"):
+            log.warning("PBS Pro has no working-directory option: %s starts in $HOME with PBS_O_WORKDIR=%s; "
+                        "it must cd there itself", script, options["workdir"])
     return client.submit(Path(script), args, workdir=client.options_workdir(options))
+
+
+@hookimpl
+def max_array_size() -> Optional[int]:
+    return client.max_array_size(dialect.current())
 
 
 @hookimpl

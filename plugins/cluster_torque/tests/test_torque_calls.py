@@ -286,3 +286,30 @@ def test_failure_of_the_full_query_too_is_a_scheduler_error(shims, torque, backe
     with pytest.raises(SchedulerError, match="Unauthorized Request"):
         backend.parse_queue(["1.vm"])
     assert shims["qstat"].calls == [["-x", "-t", "1.vm"], ["-x", "-t"]]
+
+
+# --- array size limit ---------------------------------------------------------------------------------
+
+def test_max_array_size_of_openpbs(shims, pbspro, backend):
+    shims["qstat"].on(["-B", "-f", "-F", "json"], stdout=fixture("openpbs/qstat_B_f_json.json"))
+    assert backend.max_array_size() == 10000     # "max_array_size":10000 on this machine's server
+    assert backend.max_array_size() == 10000
+    assert len(shims["qstat"].calls) == 1        # asked once
+
+
+def test_max_array_size_of_torque(shims, torque):
+    # qstat -B -f text; Torque lists max_job_array_size only when a manager set it (qmgr_print_server.txt
+    # on this machine has none)
+    shims["qstat"].on(["-B", "-f"], stdout="Server: vm\n    server_state = Active\n")
+    assert plugin.max_array_size() is None
+    shims["qstat"].rules.clear()
+    shims["qstat"].on(["-B", "-f"], stdout="Server: vm\n    max_job_array_size = 500\n")
+    assert plugin.max_array_size() == 500
+
+
+def test_max_array_size_when_the_server_cannot_be_asked(shims, monkeypatch):
+    shims["qstat"].on([], stderr="qstat: Unauthorized Request\n", rc=159)
+    monkeypatch.setenv("CLUSTER_TORQUE_DIALECT", "torque")
+    assert plugin.max_array_size() is None
+    monkeypatch.setenv("CLUSTER_TORQUE_DIALECT", "pbspro")
+    assert plugin.max_array_size() == 10000  # the OpenPBS default
