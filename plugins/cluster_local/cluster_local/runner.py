@@ -193,7 +193,8 @@ class Runner:
 
     def _loop(self) -> None:
         while True:
-            for key, _ in self.sel.select(self._timeout()):
+            busy = self.load_new or self.resync  # look at the queue before sleeping
+            for key, _ in self.sel.select(0 if busy else self._timeout()):
                 what = key.data
                 if what == "listen":
                     self._accept()

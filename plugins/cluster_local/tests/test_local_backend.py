@@ -1,0 +1,366 @@
+"""The local backend against real processes: a real runner daemon, real job scripts, no mocks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+
+import cluster_local
+from cluster_core import plugins
+from cluster_core.errors import SubmitError
+from cluster_core.records import State
+from local_helpers import gone, until
+
+
+def intervals_overlap_max(intervals) -> int:
+    """The most intervals open at one moment."""
+    events = sorted([(s, 1) for s, e in intervals] + [(e, -1) for s, e in intervals], key=lambda x: (x[0], x[1]))
+    best = now = 0
+    for _, step in events:
+        now += step
+        best = max(best, now)
+    return best
+
+
+# --- the hooks --------------------------------------------------------------------------------------
+
+def test_info_detect_render(local):
+    be = plugins.backend("local")
+    info = be.info
+    assert (info.name, info.directive_prefix, info.supports_arrays, info.priority) == ("local", None, False, 0)
+    assert info.poll_interval == 0.05 and info.distribution == "cluster-local"
+    assert be.detect().available
+    assert be.render_options({"cores": 4, "mem": 100, "partition": "x"}) == []
+
+
+def test_exit_codes_output_and_environment(local, tmp_path):
+    (tmp_path / "wd").mkdir()
+    ok = local.submit('echo "out $CLUSTER_JOB_ID $CLUSTER_JOB_NAME $(pwd)"; echo err >&2\n', name="fine",
+                      workdir=str(tmp_path / "wd"))
+    bad = local.submit("echo hi; exit 3\n", name="bad")
+    killed = local.submit("kill -KILL $$\n", name="killed")
+    jobs = local.wait([ok, bad, killed])
+    assert jobs[ok].state is State.COMPLETED and jobs[ok].exitcode == 0
+    assert local.path("fine1.sh.out").read_text() == f"out {ok} fine {tmp_path / 'wd'}\n"
+    assert local.path("fine1.sh.err").read_text() == "err\n"
+    assert jobs[bad].state is State.FAILED and jobs[bad].exitcode == 3 and jobs[bad].raw_state == "FAILED"
+    assert local.path("bad2.sh.out").read_text() == "hi\n"
+    assert jobs[killed].state is State.FAILED and jobs[killed].exitcode == 128 + 9
+    assert "SIGKILL" in jobs[killed].reason
+    for job in jobs.values():
+        assert job.submit_time <= job.start_time <= job.end_time and job.cores == 1 and job.user
+
+
+def test_export(local, monkeypatch):
+    monkeypatch.setenv("CL_TEST_FOO", "foo")
+    monkeypatch.setenv("CL_TEST_BAR", "bar")
+    body = 'echo "${CL_TEST_FOO:-none} ${CL_TEST_BAR:-none} ${CL_TEST_SET:-none} ${PATH:+path}"\n'
+    ids = [local.submit(body, name="all"), local.submit(body, name="none", export="NONE"),
+           local.submit(body, name="named", export="CL_TEST_FOO,CL_TEST_SET=x y")]
+    local.wait(ids)
+    assert local.path("all1.sh.out").read_text() == "foo bar none path\n"
+    assert local.path("none2.sh.out").read_text() == "none none none path\n"
+    assert local.path("named3.sh.out").read_text() == "foo none x y path\n"
+
+
+def test_listing_and_unknown_ids(local):
+    job = local.submit("exit 0\n")
+    local.wait([job])
+    assert local.backend.parse_queue(["999999", "not-a-number"]) == []
+    listed = {j.id for j in local.backend.parse_queue(None, None, None)}
+    assert job in listed
+    assert local.backend.parse_queue(None, "somebody-else", None) == []
+
+
+# --- scheduling -------------------------------------------------------------------------------------
+
+def test_jobs_run_in_parallel(local):
+    # each job records its start, waits until the other has started too, then records its end
+    body = ("date +%s.%N > {me}.start\n"
+            "for _ in $(seq 1000); do [ -e {other}.start ] && break; sleep 0.01; done\n"
+            "date +%s.%N > {me}.end\n")
+    a = local.submit(body.format(me=local.q("a"), other=local.q("b")))
+    b = local.submit(body.format(me=local.q("b"), other=local.q("a")))
+    jobs = local.wait([a, b])
+    assert all(j.state is State.COMPLETED for j in jobs.values())
+    starts = [float(local.path(f"{n}.start").read_text()) for n in "ab"]
+    ends = [float(local.path(f"{n}.end").read_text()) for n in "ab"]
+    assert max(starts) < min(ends)
+
+
+def test_cores_limit_respected(local):
+    body = "date +%s.%N > {me}.start; sleep 0.15; date +%s.%N > {me}.end\n"
+    ids = [local.submit(body.format(me=local.q(f"j{i}")), cores=2 if i == 3 else 1) for i in range(7)]
+    jobs = local.wait(ids)
+    assert all(j.state is State.COMPLETED for j in jobs.values())
+    # the runner's own accounting (start at spawn, end at reap) never has more than 2 cores busy
+    runner_view = [(j.start_time, j.end_time) for j in jobs.values()]
+    assert intervals_overlap_max(runner_view) <= 2
+    big = jobs[ids[3]]
+    assert not any(j.start_time < big.end_time and big.start_time < j.end_time for i, j in jobs.items() if i != ids[3])
+    # and the jobs' own view agrees; with 7 jobs of 0.15 s some ran side by side
+    own = [(float(local.path(f"j{i}.start").read_text()), float(local.path(f"j{i}.end").read_text())) for i in range(7)]
+    assert intervals_overlap_max(own) == 2
+
+
+def test_dependency_runs_after_parent(local):
+    parent = local.submit(local.gate("go") + "touch " + local.q("parent.done") + "\n")
+    child = local.submit("[ -e " + local.q("parent.done") + " ] && echo ok || echo early\n", depends=parent)
+    local.wait_state(parent, "running")
+    assert local.state(child) == "pending"
+    local.open_gate("go")
+    jobs = local.wait([parent, child])
+    assert jobs[child].state is State.COMPLETED
+    assert local.path("job2.sh.out").read_text() == "ok\n"
+    assert jobs[child].start_time >= jobs[parent].end_time
+
+
+def test_failed_parent_cancels_dependents(local):
+    parent = local.submit(local.gate("go") + "exit 1\n")
+    child = local.submit("touch " + local.q("child.ran") + "\n", depends=[parent])
+    grandchild = local.submit("touch " + local.q("grandchild.ran") + "\n", depends=f"{child}")
+    other = local.submit("exit 0\n", depends=[parent, child])
+    local.open_gate("go")
+    jobs = local.wait([parent, child, grandchild, other])
+    assert jobs[parent].state is State.FAILED
+    for job_id in (child, grandchild, other):
+        assert jobs[job_id].state is State.CANCELLED and jobs[job_id].reason == "DependencyNeverSatisfied"
+    assert not local.path("child.ran").exists() and not local.path("grandchild.ran").exists()
+    # a dependency that already failed before submission is never satisfied either
+    late = local.submit("exit 0\n", depends=parent)
+    assert local.wait([late])[late].reason == "DependencyNeverSatisfied"
+
+
+def test_unknown_dependency_refused(local):
+    with pytest.raises(SubmitError) as info:
+        local.submit("exit 0\n", depends="424242")
+    assert info.value.keyword == "depends" and "424242" in str(info.value)
+
+
+def test_backfill(local):
+    holder = local.submit(local.gate("a") + "date +%s.%N\n")  # 1 of 2 cores
+    wide = local.submit("date +%s.%N\n", cores=2)  # waits for both cores
+    small = local.submit("date +%s.%N\n")  # fits beside the holder: starts first
+    local.wait([small])
+    assert local.state(wide) == "pending" and local.state(holder) == "running"
+    local.open_gate("a")
+    jobs = local.wait([holder, wide, small])
+    assert all(j.state is State.COMPLETED for j in jobs.values())
+    assert jobs[small].end_time <= jobs[wide].start_time
+    assert jobs[wide].start_time >= jobs[holder].end_time
+
+
+def test_memory_limit(local, monkeypatch):
+    monkeypatch.setenv("CLUSTER_LOCAL_MEMORY", "1G")
+    with pytest.raises(SubmitError) as info:
+        local.submit("exit 0\n", mem="2G")
+    assert info.value.keyword == "mem" and "1024" in str(info.value)
+    first = local.submit(local.gate("m") + "exit 0\n", mem="600M")
+    second = local.submit("exit 0\n", mem="600M")  # a free core, but not the memory
+    no_mem = local.submit("exit 0\n")  # asks no memory: runs now
+    local.wait([no_mem])
+    assert local.state(first) == "running" and local.state(second) == "pending"
+    local.open_gate("m")
+    jobs = local.wait([first, second])
+    assert jobs[second].start_time >= jobs[first].end_time
+
+
+def test_bad_requests_name_the_keyword(local):
+    with pytest.raises(SubmitError) as info:
+        local.submit("exit 0\n", cores=3)
+    assert info.value.keyword == "cores" and "limit of 2 cores" in str(info.value)
+    with pytest.raises(SubmitError) as info:
+        local.submit("exit 0\n", workdir=str(local.tmp / "missing"))
+    assert info.value.keyword == "workdir"
+    with pytest.raises(SubmitError) as info:
+        local.submit("exit 0\n", nodes=2)
+    assert info.value.keyword == "nodes"
+    with pytest.raises(SubmitError) as info:
+        local.submit("exit 0\n", outfile=str(local.tmp / "missing" / "out"))
+    assert info.value.keyword == "outfile"
+
+
+# --- stopping jobs ----------------------------------------------------------------------------------
+
+def test_cancel_running_kills_process_tree(local):
+    body = ("sleep 300 & echo $! > {g1}\n"
+            "setsid sleep 300 & echo $! > {g2}\n"  # a descendant in a session of its own
+            "echo $$ > {main}\nwait\n").format(g1=local.q("g1"), g2=local.q("g2"), main=local.q("main"))
+    job = local.submit(body)
+    until(lambda: all(local.path(n).exists() and local.path(n).read_text().strip() for n in ("g1", "g2", "main")),
+          what="the job to record its pids")
+    pids = [int(local.path(n).read_text()) for n in ("g1", "g2", "main")]
+    assert not any(gone(p) for p in pids)
+    assert plugins.backend("local").cancel([job]) is True
+    record = local.wait([job])[job]
+    assert record.state is State.CANCELLED and record.reason == "cancelled by user"
+    until(lambda: all(gone(p) for p in pids), 5, "every process of the job to be gone")
+    plugins.backend("local").cancel([job])  # cancelling a finished job is no error
+
+
+def test_cancel_pending_and_held(local, monkeypatch):
+    monkeypatch.setenv("CLUSTER_LOCAL_THREADS", "1")
+    blocker = local.submit(local.gate("b") + "exit 0\n")
+    queued = local.submit("touch " + local.q("queued.ran") + "\n")
+    held = local.submit("touch " + local.q("held.ran") + "\n", hold=True)
+    dependent = local.submit("exit 0\n", depends=queued)
+    local.wait_state(blocker, "running")
+    assert local.state(held) == "held"
+    local.backend.cancel([queued, held])
+    jobs = local.jobs([queued, held])
+    assert all(j.state is State.CANCELLED for j in jobs.values())  # at once, not when the runner gets to it
+    local.open_gate("b")
+    jobs = local.wait([blocker, queued, dependent])
+    assert jobs[dependent].state is State.CANCELLED and jobs[dependent].reason == "DependencyNeverSatisfied"
+    assert not local.path("queued.ran").exists() and not local.path("held.ran").exists()
+
+
+def test_hold_and_release(local):
+    job = local.submit("exit 0\n", hold=True)
+    assert local.state(job) == "held"
+    assert cluster_local.release([job]) == 1
+    assert local.wait([job])[job].state is State.COMPLETED
+
+
+def test_walltime_timeout(local):
+    job = local.submit("echo $$ > " + local.q("pid") + "; sleep 300\n", time="1s")
+    record = local.wait([job], timeout=15)[job]
+    assert record.state is State.TIMEOUT and "time limit" in record.reason
+    assert record.exitcode == 128 + signal.SIGTERM
+    assert 0.9 <= record.end_time - record.start_time < 5
+    until(lambda: gone(int(local.path("pid").read_text())), 5, "the timed-out job's shell to be gone")
+
+
+# --- many processes ---------------------------------------------------------------------------------
+
+SUBMITTER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from cluster_core import plugins
+    from cluster_core.options import check_arguments
+    go, count, tag = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    be = plugins.backend("local")
+    while not go.exists():
+        time.sleep(0.001)
+    ids = []
+    for i in range(count):
+        script = go.parent / f"{tag}{i}.sh"
+        script.write_text("echo " + tag + str(i) + "\\n" + sys.argv[4] + "\\n")
+        opts = check_arguments({"outfile": str(script) + ".out", "errfile": str(script) + ".err"})
+        ids.append(be.submit(script, opts, True))
+    print(" ".join(ids))
+""")
+
+
+def test_job_submitted_elsewhere_is_visible_and_outlives_its_submitter(local):
+    local.open_gate("go")
+    proc = subprocess.run([sys.executable, "-c", SUBMITTER, str(local.path("go")), "1", "sub",
+                           local.gate("release")], capture_output=True, text=True, timeout=60, cwd=local.tmp)
+    assert proc.returncode == 0, proc.stderr
+    (job,) = proc.stdout.split()
+    local.wait_state(job, "running")  # the submitting process is gone; the job runs on
+    local.open_gate("release")
+    assert local.wait([job])[job].state is State.COMPLETED
+    assert local.path("sub0.sh.out").read_text() == "sub0\n"
+
+
+def test_two_processes_submit_at_once(local):
+    assert cluster_local.runner_status(local.state_dir) is None  # both race to start the runner
+    procs = [subprocess.Popen([sys.executable, "-c", SUBMITTER, str(local.path("go")), "15", tag, "exit 0"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=local.tmp)
+             for tag in ("x", "y")]
+    local.open_gate("go")
+    ids = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        ids += out.split()
+    assert len(set(ids)) == 30
+    jobs = local.wait(ids, timeout=30)
+    assert all(j.state is State.COMPLETED for j in jobs.values())
+    runners = [p for p in psutil.process_iter(["cmdline"])
+               if "cluster_local.runner" in " ".join(p.info["cmdline"] or []) and
+               str(local.state_dir) in " ".join(p.info["cmdline"] or [])]
+    assert len(runners) == 1
+
+
+def test_runner_killed_mid_job(local, runner_pid):
+    done = local.submit("exit 0\n")
+    local.wait([done])
+    lost = local.submit("sleep 300 & echo $! > " + local.q("lost.child") + "\n" + local.gate("lost") + "exit 0\n")
+    adopted = local.submit("echo $$ > " + local.q("adopted.pid") + "\n" + local.gate("adopted") + "exit 0\n")
+    local.wait_state(lost, "running")
+    local.wait_state(adopted, "running")
+    until(lambda: local.path("lost.child").exists() and local.path("adopted.pid").exists()
+          and local.path("lost.child").read_text().strip(), what="the jobs to start")
+    stray = int(local.path("lost.child").read_text())
+    old = runner_pid()
+    os.kill(old, signal.SIGKILL)
+    until(lambda: gone(old), 5, "the runner to die")
+    # while no runner runs, one job ends (nobody can collect its exit status) and the other goes on
+    local.open_gate("lost")
+    lost_pid = until(lambda: _pid_of(local, lost), what="the lost job's pid")
+    until(lambda: gone(lost_pid), 10, "the lost job's shell to end")
+    # looking at the queue starts a new runner, which settles the lost job, kills its stray child and
+    # adopts the live one
+    jobs = local.wait([done, lost], timeout=20)
+    assert runner_pid() != old
+    assert jobs[done].state is State.COMPLETED and jobs[done].exitcode == 0
+    assert jobs[lost].state is State.UNKNOWN and jobs[lost].reason == "runner lost the job"
+    until(lambda: gone(stray), 5, "the lost job's background child to be killed")
+    assert local.state(adopted) == "running"
+    assert int(adopted) in cluster_local.runner_status(local.state_dir)["running"]
+    local.open_gate("adopted")
+    record = local.wait([adopted])[adopted]
+    assert record.state is State.UNKNOWN and "runner lost the job" in record.reason  # the exit file tells
+    after = local.submit("exit 0\n")
+    assert local.wait([after])[after].state is State.COMPLETED
+
+
+def _pid_of(local, job_id):
+    from cluster_local.store import connect, state_dir
+    row = connect(state_dir()).execute("SELECT pid FROM jobs WHERE id=?", (int(job_id),)).fetchone()
+    return row[0] if row else None
+
+
+def test_cancel_adopted_job_after_runner_crash(local, runner_pid):
+    job = local.submit("sleep 300 & echo $! > " + local.q("child") + "\nwait\n")
+    until(lambda: local.path("child").exists() and local.path("child").read_text().strip(), what="the job")
+    child = int(local.path("child").read_text())
+    os.kill(runner_pid(), signal.SIGKILL)
+    # no runner: cancel acts itself
+    local.backend.cancel([job])
+    record = local.wait([job])[job]
+    assert record.state is State.CANCELLED
+    until(lambda: gone(child), 5, "the job's child to be killed")
+
+
+def test_runner_exits_when_idle_and_comes_back(local, monkeypatch, runner_pid):
+    monkeypatch.setenv("CLUSTER_LOCAL_IDLE", "0.2")
+    first = local.submit("exit 0\n")
+    pid = runner_pid()
+    local.wait([first])
+    until(lambda: gone(pid), 10, "the idle runner to exit")
+    assert cluster_local.runner_status(local.state_dir) is None
+    second = local.submit("exit 0\n")
+    assert local.wait([second])[second].state is State.COMPLETED
+
+
+def test_long_state_dir_uses_short_socket(local, monkeypatch, tmp_path):
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    monkeypatch.setenv("CLUSTER_LOCAL_DIR", str(deep))
+    try:
+        job = local.submit("exit 0\n")
+        assert local.wait([job])[job].state is State.COMPLETED
+        status = cluster_local.runner_status()
+        assert status["socket"].startswith(f"/tmp/cluster-local-{os.getuid()}-")
+        assert (os.stat(os.path.dirname(status["socket"])).st_mode & 0o777) == 0o700
+    finally:
+        cluster_local.shutdown_runner(deep)
