@@ -176,11 +176,26 @@ def test_detect_without_commands(monkeypatch):
     assert not det.available and "sbatch not found" in det.reason
 
 
-def test_detect_controller_down(monkeypatch):
+def test_detect_controller_down(monkeypatch, fake):
+    monkeypatch.setattr(calls, "which", lambda name: f"/usr/bin/{name}")
+    # real output of `scontrol ping` with no slurmctld listening (rc 1, in ~10 ms)
+    fake(scontrol=(1, "Slurmctld(primary) at vm is DOWN\n*****************************************\n"
+                      "** RESTORE SLURMCTLD DAEMON TO SERVICE **\n*****************************************\n", ""))
+    det = calls.detect()
+    assert not det.available and "Slurmctld(primary) at vm is DOWN" in det.reason
+
+
+def test_detect_up(monkeypatch, fake):
+    monkeypatch.setattr(calls, "which", lambda name: f"/usr/bin/{name}")
+    fake(scontrol=(0, "Slurmctld(primary) at vm is UP\n", ""))
+    assert calls.detect().available
+
+
+def test_detect_hung_controller(monkeypatch):
     monkeypatch.setattr(calls, "which", lambda name: f"/usr/bin/{name}")
 
-    def down(args, **kwargs):
-        raise SchedulerError("sinfo did not answer within 3 s", command=list(args), transient=True)
-    monkeypatch.setattr(calls, "run", down)
+    def hung(args, **kwargs):
+        raise SchedulerError("scontrol did not answer within 3 s", command=list(args), transient=True)
+    monkeypatch.setattr(calls, "run", hung)
     det = calls.detect()
     assert not det.available and "did not answer" in det.reason
