@@ -207,3 +207,16 @@ class TestSlurmConformance(BackendConformance):
     @pytest.fixture
     def backend_ready(self, cluster_config):
         return True
+
+
+@pytest.mark.xfail(strict=True, reason="core: sbatch treats a backslash in a #SBATCH line as an escape even "
+                                       "inside single quotes, and options.directive_lines quotes with "
+                                       "shlex.quote only; the name arrives without its backslash")
+def test_backslash_in_name_survives_directives(slurm, tmp_path):
+    job_id = submit(slurm, tmp_path, "true", stem="bs", name="back\\slash")
+    assert wait_for(slurm, job_id).name == "back\\slash"
+
+
+def test_backslash_in_name_survives_the_command_line(slurm, tmp_path):
+    job_id = submit(slurm, tmp_path, "true", stem="bs", in_script=False, name="back\\slash")
+    assert wait_for(slurm, job_id).name == "back\\slash"
