@@ -16,7 +16,7 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Optional, Sequence
 
 import attrs
 
@@ -168,8 +168,10 @@ def qstat_args(dialect: str, job_ids: Optional[Sequence[str]], text: bool = Fals
 
 
 def unknown_ids(stderr: str) -> set[str]:
-    """Ids qstat says it does not know (purged, or never existed)."""
-    return {m.group(1) for m in _UNKNOWN_RE.finditer(stderr or "")}
+    """Ids qstat says it cannot show: unknown (purged, or never existed), or finished outside the
+    history it was asked for."""
+    text = stderr or ""
+    return {m.group(1) for m in _UNKNOWN_RE.finditer(text)} | {m.group(1) for m in _FINISHED_RE.finditer(text)}
 
 
 def _parse(dialect: str, stdout: str, text: bool) -> list[QueueJob]:
@@ -210,12 +212,12 @@ def query(dialect: str, job_ids: Optional[Sequence[str]], user: Optional[str] = 
         return [r for r in records if (not user or r.user == user) and (not partition or r.partition == partition)]
     asked = list(dict.fromkeys(str(j).strip() for j in job_ids))
     records, gone, res = _ask(dialect, asked)
-    result = match(asked, records, dialect)
+    result = match(asked, records)
     lost = [j for j in asked if j not in result and not _named(j, gone)]
     if lost and res.returncode != 0:
         log.debug("qstat (exit %s) neither reported nor disowned %s; asking for every job", res.returncode, lost)
         everything, _, _ = _ask(dialect, None, history=True)
-        result.update(match(lost, everything, dialect))
+        result.update(match(lost, everything))
     out: list[QueueJob] = []
     for job_id in asked:
         out.extend(result.get(job_id, ()))
@@ -228,7 +230,7 @@ def _named(job_id: str, names: set[str]) -> bool:
                or n == job_id for n in names)
 
 
-def match(asked: Sequence[str], records: list[QueueJob], dialect: str) -> dict[str, list[QueueJob]]:
+def match(asked: Sequence[str], records: list[QueueJob]) -> dict[str, list[QueueJob]]:
     """Records for each asked id, renamed to the asked spelling (the core matches ids exactly). For an
     array's id: every task the scheduler lists (``array_id`` = the asked id, ``id`` = the task's own
     name), and PBS Pro's own parent record; Torque's ``-t`` lists tasks only."""
@@ -295,19 +297,21 @@ def server_answers(timeout: float = 3.0) -> tuple[bool, str]:
 
 
 def max_array_size(dialect: str) -> Optional[int]:
-    """The server's limit on tasks per array (None: no limit, or it cannot be asked now)."""
+    """The server's limit on tasks per array (None: no limit). When the server cannot be asked, the
+    default: none for Torque, 10000 for PBS Pro."""
     pbspro = dialect == PBSPRO
+    fallback = parse.PBSPRO_DEFAULT_MAX_ARRAY if pbspro else None
     args = ["qstat", "-B", "-f", "-F", "json"] if pbspro else ["qstat", "-B", "-f"]
     try:
         res = call(args, timeout=QUERY_TIMEOUT)
-        if res.returncode != 0:
-            raise SchedulerError(f"exit {res.returncode}: {(res.stderr or res.stdout).strip()[:300]}")
+    except SchedulerError as exc:
+        log.debug("cannot read the server's array size limit (%s); assuming %s", exc, fallback)
+        return fallback
+    if res.returncode != 0:
+        log.debug("qstat -B -f failed (exit %s); assuming an array size limit of %s", res.returncode, fallback)
+        return fallback
+    try:
         return parse.max_array_size(res.stdout, pbspro)
-    except (SchedulerError, parse.ParseError) as exc:
-        log.debug("cannot read the server's array size limit (%s); assuming none", exc)
-        return parse.PBSPRO_DEFAULT_MAX_ARRAY if pbspro else None
-
-
-def options_workdir(options: Mapping[str, Any]) -> Optional[str]:
-    value = options.get("workdir")
-    return str(value) if value else None
+    except parse.ParseError as exc:
+        log.debug("%s; assuming an array size limit of %s", exc, fallback)
+        return fallback

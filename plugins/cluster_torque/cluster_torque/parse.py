@@ -107,13 +107,9 @@ def _cores(a: Mapping[str, Any]) -> Optional[int]:
     if "Resource_List.select" in a and ncpus:
         return ncpus  # PBS Pro computes the total from the select statement
     nodes = a.get("Resource_List.nodes")
-    if nodes:
-        try:
-            value = cores_of_nodes_spec(str(nodes))
-        except ValueError:
-            value = None
-        if value:
-            return value
+    value = cores_of_nodes_spec(str(nodes)) if nodes else None
+    if value:
+        return value
     return ncpus or _int(a.get("Resource_List.procs"))
 
 

@@ -75,7 +75,8 @@ def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool)
         if current == dialect.PBSPRO and options.get("workdir"):
             log.warning("PBS Pro has no working-directory option: %s starts in $HOME with PBS_O_WORKDIR=%s; "
                         "it must cd there itself", script, options["workdir"])
-    return client.submit(Path(script), args, workdir=client.options_workdir(options))
+    workdir = options.get("workdir")
+    return client.submit(Path(script), args, workdir=str(workdir) if workdir else None)
 
 
 @hookimpl

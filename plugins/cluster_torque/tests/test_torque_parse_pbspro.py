@@ -162,6 +162,8 @@ def test_unknown_job_id_message():
     assert client.unknown_ids(stderr) == {"99999.vm"}
     assert client.unknown_ids("qstat: Unknown Job Id Error 3685292.mgt.meerkat.mcri.edu.au\n") == \
         {"3685292.mgt.meerkat.mcri.edu.au"}  # Torque's wording (bpipe's capture, pbs-sge.md A9)
+    mixed = fixture("openpbs/qstat_f_json_after_qdel_running.json")  # stderr line captured with stdout
+    assert client.unknown_ids(mixed) == {"15.vm"}
 
 
 # --- JSON defects -------------------------------------------------------------------------------------
