@@ -9,6 +9,12 @@
 #   UP_TIMEOUT=60        seconds to wait for the node to come up idle
 #   TEST_USER=cctest     a normal user for tests (created if missing; empty to skip)
 #   SLURM_DBPASS         password of the slurmdbd MariaDB user (test-only)
+#   ACCOUNT_USERS        more users to give an association (accounts "ci", "other"); only users with
+#                        one may submit (AccountingStorageEnforce=associations,qos)
+#
+# What the tests rely on: partitions "debug" (default, no limit) and "second" (MaxTime 1 hour), sacct,
+# DependencyParameters=kill_invalid_depend, EnforcePartLimits=ALL, OverMemoryKill, MinJobAge.
+# Logs: /var/log/slurm. Stop with ci/slurm/down.sh.
 #
 # Torque wrappers (slurm-wlm-torque) are deliberately not installed: the package Conflicts with
 # gridengine-client, which another CI step installs, and apt would silently remove one of them.
