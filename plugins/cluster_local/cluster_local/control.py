@@ -358,7 +358,7 @@ def cancel(job_ids: Sequence[Any], sdir: Optional[Path] = None, reason: str = "c
         for part in chunks(ids):
             qs = placeholders(part)
             changed += conn.execute(
-                f"UPDATE jobs SET state=?, reason=?, end_time=? WHERE id IN ({qs}) AND state IN (?, ?)",
+                f"UPDATE jobs SET state=?, reason=?, end_time=?, env='{{}}' WHERE id IN ({qs}) AND state IN (?, ?)",
                 (CANCELLED, reason, time.time(), *part, PENDING, HELD)).rowcount
             changed += conn.execute(
                 f"UPDATE jobs SET cancel_requested=1 WHERE id IN ({qs}) AND state=?",

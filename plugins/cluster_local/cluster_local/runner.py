@@ -38,6 +38,7 @@ from .store import (CANCELLED, COMPLETED, FAILED, FINISHED, MARKER, PENDING, RUN
 log = logging.getLogger("cluster_core.local.runner")
 
 PR_SET_CHILD_SUBREAPER = 36
+KEEP_FINISHED = 7 * 86400  # seconds a finished job stays in the database
 _BAD = frozenset(FINISHED) - {COMPLETED}
 
 
@@ -382,7 +383,8 @@ class Runner:
             state, reason = COMPLETED, None
         else:
             state, reason = FAILED, f"exit code {code}"
-        self.updates.append(("UPDATE jobs SET state=?, exitcode=?, reason=?, end_time=? WHERE id=?",
+        # the environment (a few KB) has served its purpose: drop it so the database stays small
+        self.updates.append(("UPDATE jobs SET state=?, exitcode=?, reason=?, end_time=?, env='{}' WHERE id=?",
                              (state, code, reason, time.time(), run.id), None))
         self._final(run.id, state)
 
@@ -434,7 +436,7 @@ class Runner:
 
     def _finish_queued(self, w: _Wait, state: str, reason: str, cascade: bool = True) -> None:
         self.pending.pop(w.id, None)
-        self.updates.append(("UPDATE jobs SET state=?, reason=?, end_time=? WHERE id=? AND state=?",
+        self.updates.append(("UPDATE jobs SET state=?, reason=?, end_time=?, env='{}' WHERE id=? AND state=?",
                              (state, reason, time.time(), w.id, PENDING), None))
         if cascade:
             self._final(w.id, state)
@@ -609,6 +611,9 @@ class Runner:
     def _recover(self) -> None:
         """Adopt the jobs a dead runner left running, settle the ones it lost, kill strays, and load
         the queue."""
+        with transaction(self.db):
+            self.db.execute("DELETE FROM jobs WHERE end_time < ? AND state NOT IN ('PENDING', 'HELD', 'RUNNING')",
+                            (time.time() - KEEP_FINISHED,))
         self.last_id = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM jobs").fetchone()[0]
         rows = list(self.db.execute(
             "SELECT id, pid, pid_ctime, cores, mem_mb, time_limit, start_time, state, cancel_requested "

@@ -364,3 +364,66 @@ def test_long_state_dir_uses_short_socket(local, monkeypatch, tmp_path):
         assert (os.stat(os.path.dirname(status["socket"])).st_mode & 0o777) == 0o700
     finally:
         cluster_local.shutdown_runner(deep)
+
+
+def test_runner_stopped_by_sigterm_cancels_running_and_a_new_one_resumes(local, monkeypatch, runner_pid):
+    monkeypatch.setenv("CLUSTER_LOCAL_THREADS", "1")
+    running = local.submit("echo $$ > " + local.q("pid") + "\n" + local.gate("never") + "exit 0\n")
+    queued = local.submit("exit 0\n")
+    local.wait_state(running, "running")
+    until(lambda: local.path("pid").exists() and local.path("pid").read_text().strip(), what="the job's pid")
+    old = runner_pid()
+    os.kill(old, signal.SIGTERM)
+    record = local.wait([running])[running]
+    assert record.state is State.CANCELLED and record.reason == "runner stopped by SIGTERM"
+    assert gone(int(local.path("pid").read_text()))
+    # the queued job was left queued; asking about it brings a runner back, which runs it
+    assert local.wait([queued])[queued].state is State.COMPLETED
+    assert runner_pid() != old
+
+
+def test_recovery_adopts_a_job_started_but_not_recorded(local):
+    """A runner that died between starting a job and committing that: the next one adopts the process
+    (found by the marker in its environment) instead of running the job twice."""
+    from cluster_core.records import State as S
+    from cluster_local.store import MARKER, connect, state_dir, state_key, transaction
+    job = local.submit("echo run >> " + local.q("runs") + "\n" + local.gate("g") + "exit 0\n", hold=True)
+    sdir = state_dir()
+    conn = connect(sdir)
+    script = conn.execute("SELECT script FROM jobs WHERE id=?", (int(job),)).fetchone()[0]
+    proc = subprocess.Popen(["/bin/bash", script], env=os.environ | {MARKER: f"{state_key(sdir)}:{job}"},
+                            start_new_session=True, cwd=local.tmp)
+    try:
+        until(lambda: local.path("runs").exists(), what="the job to start")
+        with transaction(conn):
+            conn.execute("UPDATE jobs SET state='PENDING' WHERE id=?", (int(job),))
+        cluster_local.ensure_runner()
+        until(lambda: local.state(job) == "running", what="the runner to adopt the job")
+        assert cluster_local.runner_status()["running"] == [int(job)]
+        assert conn.execute("SELECT pid FROM jobs WHERE id=?", (int(job),)).fetchone()[0] == proc.pid
+        local.open_gate("g")
+        assert proc.wait(timeout=20) == 0
+        record = local.wait([job])[job]
+        assert record.state is S.UNKNOWN and record.reason.startswith("runner lost the job")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert local.path("runs").read_text() == "run\n"  # once
+
+
+def test_limits_from_the_config_file(local, monkeypatch):
+    from cluster_core import config
+    monkeypatch.delenv("CLUSTER_LOCAL_THREADS")
+    config.set_option("local.threads", "1")
+    config.set_option("local.memory", "2G")
+    with pytest.raises(SubmitError) as info:
+        local.submit("exit 0\n", cores=2)
+    assert info.value.keyword == "cores" and "limit of 1 cores" in str(info.value)
+    with pytest.raises(SubmitError) as info:
+        local.submit("exit 0\n", mem="3G")
+    assert info.value.keyword == "mem" and "2048 MB" in str(info.value)
+    job = local.submit("exit 0\n")
+    local.wait([job])
+    status = cluster_local.runner_status()
+    assert (status["threads"], status["memory"]) == (1, 2048)
