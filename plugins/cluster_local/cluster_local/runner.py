@@ -81,6 +81,7 @@ class Runner:
         self.running: dict[int, _Run] = {}
         self.by_pid: dict[int, _Run] = {}
         self.pending: dict[int, _Wait] = {}  # in id order: FIFO
+        self.waiters: dict[int, list[int]] = {}  # job id -> queued jobs that depend on it
         self.known: dict[int, str] = {}  # final states, for dependencies
         self.last_id = 0
         self.updates: list[tuple[str, tuple, Optional[Callable[[], None]]]] = []
@@ -246,7 +247,7 @@ class Runner:
                 due.append(run.kill_at)
             elif run.deadline is not None and run.kill_state is None:
                 due.append(run.deadline)
-            elif run.pidfd is None and run.popen is None:
+            if run.pidfd is None and run.popen is None:
                 due.append(now + 1.0)  # adopted without a pidfd: look again in a second
         if not self.running and self.idle_since is not None:
             due.append(self.idle_since + self.idle)
@@ -360,8 +361,13 @@ class Runner:
     def _ended(self, run: _Run, status: Optional[int]) -> None:
         """A job's main process is gone (``status`` None: an adopted one, exit status unknown)."""
         self.running.pop(run.id, None)
-        # leftovers of the job (its process group, what a kill found) go with it, as under Slurm
-        proctools.send(proctools.alive(run.victims), signal.SIGKILL, run.pid)
+        # leftovers of the job (its process group, what a kill found) go with it, as under Slurm. An
+        # adopted job was never our child and may be reaped already: find its leftovers by marker.
+        if run.popen is not None:
+            proctools.send(proctools.alive(run.victims), signal.SIGKILL, run.pid)
+        else:
+            proctools.send(proctools.alive(run.victims) + proctools.marked(self.key).get(run.id, []),
+                           signal.SIGKILL)
         if run.discard:
             return
         code: Optional[int] = None
@@ -428,9 +434,9 @@ class Runner:
             return
         bad = [job_id]
         while bad:
-            b = bad.pop()
-            for w in list(self.pending.values()):
-                if b in w.deps:
+            for waiter in self.waiters.pop(bad.pop(), ()):
+                w = self.pending.get(waiter)
+                if w is not None:
                     self._finish_queued(w, CANCELLED, "DependencyNeverSatisfied", cascade=False)
                     bad.append(w.id)
 
@@ -443,6 +449,18 @@ class Runner:
         else:
             self.known[w.id] = state
 
+    def _queue(self, w: _Wait) -> None:
+        self.pending[w.id] = w
+        for dep in w.deps:
+            self.waiters.setdefault(dep, []).append(w.id)
+
+    def _requeue(self, rows) -> None:
+        """Replace the queue by these rows (in id order)."""
+        self.pending = {}
+        self.waiters = {}
+        for row in rows:
+            self._queue(_Wait(row))
+
     def _load(self, where: str, params: tuple) -> list:
         return list(self.db.execute(f"SELECT id, cores, mem_mb, depends, state FROM jobs WHERE {where} "
                                     f"ORDER BY id", params))
@@ -452,7 +470,7 @@ class Runner:
         for row in self._load("id > ?", (self.last_id,)):
             self.last_id = row["id"]
             if row["state"] == PENDING:
-                self.pending[row["id"]] = _Wait(row)
+                self._queue(_Wait(row))
             elif row["state"] in FINISHED:
                 self.known[row["id"]] = row["state"]
 
@@ -460,8 +478,7 @@ class Runner:
         """Re-read the queue after another process changed it (cancel, release)."""
         self.resync = False
         before = set(self.pending)
-        self.pending = {row["id"]: _Wait(row) for row in
-                        self._load("state = ? AND id <= ?", (PENDING, self.last_id))}
+        self._requeue(self._load("state = ? AND id <= ?", (PENDING, self.last_id)))
         for job_id in before - set(self.pending):
             state = self._db_state(job_id)
             if state in FINISHED:
@@ -639,8 +656,8 @@ class Runner:
         for job_id, procs in marks.items():  # processes of jobs that ended: strays
             log.warning("killing %d stray processes of finished job %d", len(procs), job_id)
             proctools.send(procs, signal.SIGKILL)
-        self.pending = {row["id"]: _Wait(row) for row in
-                        self._load("state = ? AND id <= ?", (PENDING, self.last_id)) if row["id"] not in self.running}
+        self._requeue([row for row in self._load("state = ? AND id <= ?", (PENDING, self.last_id))
+                       if row["id"] not in self.running])
         for job_id, state in list(self.known.items()):
             if state in _BAD:
                 self._final(job_id, state)
