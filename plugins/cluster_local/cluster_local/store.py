@@ -74,7 +74,8 @@ _dirs: dict[tuple, Path] = {}
 
 def state_dir(path: Optional[os.PathLike | str] = None) -> Path:
     """The state directory (created): ``path``, else $CLUSTER_LOCAL_DIR, else the user's state dir +
-    /local. Resolved once per process for each setting: it is asked on every call."""
+    ``local/<host name>`` (a home directory shared by several hosts must not share one runner or one
+    SQLite database across them). Resolved once per process for each setting: it is asked on every call."""
     if isinstance(path, Path) and path in _dirs.values():
         return path
     key = (os.fspath(path) if path is not None else None, os.environ.get(ENV_DIR) or None)
@@ -85,7 +86,8 @@ def state_dir(path: Optional[os.PathLike | str] = None) -> Path:
         path = key[1]
     if path is None:
         import platformdirs
-        path = Path(platformdirs.user_state_dir("cluster-core", appauthor=False)) / "local"
+        import socket
+        path = Path(platformdirs.user_state_dir("cluster-core", appauthor=False)) / "local" / socket.gethostname()
     p = Path(path).expanduser()
     p.mkdir(parents=True, exist_ok=True, mode=0o700)
     _dirs[key] = p = p.resolve()

@@ -427,3 +427,13 @@ def test_limits_from_the_config_file(local, monkeypatch):
     local.wait([job])
     status = cluster_local.runner_status()
     assert (status["threads"], status["memory"]) == (1, 2048)
+
+
+def test_default_state_dir_is_per_host(monkeypatch, tmp_path):
+    import socket
+    from cluster_local.store import state_dir
+    monkeypatch.delenv("CLUSTER_LOCAL_DIR", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert state_dir() == (tmp_path / "xdg" / "cluster-core" / "local" / socket.gethostname()).resolve()
+    monkeypatch.setenv("CLUSTER_LOCAL_DIR", str(tmp_path / "mine"))
+    assert state_dir() == (tmp_path / "mine").resolve()
