@@ -437,3 +437,38 @@ def test_default_state_dir_is_per_host(monkeypatch, tmp_path):
     assert state_dir() == (tmp_path / "xdg" / "cluster-core" / "local" / socket.gethostname()).resolve()
     monkeypatch.setenv("CLUSTER_LOCAL_DIR", str(tmp_path / "mine"))
     assert state_dir() == (tmp_path / "mine").resolve()
+
+
+RACER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from cluster_core import plugins
+    from cluster_core.options import check_arguments
+    script, count = Path(sys.argv[1]), int(sys.argv[2])
+    be = plugins.backend("local")
+    ids = []
+    for i in range(count):
+        opts = check_arguments({"outfile": str(script) + ".out", "errfile": str(script) + ".err"})
+        ids.append(be.submit(script, opts, True))
+        if i % 2:  # let it end, so the runner goes idle and leaves as the next job comes in
+            deadline = time.monotonic() + 20
+            while not all(j.state.finished for j in be.parse_queue([ids[-1]])) and time.monotonic() < deadline:
+                time.sleep(0.002)
+    print(" ".join(ids))
+""")
+
+
+def test_submissions_racing_the_runners_idle_exit(local, monkeypatch):
+    monkeypatch.setenv("CLUSTER_LOCAL_IDLE", "0")  # the runner leaves the moment nothing runs
+    script = local.script("exit 0\n")
+    procs = [subprocess.Popen([sys.executable, "-c", RACER, str(script), "12"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, cwd=local.tmp) for _ in range(2)]
+    ids = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=90)
+        assert proc.returncode == 0, err
+        ids += out.split()
+    assert len(set(ids)) == 24
+    jobs = local.wait(ids, timeout=30)
+    assert all(j.state is State.COMPLETED for j in jobs.values())
+    assert (local.state_dir / "runner.log").read_text().count("serving") > 1  # it did leave and come back
