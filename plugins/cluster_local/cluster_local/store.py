@@ -9,11 +9,13 @@ the last transactions), and keeps a commit well under a millisecond.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
@@ -183,16 +185,35 @@ def open_db(sdir: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(sdir / "jobs.db"), timeout=30.0, isolation_level=None)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA busy_timeout=30000")
-    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-        conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-        with transaction(conn):
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    if not _ready(conn):
+        # First use: switching to WAL can fail at once with "database is locked" (no busy handler)
+        # when two processes do it together, so one process at a time sets the database up.
+        fd = os.open(sdir / "init.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            deadline = time.monotonic() + 30.0
+            while conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                try:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                except sqlite3.OperationalError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.01)
+            if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                with transaction(conn):
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        finally:
+            os.close(fd)
     return conn
+
+
+def _ready(conn: sqlite3.Connection) -> bool:
+    return (conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
+            and conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION)
 
 
 @contextlib.contextmanager
