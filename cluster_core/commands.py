@@ -55,12 +55,14 @@ class Result:
 
 def run(args: Sequence[str], *, timeout: float = 30.0, retries: int = 0, backoff: float = 1.0,
         transient: Iterable[str] = (), input: Optional[str] = None, check: bool = True,
-        env: Optional[dict] = None, cwd: Optional[str] = None) -> Result:
+        retry_timeouts: bool = True, env: Optional[dict] = None, cwd: Optional[str] = None) -> Result:
     """Run a command (argument list, no shell) and return its Result.
 
-    The first word is resolved with :func:`which`. A timeout, or a non-zero exit whose output matches a
-    ``transient`` regex, is retried up to ``retries`` times with exponential backoff. With ``check``, a
-    non-zero exit raises SchedulerError carrying the command and what it printed.
+    The first word is resolved with :func:`which`. A non-zero exit whose output matches a ``transient``
+    regex, and a timeout unless ``retry_timeouts`` is false (a submission that timed out may have been
+    accepted), are retried up to ``retries`` times with exponential backoff. With ``check``, a non-zero
+    exit raises SchedulerError carrying the command and what it printed; without, the last Result is
+    returned.
     """
     args = [str(a) for a in args]
     exe = which(args[0])
@@ -79,16 +81,18 @@ def run(args: Sequence[str], *, timeout: float = 30.0, retries: int = 0, backoff
                                   env=env, cwd=cwd)
         except subprocess.TimeoutExpired as exc:
             err = SchedulerError(f"{args[0]} did not answer within {timeout:g} s", command=args,
-                                 output=_text(exc.stderr), transient=True)
+                                 output=_text(exc.stderr), transient=retry_timeouts)
         except OSError as exc:
             raise SchedulerError(f"{args[0]} could not be run: {exc}", command=args) from None
         else:
             res = Result(tuple(full), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
             log.debug("ran %s -> rc %s in %.3f s", full, proc.returncode, res.seconds)
-            if proc.returncode == 0 or not check:
+            if proc.returncode == 0:
                 return res
             output = (proc.stderr or "") + (proc.stdout or "")
             is_transient = any(p.search(output) for p in patterns)
+            if not check and (not is_transient or attempt > retries):
+                return res
             err = SchedulerError(f"{args[0]} failed (exit {proc.returncode}): {output.strip()[:2000]}",
                                  command=args, returncode=proc.returncode, output=output,
                                  transient=is_transient)

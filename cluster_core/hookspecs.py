@@ -12,9 +12,12 @@ Phases: who are you (backend_info, detect) -> write (render_options) -> run (sub
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 import pluggy
+
+if TYPE_CHECKING:  # for the annotations only
+    from .records import BackendInfo, Detection, QueueJob
 
 PROJECT = "cluster_core"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -24,7 +27,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 # --- who are you ------------------------------------------------------------------------------------
 
 @hookspec(firstresult=True)
-def backend_info() -> "BackendInfo":  # noqa: F821 - documented type from cluster_core.records
+def backend_info() -> "BackendInfo":
     """Describe the backend: a :class:`cluster_core.records.BackendInfo`.
 
     Must be cheap and must not run a scheduler command: it is read to list backends and to write scripts.
@@ -32,7 +35,7 @@ def backend_info() -> "BackendInfo":  # noqa: F821 - documented type from cluste
 
 
 @hookspec(firstresult=True)
-def detect() -> "Detection":  # noqa: F821
+def detect() -> "Detection":
     """Tell whether this backend can be used on this machine now: a :class:`~cluster_core.records.Detection`.
 
     Quick (well under a second; use a short timeout on any command) and never raises: a missing command,
@@ -85,7 +88,7 @@ def max_array_size() -> Optional[int]:
 
 @hookspec(firstresult=True)
 def parse_queue(job_ids: Optional[Sequence[str]], user: Optional[str],
-                partition: Optional[str]) -> list["QueueJob"]:  # noqa: F821
+                partition: Optional[str]) -> list["QueueJob"]:
     """Query the scheduler once and return :class:`~cluster_core.records.QueueJob` records.
 
     With ``job_ids``, report those jobs (in one batched query, or a fixed few, never one per job),

@@ -257,7 +257,10 @@ class Job(_Outcome):
 
     @property
     def native_array(self) -> bool:
-        return self.indices is not None and self.backend.info.supports_arrays
+        """True when the backend runs this array as one submission (else one job per task)."""
+        indices = self.indices
+        info = self.backend.info
+        return indices is not None and info.supports_arrays and len(indices) >= max(1, info.min_array_size)
 
     # --- files --------------------------------------------------------------------------------------
 
@@ -302,7 +305,8 @@ class Job(_Outcome):
 
     def _directives(self, options: Mapping[str, Any]) -> list[str]:
         backend = self.backend
-        return directive_lines(backend.render_options(options), backend.info.directive_prefix)
+        return directive_lines(backend.render_options(options), backend.info.directive_prefix,
+                               backend.info.directive_escapes_backslash)
 
     def _submit_options(self) -> dict[str, Any]:
         options = dict(self.options)
@@ -558,7 +562,7 @@ def map(function: Callable, iterable: Iterable[Any], *, star: bool = False, **op
 
 
 def clean(jobs: Union[Job, Iterable[Job]], outputs: bool = True) -> None:
-    for job in _as_jobs(jobs):
+    for job in ([jobs] if isinstance(jobs, Job) else list(jobs)):
         job.clean(outputs=outputs)
 
 

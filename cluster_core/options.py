@@ -97,7 +97,7 @@ def _parse_time_text(text: str) -> float:
 
 
 def format_time(seconds: int) -> str:
-    """Seconds as D-HH:MM:SS (or HH:MM:SS below a day), the form Slurm and PBS read."""
+    """Seconds as D-HH:MM:SS (or HH:MM:SS below a day), the form Slurm reads (PBS wants H:MM:SS)."""
     days, rest = divmod(int(seconds), 86400)
     h, rest = divmod(rest, 3600)
     m, s = divmod(rest, 60)
@@ -151,6 +151,23 @@ def _text(value: Any) -> str:
     if "\n" in text or "\r" in text or "\0" in text:
         raise ValueError("must not contain a newline or NUL")
     return text
+
+
+def _args(value: Any) -> tuple[str, ...]:
+    """Raw command-line arguments: a string is split as a shell would (quotes respected, no expansion),
+    so "-l nodes=1:ppn=4,mem=4gb" stays two words; a list is taken as it is."""
+    if isinstance(value, str):
+        try:
+            items = shlex.split(value)
+        except ValueError as exc:
+            raise ValueError(f"cannot split into arguments: {exc}") from None
+    elif isinstance(value, Iterable):
+        items = [_text(v) for v in value]
+    else:
+        raise ValueError("expected a string or a list of arguments")
+    if not items:
+        raise ValueError("must hold at least one argument")
+    return tuple(items)
 
 
 def _words(value: Any) -> tuple[str, ...]:
@@ -268,6 +285,7 @@ _CASTS: dict[str, Callable[[Any], Any]] = {
     "memory": parse_memory,
     "time": parse_time,
     "words": _words,
+    "args": _args,
     "depends": _depends,
     "export": _export,
     "array": _array,
@@ -350,7 +368,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
     _opt("email", "email", "address for notifications", "mail_user", "mail", category="running"),
     _opt("notify", "notify", "when to mail: begin, end, fail, all, none", "mail_type", category="running"),
     _opt("requeue", "bool", "let the scheduler requeue the job after a node failure", category="running"),
-    _opt("extra", "words", "raw scheduler arguments passed through as they are, e.g. --tmp=10G",
+    _opt("extra", "args", "raw scheduler arguments passed through as they are, e.g. --tmp=10G",
          "raw", "extra_args", "passthrough", category="running"),
 )
 
@@ -457,11 +475,19 @@ def render_with(renderers: Mapping[str, Renderer], options: Mapping[str, Any], b
     return out
 
 
-def directive_lines(directives: Iterable[tuple[str, ...]], prefix: Optional[str]) -> list[str]:
+def quote_directive_word(word: str, escape_backslash: bool = False) -> str:
+    """Quote one word for a directive line. Some directive parsers (sbatch's) treat a backslash as an
+    escape even inside single quotes; for them every backslash is doubled."""
+    quoted = shlex.quote(word)
+    return quoted.replace("\\", "\\\\") if escape_backslash else quoted
+
+
+def directive_lines(directives: Iterable[tuple[str, ...]], prefix: Optional[str],
+                    escape_backslash: bool = False) -> list[str]:
     """Script lines for directives, each word quoted for the scheduler's own directive parser."""
     if not prefix:
         return []
-    return [prefix + " " + " ".join(shlex.quote(w) for w in d) for d in directives]
+    return [prefix + " " + " ".join(quote_directive_word(w, escape_backslash) for w in d) for d in directives]
 
 
 def options_to_string(options: Mapping[str, Any], backend: Optional[str] = None) -> str:
@@ -470,7 +496,8 @@ def options_to_string(options: Mapping[str, Any], backend: Optional[str] = None)
     from . import plugins
     be = plugins.get_backend(backend)
     checked = check_arguments(options)
-    return "\n".join(directive_lines(be.render_options(checked), be.info.directive_prefix))
+    return "\n".join(directive_lines(be.render_options(checked), be.info.directive_prefix,
+                                     be.info.directive_escapes_backslash))
 
 
 def option_to_string(keyword: str, value: Any = None, backend: Optional[str] = None) -> str:

@@ -74,7 +74,11 @@ class BackendInfo:
     """What a backend is and can do; the core reads this instead of asking which scheduler it is.
 
     directive_prefix: how option lines start in a job script ("#SBATCH"); None when the backend reads none.
-    task_id_variable: the environment variable holding an array task's index, None without arrays.
+    directive_escapes_backslash: the scheduler's directive parser reads a backslash as an escape even
+        inside single quotes, so the core doubles backslashes in directive words.
+    task_id_variable: the environment variable(s) holding an array task's index, None without arrays;
+        several names separated by spaces are tried in order (the first one set wins).
+    min_array_size: arrays with fewer tasks are submitted as single jobs (PBS Pro refuses one-task arrays).
     poll_interval: the shortest pause between two queue queries, in seconds, to spare the scheduler.
     priority: which detected backend wins in auto-detection (higher wins; the local backend is 0).
     """
@@ -82,8 +86,10 @@ class BackendInfo:
     name: str
     description: str = ""
     directive_prefix: Optional[str] = None
+    directive_escapes_backslash: bool = False
     supports_arrays: bool = False
     task_id_variable: Optional[str] = None
+    min_array_size: int = 1
     poll_interval: float = 2.0
     priority: int = 10
     distribution: Optional[str] = None

@@ -1,6 +1,5 @@
 """Job through the toy backend (real child processes): files, results, errors, module-level functions."""
 
-import os
 import stat
 
 import pytest

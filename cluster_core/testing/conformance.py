@@ -16,7 +16,6 @@ trivial job), ``time_limit_test`` (run the wall-time test; the scheduler must en
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import pytest

@@ -18,6 +18,7 @@ INFO = BackendInfo(
     name="slurm",
     description="Slurm: sbatch, squeue, sacct, scancel",
     directive_prefix="#SBATCH",
+    directive_escapes_backslash=True,  # sbatch reads "\" as an escape even inside single quotes
     supports_arrays=True,
     task_id_variable="SLURM_ARRAY_TASK_ID",
     poll_interval=2.0,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import time
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -61,26 +60,8 @@ def call(args: Sequence[str], *, timeout: float, retries: int = RETRIES, retry_t
          cwd: Optional[str] = None) -> commands.Result:
     """Run a scheduler command (check=False); retry transient failures. A timeout is retried only with
     ``retry_timeouts`` (never for qsub: the job may have been created)."""
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            res = commands.run(list(args), timeout=timeout, retries=0, check=False, cwd=cwd)
-        except SchedulerError as exc:
-            if exc.returncode is None and exc.transient and retry_timeouts and attempt <= retries:
-                _pause(attempt, exc)
-                continue
-            raise
-        if res.returncode != 0 and _transient((res.stderr or "") + (res.stdout or "")) and attempt <= retries:
-            _pause(attempt, f"{args[0]} exit {res.returncode}: {(res.stderr or res.stdout).strip()[:200]}")
-            continue
-        return res
-
-
-def _pause(attempt: int, why: object) -> None:
-    delay = BACKOFF * 2 ** (attempt - 1)
-    log.warning("%s; retrying in %.1f s", why, delay)
-    time.sleep(delay)
+    return commands.run(list(args), timeout=timeout, retries=retries, backoff=BACKOFF, transient=TRANSIENT,
+                        check=False, retry_timeouts=retry_timeouts, cwd=cwd)
 
 
 # --- qsub ---------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ def backend_info() -> BackendInfo:
         description="Torque, PBS Pro and OpenPBS: qsub, qstat, qdel",
         directive_prefix="#PBS",
         supports_arrays=True,
+        min_array_size=2,  # PBS Pro refuses a one-task array (-J needs a range)
         task_id_variable="PBS_ARRAYID PBS_ARRAY_INDEX",
         poll_interval=2.0,
         priority=90,
