@@ -82,9 +82,10 @@ def test_listing_and_unknown_ids(local):
 # --- scheduling -------------------------------------------------------------------------------------
 
 def test_jobs_run_in_parallel(local):
-    # each job records its start, waits until the other has started too, then records its end
+    # each job records its start, waits until the other has recorded its start (-s: the redirection
+    # creates the file before date writes to it), then records its end
     body = ("date +%s.%N > {me}.start\n"
-            "for _ in $(seq 1000); do [ -e {other}.start ] && break; sleep 0.01; done\n"
+            "for _ in $(seq 1000); do [ -s {other}.start ] && break; sleep 0.01; done\n"
             "date +%s.%N > {me}.end\n")
     a = local.submit(body.format(me=local.q("a"), other=local.q("b")))
     b = local.submit(body.format(me=local.q("b"), other=local.q("a")))
