@@ -17,6 +17,11 @@ if [ ! -x .venv/bin/python ]; then
     fi
   fi
 fi
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e . -e plugins/cluster_local -e plugins/cluster_slurm \
-  -e plugins/cluster_torque pytest
+log=.venv/pip-install.log
+if ! { .venv/bin/python -m pip install -q --upgrade pip &&
+       .venv/bin/python -m pip install -q -e . -e plugins/cluster_local -e plugins/cluster_slurm \
+         -e plugins/cluster_torque pytest; } >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "setup: pip install failed (log above, also in $log)" >&2
+  exit 1
+fi

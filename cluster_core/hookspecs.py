@@ -104,6 +104,16 @@ def parse_queue(job_ids: Optional[Sequence[str]], user: Optional[str],
     """
 
 
+@hookspec(firstresult=True)
+def refine_failure(record: "QueueJob", stderr: str) -> Optional["QueueJob"]:
+    """Optional: a more precise record for a job reported FAILED, from the end of its stderr file.
+
+    Schedulers write their own kill messages there; a job killed for its memory may be reported only as
+    FAILED (Slurm's OverMemoryKill without cgroups). Return the corrected record (say with state
+    OUT_OF_MEMORY), or None to keep it. Called once per failed job, never for others.
+    """
+
+
 # --- stop -------------------------------------------------------------------------------------------
 
 @hookspec(firstresult=True)

@@ -334,7 +334,7 @@ class Job(_Outcome):
             for path in (self.files.exit, self.files.pickle_out):
                 path.unlink(missing_ok=True)
             self.id = backend.submit(script, options, directives_in_script=True)
-            track.track(self.id, self.files.exit)
+            track.track(self.id, self.files.exit, errfile=self.errfile)
         else:
             for index in self.indices:
                 files = self.files.for_task(index)
@@ -344,14 +344,15 @@ class Job(_Outcome):
                 self.id = backend.submit(script, options, directives_in_script=True)
                 self.tasks = [Task(self, i) for i in self.indices]
                 for task, i in zip(self.tasks, self.indices):
-                    track.track(task._track_key, task.files.exit, array_id=self.id, task=i)
+                    track.track(task._track_key, task.files.exit, array_id=self.id, task=i,
+                                errfile=self.errfile)
             else:
                 single = {k: v for k, v in options.items() if k != "array"}
                 self.tasks = []
                 for index in self.indices:
                     task_id = backend.submit(self.files.for_task(index).script, single, directives_in_script=True)
                     task = Task(self, index, job_id=task_id)
-                    track.track(task_id, task.files.exit)
+                    track.track(task_id, task.files.exit, errfile=self.errfile)
                     self.tasks.append(task)
                 self.id = self.tasks[0].id
         self.submitted = True
@@ -489,7 +490,7 @@ class FileJob(Job):
         backend = self.backend
         self.id = backend.submit(self.scriptfile, self._submit_options(), directives_in_script=False)
         self.submitted = True
-        tracker(backend.name).track(self.id, None)
+        tracker(backend.name).track(self.id, None, errfile=self.errfile)
         return self
 
 

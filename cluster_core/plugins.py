@@ -91,7 +91,8 @@ class Backend:
         others = [p for n, p in pm.list_name_plugin() if n != name]
         self._callers = {spec: pm.subset_hook_caller(spec, remove_plugins=others)
                          for spec in ("backend_info", "detect", "render_options", "submit",
-                                      "parse_queue", "cancel", "max_array_size")}
+                                      "parse_queue", "cancel", "max_array_size",
+                                      "refine_failure")}
         self._info: Optional[BackendInfo] = None
         self._max_array: Optional[tuple] = None
 
@@ -141,6 +142,12 @@ class Backend:
                     partition: Optional[str] = None):
         ids = list(job_ids) if job_ids is not None else None
         return list(self._call("parse_queue", job_ids=ids, user=user, partition=partition) or [])
+
+    def refine_failure(self, record, stderr: str):
+        """The backend's reading of a failed job's stderr; the record unchanged without the hook."""
+        if not self._callers["refine_failure"].get_hookimpls():
+            return record
+        return self._call("refine_failure", record=record, stderr=stderr) or record
 
     def cancel(self, job_ids: Sequence[str]) -> bool:
         if not job_ids:

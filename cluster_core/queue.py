@@ -34,6 +34,7 @@ class _Tracked:
     exit_file: Optional[Path]
     query_id: str  # the id to ask the scheduler about (an array task's array id)
     task: Optional[int] = None
+    errfile: Optional[Path] = None  # where the scheduler's own messages about the job land
     first_asked: Optional[float] = None
     record: Optional[QueueJob] = None
     lost: bool = False
@@ -50,12 +51,13 @@ class Tracker:
         self.queries = 0
 
     def track(self, key: str, exit_file: Optional[Path] = None, array_id: Optional[str] = None,
-              task: Optional[int] = None) -> None:
+              task: Optional[int] = None, errfile: Optional[Path] = None) -> None:
         """Watch a job (by id) or an array task (``array_id`` and ``task``; key "<array_id>#<task>")."""
         with self._lock:
             if key not in self._jobs:
                 self._jobs[key] = _Tracked(key, Path(exit_file) if exit_file else None,
-                                           query_id=array_id or key, task=task)
+                                           query_id=array_id or key, task=task,
+                                           errfile=Path(errfile) if errfile else None)
 
     def forget(self, job_id: str) -> None:
         with self._lock:
@@ -95,6 +97,8 @@ class Tracker:
         if rec is not None and rec.state is not State.UNKNOWN:
             if rec.state.finished and rec.exitcode is None and ended is not None:
                 rec = attrs.evolve(rec, exitcode=ended.returncode)
+            if rec.state is State.FAILED and t.errfile is not None:
+                rec = self.backend.refine_failure(rec, _tail(t.errfile))
             t.record = rec
             return
         if ended is not None:
@@ -145,6 +149,17 @@ class Tracker:
             if show:
                 sys.stderr.write("\n")
                 sys.stderr.flush()
+
+
+def _tail(path: Path, size: int = 8192) -> str:
+    """The end of a text file ("" when it is missing)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - size))
+            return fh.read().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def _progress_wanted(progress: Optional[bool]) -> bool:

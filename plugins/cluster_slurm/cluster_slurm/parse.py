@@ -11,6 +11,8 @@ import datetime
 import re
 from typing import Iterable, Optional
 
+import attrs
+
 from cluster_core.records import QueueJob, State
 
 # --- formats ----------------------------------------------------------------------------------------
@@ -333,3 +335,13 @@ def error_summary(output: str) -> str:
     lines = [re.sub(r"^sbatch: error: (Batch job submission failed: )?", "", line).strip()
              for line in output.strip().splitlines() if line.strip()]
     return "; ".join(dict.fromkeys(lines)) or "no message"
+
+
+_OOM_RE = re.compile(r"exceeded (job )?memory limit|oom-kill|out of memory", re.IGNORECASE)
+
+
+def refine_oom(record: QueueJob, stderr: str) -> Optional[QueueJob]:
+    """OUT_OF_MEMORY for a FAILED job whose stderr carries slurmstepd's memory-kill message."""
+    if record.state is State.FAILED and _OOM_RE.search(stderr or ""):
+        return attrs.evolve(record, state=State.OUT_OF_MEMORY, reason="exceeded memory limit")
+    return None

@@ -12,7 +12,7 @@ from typing import Any, Mapping, Optional, Sequence
 from cluster_core import hookimpl
 from cluster_core.records import BackendInfo, Detection, QueueJob
 
-from . import calls, render
+from . import calls, parse, render
 
 INFO = BackendInfo(
     name="slurm",
@@ -61,3 +61,10 @@ def parse_queue(job_ids: Optional[Sequence[str]], user: Optional[str],
 @hookimpl
 def cancel(job_ids: Sequence[str]) -> bool:
     return calls.cancel(job_ids)
+
+
+@hookimpl
+def refine_failure(record: QueueJob, stderr: str) -> Optional[QueueJob]:
+    """Slurm without cgroups kills a job over its memory through OverMemoryKill and reports it FAILED
+    (signal 9); slurmstepd says why in the job's stderr."""
+    return parse.refine_oom(record, stderr)

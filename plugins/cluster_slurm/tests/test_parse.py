@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from cluster_core.records import State
+from cluster_core.records import QueueJob, State
 from cluster_slurm import parse
 from cluster_slurm.parse import (STATE_MAP, exit_from_pair, exit_from_status, expand_hostlist, map_state,
                                  merge, parse_sacct, parse_sbatch, parse_squeue)
@@ -363,3 +363,13 @@ def test_merge_ignores_sacct_lagging_behind_a_live_array(fixture_text, manifest)
     # while squeue shows the pending rest collapsed, it is one row for the array itself
     (rest,) = parse_squeue(squeue_snaps[0])
     assert (rest.id, rest.array_id, rest.task_id, rest.state) == (arr, arr, None, State.PENDING)
+
+
+def test_memory_kill_message_refines_failed_to_out_of_memory(fixture_text):
+    from cluster_slurm.parse import refine_oom
+    stderr = fixture_text("research/messages.txt")  # slurmstepd's real OverMemoryKill lines
+    failed = QueueJob(id="227", state=State.FAILED, exitcode=137, reason="JobLaunchFailure")
+    refined = refine_oom(failed, stderr)
+    assert refined.state is State.OUT_OF_MEMORY and refined.exitcode == 137
+    assert refine_oom(failed, "Traceback: ValueError\n") is None
+    assert refine_oom(QueueJob(id="1", state=State.TIMEOUT), stderr) is None
