@@ -1,8 +1,9 @@
 """Running scheduler commands: argument lists only, a timeout on every call, retries for transient errors.
 
-Backends call :func:`run`; the paths of scheduler commands can be set in the config (section
-``[commands]``, e.g. ``sbatch = /opt/slurm/bin/sbatch``) or in ``CLUSTER_<NAME>`` environment variables for
-users whose PATH lacks them.
+Backends call :func:`run`. Where a command is found, most specific first: ``$CLUSTER_<COMMAND>`` or the
+config's ``commands.<command>`` (one program); the backend's own directory, ``$CLUSTER_<BACKEND>_BIN`` or
+the config's ``<backend>.bin_dir`` (several schedulers name their commands alike: Torque, OpenPBS and Grid
+Engine all have a ``qsub``); then PATH; then the usual install directories.
 """
 
 from __future__ import annotations
@@ -26,18 +27,27 @@ EXTRA_DIRS = ("/usr/local/bin", "/usr/bin", "/usr/local/sbin", "/usr/sbin", "/op
               "/opt/torque/bin", "/opt/pbs/bin", "/usr/lib/gridengine/bin")
 
 
-def which(command: str) -> Optional[str]:
-    """The full path of a scheduler command: $CLUSTER_<COMMAND>, the config, PATH, then usual dirs."""
+def _setting(key: str) -> Optional[str]:
+    try:
+        from . import config
+        return config.get_option(key)
+    except Exception:  # a broken config must not hide a command; config errors surface elsewhere
+        return None
+
+
+def which(command: str, backend: Optional[str] = None) -> Optional[str]:
+    """The full path of a scheduler command (see the module docstring for the search order)."""
     env = os.environ.get("CLUSTER_" + re.sub(r"\W", "_", command).upper())
     if env:
         return env
-    try:
-        from . import config
-        configured = config.get_option(f"commands.{command}")
-    except Exception:  # a broken config must not hide a command; config errors surface elsewhere
-        configured = None
+    configured = _setting(f"commands.{command}")
     if configured:
         return configured
+    if backend:
+        bin_dir = os.environ.get("CLUSTER_" + re.sub(r"\W", "_", backend).upper() + "_BIN") or \
+            _setting(f"{backend}.bin_dir")
+        if bin_dir:
+            return shutil.which(command, path=bin_dir)
     found = shutil.which(command)
     if found:
         return found
@@ -55,7 +65,8 @@ class Result:
 
 def run(args: Sequence[str], *, timeout: float = 30.0, retries: int = 0, backoff: float = 1.0,
         transient: Iterable[str] = (), input: Optional[str] = None, check: bool = True,
-        retry_timeouts: bool = True, env: Optional[dict] = None, cwd: Optional[str] = None) -> Result:
+        retry_timeouts: bool = True, env: Optional[dict] = None, cwd: Optional[str] = None,
+        backend: Optional[str] = None) -> Result:
     """Run a command (argument list, no shell) and return its Result.
 
     The first word is resolved with :func:`which`. A non-zero exit whose output matches a ``transient``
@@ -65,11 +76,13 @@ def run(args: Sequence[str], *, timeout: float = 30.0, retries: int = 0, backoff
     returned.
     """
     args = [str(a) for a in args]
-    exe = which(args[0])
+    exe = which(args[0], backend)
     if exe is None:
-        raise SchedulerError(f"{args[0]}: command not found on PATH or in {', '.join(EXTRA_DIRS)}; "
-                             f"set its path with `cluster config set commands.{args[0]} /path/to/{args[0]}`",
-                             command=args)
+        where = f"{backend}.bin_dir" if backend else f"PATH or {', '.join(EXTRA_DIRS)}"
+        raise SchedulerError(f"{args[0]}: command not found in {where}; set its path with "
+                             f"`cluster config set commands.{args[0]} /path/to/{args[0]}`"
+                             + (f" or its directory with `cluster config set {backend}.bin_dir DIR`"
+                                if backend else ""), command=args)
     full = [exe, *args[1:]]
     patterns = [re.compile(p, re.IGNORECASE) for p in transient]
     attempt = 0
