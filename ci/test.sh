@@ -5,8 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/setup.sh
+# Every scheduler with a ci/<name>/up.sh, in this order (Slurm first: the others share its munge).
 if [ "$(id -u)" = 0 ] && [ "${CLUSTER_TEST_SCHEDULERS:-1}" != 0 ]; then
-  bash ci/slurm/up.sh
+  for sched in slurm sge torque openpbs; do
+    if [ -f "ci/$sched/up.sh" ]; then
+      echo "ci/test.sh: starting $sched" >&2
+      bash "ci/$sched/up.sh"
+    fi
+  done
 elif [ "${CI:-}" = true ]; then
   echo "ci/test.sh: CI needs root to start the schedulers" >&2
   exit 1
