@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create ./.venv (once) and install cluster-core with every backend plugin, editable, plus test tools.
+# Create ./.venv (once) and install cluster-core with every backend plugin under plugins/, editable, and pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -18,9 +18,10 @@ if [ ! -x .venv/bin/python ]; then
   fi
 fi
 log=.venv/pip-install.log
+editables=(-e .)
+for plugin in plugins/*/pyproject.toml; do editables+=(-e "$(dirname "$plugin")"); done
 if ! { .venv/bin/python -m pip install -q --upgrade pip &&
-       .venv/bin/python -m pip install -q -e . -e plugins/cluster_local -e plugins/cluster_slurm \
-         -e plugins/cluster_torque pytest; } >"$log" 2>&1; then
+       .venv/bin/python -m pip install -q "${editables[@]}" pytest; } >"$log" 2>&1; then
   cat "$log" >&2
   echo "setup: pip install failed (log above, also in $log)" >&2
   exit 1
