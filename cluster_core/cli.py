@@ -238,10 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     for spec in _options_table():
         if spec.type == "bool":
             opts.add_argument(f"--{spec.name.replace('_', '-')}", dest="opt_" + spec.name, action="store_const",
-                              const="true", help=spec.help)
+                              const="true", help=spec.help.replace("%", "%%"))
         else:
             opts.add_argument(f"--{spec.name.replace('_', '-')}", dest="opt_" + spec.name, metavar="V",
-                              help=spec.help)
+                              help=spec.help.replace("%", "%%"))
     p.add_argument("command", nargs=argparse.REMAINDER, help="the command (one quoted string or words)")
     p.set_defaults(func=cmd_submit)
 

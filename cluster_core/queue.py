@@ -127,7 +127,7 @@ class Tracker:
         """Block until every job is finished (or lost); WaitTimeout after ``timeout`` seconds."""
         start = time.monotonic()
         interval = self.backend.info.poll_interval
-        cap = max(interval * 10, 1.0)
+        cap = interval * 10
         show = _progress_wanted(progress)
         first = True
         try:
@@ -185,6 +185,16 @@ def _show_progress(tracker: Tracker, job_ids: Sequence[str], left: int, elapsed:
 
 _trackers: dict[str, Tracker] = {}
 _trackers_lock = threading.Lock()
+
+
+def reset_trackers(backend_name: Optional[str] = None) -> None:
+    """Forget what this process knows about jobs (of one backend, or all): for tests whose scheduler
+    starts afresh and hands out the same ids again."""
+    with _trackers_lock:
+        if backend_name is None:
+            _trackers.clear()
+        else:
+            _trackers.pop(backend_name, None)
 
 
 def tracker(backend_name: str) -> Tracker:

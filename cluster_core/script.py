@@ -2,7 +2,8 @@
 
 Every file of a job sits in its job directory as ``<name>.<token>.cluster.<kind>``; :data:`FILE_RE`
 recognises them for ``clean_dir``. The script always records the command's exit status and times in
-the ``exit`` file, written to a temporary name and renamed, so the core knows how a job ended even when
+the ``exit`` file as one short line ending in "end" (one write, no extra process; a reader that sees the
+line without its "end" has caught it half-written and waits), so the core knows how a job ended even when
 the scheduler has forgotten it.
 """
 
@@ -93,8 +94,8 @@ _PREAMBLE = """\
 __cluster_start=${{EPOCHREALTIME:-$(date +%s)}}
 __cluster_on_exit() {{
     __cluster_rc=$?
-    printf '%s %s %s\\n' "$__cluster_rc" "$__cluster_start" "${{EPOCHREALTIME:-$(date +%s)}}" \\
-        > "$__cluster_exit_file.$$.tmp" && mv -f "$__cluster_exit_file.$$.tmp" "$__cluster_exit_file"
+    printf '%s %s %s end\\n' "$__cluster_rc" "$__cluster_start" "${{EPOCHREALTIME:-$(date +%s)}}" \\
+        > "$__cluster_exit_file"
 }}
 trap __cluster_on_exit EXIT
 """
@@ -199,8 +200,9 @@ def read_exit_file(path: Path) -> Optional[ExitRecord]:
     except (FileNotFoundError, NotADirectoryError):
         return None
     parts = text.split()
-    if not parts:
+    if len(parts) < 2 or parts[-1] != "end":  # not written yet, or caught half-written
         return None
+    parts = parts[:-1]
     try:
         rc = int(parts[0])
     except ValueError:

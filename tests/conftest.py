@@ -22,7 +22,7 @@ def toy(cluster_config, tmp_path, monkeypatch):
             proc.kill()
             proc.wait()
     plugins.unregister("toy")
-    queue._trackers.pop("toy", None)
+    queue.reset_trackers("toy")
 
 
 @pytest.fixture
@@ -39,4 +39,4 @@ def toy_arrays(cluster_config, tmp_path, monkeypatch):
             proc.kill()
             proc.wait()
     plugins.unregister("toyarr")
-    queue._trackers.pop("toyarr", None)
+    queue.reset_trackers("toyarr")

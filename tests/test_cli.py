@@ -102,4 +102,5 @@ def test_clean_removes_only_job_files(env, tmp_path):
 
 def test_help_and_version(env):
     assert "submit" in cluster(env, "--help").stdout
+    assert '"0-9%2"' in cluster(env, "submit", "--help").stdout
     assert cluster(env, "--version").stdout.startswith("cluster-core ")

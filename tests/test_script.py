@@ -39,7 +39,7 @@ def test_script_records_exit_status(tmp_path, command, rc, out):
     record = read_exit_file(files.exit)
     assert record.returncode == rc
     assert record.runtime is not None and record.runtime >= 0
-    assert not list(tmp_path.glob("*.tmp"))
+    assert files.exit.read_text().endswith(" end\n")
 
 
 def test_script_quotes_what_the_library_adds(tmp_path):
@@ -68,9 +68,11 @@ def test_read_exit_file_edge_cases(tmp_path):
     assert read_exit_file(tmp_path / "missing") is None
     (tmp_path / "empty").write_text("")
     assert read_exit_file(tmp_path / "empty") is None
-    (tmp_path / "short").write_text("7\n")
+    (tmp_path / "short").write_text("7 end\n")
     rec = read_exit_file(tmp_path / "short")
     assert rec.returncode == 7 and rec.runtime is None
+    (tmp_path / "half").write_text("13 1764000000.1")  # caught while the job was writing it
+    assert read_exit_file(tmp_path / "half") is None
 
 
 def test_atomic_write_mode_and_no_leftovers(tmp_path):

@@ -56,8 +56,11 @@ class BackendConformance:
 
     @pytest.fixture(autouse=True)
     def _conformance_setup(self, tmp_path, monkeypatch, backend_ready):
+        from cluster_core.queue import reset_trackers
         monkeypatch.chdir(tmp_path)
         self.tmp = tmp_path
+        yield
+        reset_trackers(self.backend)  # a scheduler set up afresh per test may hand out the same ids
 
     @pytest.fixture
     def backend_ready(self):

@@ -21,8 +21,6 @@ class TestLocalConformance(BackendConformance):
         monkeypatch.setenv("CLUSTER_LOCAL_DIR", str(state))
         monkeypatch.setenv("CLUSTER_LOCAL_THREADS", "2")
         monkeypatch.setenv("CLUSTER_LOCAL_KILL_GRACE", "2")
-        yield True
-        from cluster_core import queue
-        queue._trackers.pop("local", None)  # ids restart at 1 in the next test's fresh state dir
+        yield True  # the kit forgets tracked ids after each test (ids restart at 1 in a fresh state dir)
         cluster_local.shutdown_runner(state)
         assert not [p for p in marked_processes(state) if not gone(p.pid)]
