@@ -6,9 +6,12 @@ transient failures of a busy or restarting slurmctld.
 
 from __future__ import annotations
 
+import getpass
 import logging
+import time
+import uuid
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Iterable, Mapping, NoReturn, Optional, Sequence
 
 from cluster_core.commands import run, which
 from cluster_core.errors import SchedulerError, SubmitError
@@ -55,23 +58,40 @@ def detect() -> Detection:
     return Detection(False, f"the Slurm controller is not answering: {first}")
 
 
+SUBMIT_RETRIES = 3
+SUBMIT_BACKOFF = 1.0
+
+
 def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool) -> str:
-    """``sbatch --parsable [words] script``; the job id. SubmitError names the keyword at fault."""
-    args = ["sbatch", "--parsable"]
+    """``sbatch --parsable [words] script``; the job id. SubmitError names the keyword at fault.
+
+    A submission that timed out or met a transient error may still have reached the controller, so
+    each carries a unique ``--comment`` and, before another try, squeue is asked whether a job with that
+    comment exists: a retry never makes a second copy of the job.
+    """
+    token = f"cluster-core:{uuid.uuid4().hex}"
+    args = ["sbatch", "--parsable", f"--comment={token}"]
     if not directives_in_script:
         args += render.argv_words(render.render(options))
     args.append(str(script))
-    try:
-        res = run(args, timeout=SUBMIT_TIMEOUT, retries=3, backoff=1.0, transient=TRANSIENT)
-    except SchedulerError as exc:
-        if exc.returncode is None or exc.transient:  # missing command, timeout, controller away
-            raise SubmitError(f"sbatch could not submit {script}: {exc}", command=exc.command,
-                              returncode=exc.returncode, output=exc.output, transient=exc.transient) from None
-        message = parse.error_summary(exc.output)
-        keyword = parse.submit_error_keyword(exc.output, dict(options))
-        about = f" ({keyword}={options[keyword]!r})" if keyword in options else ""
-        raise SubmitError(f"Slurm refused job {script.name}: {message}{about}", keyword=keyword,
-                          command=exc.command, returncode=exc.returncode, output=exc.output) from None
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            res = run(args, timeout=SUBMIT_TIMEOUT, retries=0, transient=TRANSIENT)
+            break
+        except SchedulerError as exc:
+            if not exc.transient or attempt > SUBMIT_RETRIES:
+                _refused(exc, script, options)
+            already = _find_by_comment(token)
+            if already:
+                log.warning("sbatch failed transiently (%s) but job %s was created; not submitting again",
+                            str(exc).splitlines()[0], already)
+                return already
+            delay = SUBMIT_BACKOFF * 2 ** (attempt - 1)
+            log.warning("%s; retrying in %.0f s (attempt %d of %d)", str(exc).splitlines()[0], delay, attempt,
+                        SUBMIT_RETRIES + 1)
+            time.sleep(delay)
     if res.stderr.strip():
         log.info("sbatch said: %s", res.stderr.strip())
     try:
@@ -79,6 +99,32 @@ def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool)
     except ValueError as exc:
         raise SubmitError(f"sbatch gave no job id for {script}: {exc}", command=list(args),
                           output=res.stdout + res.stderr) from None
+
+
+def _find_by_comment(token: str) -> Optional[str]:
+    """The id of this user's job carrying ``token`` as its comment, if the controller has it."""
+    try:
+        out = run(["squeue", "-h", "-t", "all", "-u", getpass.getuser(), "-o", "%i|%k"], timeout=QUERY_TIMEOUT,
+                  check=False).stdout
+    except SchedulerError:
+        return None
+    for line in out.splitlines():
+        job_id, _, comment = line.partition("|")
+        if comment.strip() == token:
+            return job_id.strip().split("_")[0]
+    return None
+
+
+def _refused(exc: SchedulerError, script: Path, options: Mapping[str, Any]) -> NoReturn:
+    """Turn sbatch's failure into a SubmitError naming the keyword at fault where it can be told."""
+    if exc.returncode is None or exc.transient:  # missing command, timeout, controller away
+        raise SubmitError(f"sbatch could not submit {script}: {exc}", command=exc.command,
+                          returncode=exc.returncode, output=exc.output, transient=exc.transient) from None
+    message = parse.error_summary(exc.output)
+    keyword = parse.submit_error_keyword(exc.output, dict(options))
+    about = f" ({keyword}={options[keyword]!r})" if keyword in options else ""
+    raise SubmitError(f"Slurm refused job {script.name}: {message}{about}", keyword=keyword,
+                      command=exc.command, returncode=exc.returncode, output=exc.output) from None
 
 
 def max_array_size() -> int:

@@ -134,9 +134,12 @@ def test_submit_parses_id_and_passes_words_only_without_directives(fake, tmp_pat
     script = tmp_path / "job.sh"
     f = fake(sbatch=(0, "77;ci\n", ""))
     assert calls.submit(script, {"name": "a b", "cores": 2}, True) == "77"
-    assert f.calls[-1] == ["sbatch", "--parsable", str(script)]
+    sbatch, parsable, comment, *rest = f.calls[-1]
+    assert [sbatch, parsable, *rest] == ["sbatch", "--parsable", str(script)]
+    assert comment.startswith("--comment=cluster-core:")  # finds the job again after a lost answer
     assert calls.submit(script, {"name": "a b", "cores": 2}, False) == "77"
-    assert f.calls[-1] == ["sbatch", "--parsable", "--job-name=a b", "--cpus-per-task=2", str(script)]
+    assert f.calls[-1][3:] == ["--job-name=a b", "--cpus-per-task=2", str(script)]
+    assert f.calls[-1][2] != comment  # a token per submission
 
 
 def test_submit_refusal_names_the_keyword(fake, tmp_path):
@@ -152,6 +155,7 @@ def test_submit_gives_up_on_a_controller_that_stays_away(monkeypatch, tmp_path):
         raise SchedulerError("sbatch failed (exit 1): Unable to contact slurm controller", command=list(args),
                              returncode=1, output="Unable to contact slurm controller", transient=True)
     monkeypatch.setattr(calls, "run", down)
+    monkeypatch.setattr(calls, "SUBMIT_BACKOFF", 0.0)
     with pytest.raises(SubmitError, match="could not submit") as err:
         calls.submit(tmp_path / "job.sh", {}, True)
     assert err.value.transient and err.value.keyword is None

@@ -129,3 +129,25 @@ def test_time_limit_exceeded_is_timeout(on_slurm):
     job.wait(timeout=240)
     assert job.state is State.TIMEOUT
     assert 55 < time.monotonic() - start < 240
+
+
+def test_submission_that_reached_the_controller_is_not_duplicated(on_slurm, tmp_path):
+    """sbatch creates the job but its answer is lost (a timeout on the reply): the retry finds the job by
+    its comment instead of submitting a second copy."""
+    real = subprocess.run(["which", "sbatch"], capture_output=True, text=True).stdout.strip()
+    shims = ShimDir(tmp_path / "shims")
+    (shims.dir / "sbatch").write_text(
+        "#!/bin/sh\n"
+        f"echo sbatch >> '{shims.log}'\n"
+        f"'{real}' \"$@\" > /dev/null\n"
+        "echo 'sbatch: error: Batch job submission failed: Socket timed out on send/recv operation' >&2\n"
+        "exit 1\n")
+    (shims.dir / "sbatch").chmod(0o755)
+    with shims:
+        job = cc.submit("echo once")
+    assert shims.calls()["sbatch"] == 1
+    assert job.get(timeout=60) == "once\n"
+    comment = subprocess.run(["squeue", "-h", "-t", "all", "-j", job.id, "-o", "%k"], capture_output=True,
+                             text=True).stdout.strip()
+    twins = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%k"], capture_output=True, text=True).stdout
+    assert comment.startswith("cluster-core:") and twins.split().count(comment) == 1
