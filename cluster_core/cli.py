@@ -215,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cluster", description="Submit and track jobs on Slurm, Torque/PBS, "
                                      "Grid Engine or this machine, with one interface.")
     parser.add_argument("--version", action="version", version=f"cluster-core {__version__}")
-    parser.add_argument("--log-level", default=None, help="debug, info, warn, error or critical")
+    parser.add_argument("--log-level", default=None,
+                        help="debug, info, warn, error or critical (default: warn, or core.log_level)")
     parser.add_argument("-v", "--verbose", action="store_true", help="same as --log-level debug")
     sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
     sub.required = True
@@ -300,7 +301,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from .errors import ClusterError
     from .logme import setup
     try:
-        setup("debug" if args.verbose else args.log_level)
+        setup("debug" if args.verbose else args.log_level, default="warning")
         return args.func(args)
     except ClusterError as exc:
         print(f"cluster: error: {exc}", file=sys.stderr)

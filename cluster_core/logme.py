@@ -59,10 +59,10 @@ _handler: Optional[logging.Handler] = None
 
 
 def setup(level: Union[str, int, None] = None, stream: Optional[TextIO] = None,
-          color: Optional[bool] = None) -> logging.Logger:
+          color: Optional[bool] = None, default: str = "info") -> logging.Logger:
     """Attach (once) our console handler to the ``cluster_core`` logger and set its level.
 
-    The level defaults to $CLUSTER_LOG_LEVEL, else the config's ``core.log_level``, else ``info``.
+    The level defaults to $CLUSTER_LOG_LEVEL, else the config's ``core.log_level``, else ``default``.
     """
     global _handler
     logger = logging.getLogger(LOGGER_NAME)
@@ -81,7 +81,7 @@ def setup(level: Union[str, int, None] = None, stream: Optional[TextIO] = None,
             level = config.get_option("core.log_level")
         except Exception:
             level = None
-    set_level(level or "info")
+    set_level(level or default)
     return logger
 
 
