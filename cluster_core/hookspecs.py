@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 import pluggy
 
 if TYPE_CHECKING:  # for the annotations only
-    from .records import BackendInfo, Detection, QueueJob
+    from .records import BackendInfo, Detection, FunctionCall, QueueJob
 
 PROJECT = "cluster_core"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -62,7 +62,8 @@ def render_options(options: Mapping[str, Any]) -> list[tuple[str, ...]]:
 # --- run --------------------------------------------------------------------------------------------
 
 @hookspec(firstresult=True)
-def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool) -> str:
+def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool,
+           call: Optional["FunctionCall"]) -> str:
     """Submit the job script ``script`` and return the new job's id as a string.
 
     ``options`` are the checked job options. When ``directives_in_script`` is true the script already
@@ -72,6 +73,10 @@ def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool)
     scheduler failures; raise :class:`cluster_core.errors.SubmitError` for permanent ones, with the
     scheduler's message and, where it can be told, the keyword it concerns. The job's stdout and stderr
     go to ``options["outfile"]`` and ``options["errfile"]``, which the core always sets.
+
+    ``call`` is set for a (non-array) Python function job: a backend may run that call in a warm
+    interpreter instead of the script, as :class:`~cluster_core.records.FunctionCall` describes;
+    a backend that takes no ``call`` argument always runs the script.
     """
 
 

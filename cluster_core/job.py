@@ -10,6 +10,7 @@ import logging
 import os
 import pickle
 import shlex
+import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
@@ -17,7 +18,7 @@ from . import config, plugins
 from .errors import JobError, JobFailedError, OptionError, RemoteTraceback
 from .options import array_indices, check_arguments, directive_lines
 from .queue import tracker
-from .records import QueueJob, State
+from .records import FunctionCall, QueueJob, State
 from .script import (JobFiles, TaskSpec, atomic_write, function_command, is_job_file, job_files,
                      payload_for, read_exit_file, render_script, safe_name)
 
@@ -333,7 +334,7 @@ class Job(_Outcome):
         if self.indices is None:
             for path in (self.files.exit, self.files.pickle_out):
                 path.unlink(missing_ok=True)
-            self.id = backend.submit(script, options, directives_in_script=True)
+            self.id = backend.submit(script, options, directives_in_script=True, call=self._function_call())
             track.track(self.id, self.files.exit, errfile=self.errfile)
         else:
             for index in self.indices:
@@ -359,6 +360,14 @@ class Job(_Outcome):
         log.info("submitted %s as job %s on %s%s", self.name, self.id, backend.name,
                  f" ({len(self.tasks)} tasks)" if self.tasks else "")
         return self
+
+    def _function_call(self) -> Optional[FunctionCall]:
+        """What a backend needs to run this function job without its script (None for shell jobs)."""
+        if self.function is None:
+            return None
+        return FunctionCall(pickle_in=str(self.files.pickle_in), pickle_out=str(self.files.pickle_out),
+                            exit_file=str(self.files.exit),
+                            python=config.get_option("core.python") or sys.executable)
 
     def wait(self, timeout: Optional[float] = None, progress: Optional[bool] = None) -> bool:
         """Block until the job (every task of an array) ends; True when all completed with exit code 0."""

@@ -132,8 +132,9 @@ class Backend:
     def render_options(self, options) -> list[tuple[str, ...]]:
         return list(self._call("render_options", options=options) or [])
 
-    def submit(self, script, options, directives_in_script: bool = True) -> str:
-        job_id = self._call("submit", script=script, options=options, directives_in_script=directives_in_script)
+    def submit(self, script, options, directives_in_script: bool = True, call=None) -> str:
+        job_id = self._call("submit", script=script, options=options, directives_in_script=directives_in_script,
+                            call=call)
         if job_id is None or not str(job_id).strip():
             raise BackendError(f"backend {self.name!r} returned no job id for {script}")
         return str(job_id).strip()

@@ -101,3 +101,21 @@ class Detection:
 
     available: bool
     reason: str = ""
+
+
+@attrs.frozen
+class FunctionCall:
+    """A function job's files, for a backend that can run the call in a warm interpreter instead of
+    starting the script (it must then leave exactly what the script would: ``pickle_out`` from
+    ``cluster_core.runner``, the job's stdout/stderr, and the exit file ``exit_file``).
+
+    ``python`` is the interpreter the script would use; a backend must start the script instead when it
+    cannot run the call with that interpreter (or when ``modules`` or a ``workdir`` it cannot honour
+    are set). ``task`` is the array index for an array task's call, None otherwise.
+    """
+
+    pickle_in: str
+    pickle_out: str
+    exit_file: str
+    python: str
+    task: Optional[int] = None

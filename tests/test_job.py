@@ -213,3 +213,31 @@ class TestToyConformance(BackendConformance):
         pass
 
     time_limit_test = False
+
+
+def test_function_jobs_offer_the_call_to_backends_that_take_it(toy, tmp_path):
+    """A backend whose submit takes ``call`` learns the function job's files (to run it warm); shell jobs
+    and backends without the argument are unaffected."""
+    from cluster_core import hookimpl, plugins, queue
+    from toy_backend import ToyBackend
+
+    class CallAware(ToyBackend):
+        @hookimpl
+        def submit(self, script, options, directives_in_script, call):
+            self.seen = call
+            return ToyBackend.submit(self, script, options, directives_in_script)
+
+    aware = CallAware("aware")
+    plugins.register(aware, name="aware")
+    try:
+        job = cc.submit(add, (1, 2), backend="aware")
+        assert job.get() == 3
+        assert aware.seen.pickle_in == str(job.files.pickle_in)
+        assert aware.seen.exit_file == str(job.files.exit) and aware.seen.task is None
+        cc.submit("true", backend="aware").wait()
+        assert aware.seen is None
+    finally:
+        for proc in aware.procs.values():
+            proc.wait()
+        plugins.unregister("aware")
+        queue.reset_trackers("aware")
