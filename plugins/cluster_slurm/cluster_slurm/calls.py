@@ -13,13 +13,22 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterable, Mapping, NoReturn, Optional, Sequence
 
-from cluster_core.commands import run, which
+from cluster_core import commands
 from cluster_core.errors import SchedulerError, SubmitError
 from cluster_core.records import Detection, QueueJob
 
 from . import parse, render
 
 log = logging.getLogger("cluster_core.slurm")
+
+
+def run(args: Sequence[str], **kwargs: Any) -> commands.Result:
+    """commands.run, looking in slurm.bin_dir / $CLUSTER_SLURM_BIN first."""
+    return commands.run(args, backend="slurm", **kwargs)
+
+
+def which(command: str) -> Optional[str]:
+    return commands.which(command, backend="slurm")
 
 #: Messages of a controller that is busy, restarting or briefly unreachable: worth another try.
 TRANSIENT = (
@@ -46,7 +55,7 @@ def detect() -> Detection:
     """
     for command in ("sbatch", "squeue", "scontrol"):
         if which(command) is None:
-            return Detection(False, f"{command} not found on PATH")
+            return Detection(False, f"{command} not found (PATH, slurm.bin_dir or commands.{command})")
     try:
         res = run(["scontrol", "ping"], timeout=DETECT_TIMEOUT, check=False)
     except SchedulerError as exc:
