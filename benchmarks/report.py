@@ -1,0 +1,282 @@
+"""Tables, targets and the plot from a run's results (``results.json``, written by run.py).
+
+``python report.py results.json`` prints the Markdown again; ``python report.py plot results.json out.png``
+draws the plot (needs matplotlib: run.py runs it with the peers' interpreter, where it is installed).
+Only the standard library is imported at module level.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Optional
+
+ROW_TITLES = {
+    "import": "Import time (fresh interpreter each time)",
+    "cli": "Command-line start-up",
+    "parse": "Parsing scheduler output",
+    "shell": "N trivial shell jobs, local",
+    "function": "N tiny Python-function jobs, local",
+    "slurm": "N function jobs on Slurm",
+}
+
+
+def fmt(seconds: Optional[float]) -> str:
+    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+        return "–"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.1f} ms" if seconds < 0.1 else f"{seconds * 1e3:.0f} ms"
+    return f"{seconds:.2f} s" if seconds < 100 else f"{seconds:.0f} s"
+
+
+def find(data: dict, row: str, tool: str, n=None) -> Optional[dict]:
+    for r in data["results"]:
+        if r["row"] == row and r["tool"] == tool and (n is None or r["n"] == n):
+            return r
+    return None
+
+
+def ok(entry: Optional[dict]) -> bool:
+    return bool(entry) and entry.get("status") == "ok"
+
+
+def largest(data: dict, row: str) -> Optional[int]:
+    ns = [r["n"] for r in data["results"] if r["row"] == row and r["n"] is not None]
+    return max(ns) if ns else None
+
+
+# --- targets ------------------------------------------------------------------------------------------
+
+def _target(name, measured, limit, met, detail=""):
+    return {"target": name, "measured": measured, "limit": limit,
+            "met": met, "result": "not measured" if met is None else ("met" if met else "missed"), "detail": detail}
+
+
+def _missing(entry: Optional[dict], what: str) -> str:
+    if entry is None:
+        return f"{what}: not run"
+    return f"{what}: {entry.get('reason') or 'no figure'}"
+
+
+def targets(data: dict) -> list[dict]:
+    out = []
+    # 1. import
+    cc, sub = find(data, "import", "cluster-core"), find(data, "import", "submitit")
+    name = "`import cluster_core` ≤ 0.5 × `import submitit`"
+    if ok(cc) and ok(sub):
+        ratio = cc["median"] / sub["median"]
+        heavy = [m for m in cc.get("heavy_modules_loaded", [])
+                 if m.split(".")[0] in ("cluster_local", "cluster_slurm", "cluster_torque", "subprocess", "pluggy")
+                 or m == "importlib.metadata"]
+        lazy = "no plugin, entry-point scan or subprocess module loaded" if not heavy else \
+            f"loaded at import: {', '.join(heavy)}"
+        out.append(_target(name, f"{fmt(cc['median'])} vs {fmt(sub['median'])}: {ratio:.2f}×", "≤ 0.50×",
+                           ratio <= 0.5 and not heavy,
+                           f"{lazy}; {'met' if ratio <= 0.5 else f'{ratio / 0.5:.1f}× over the limit'}"))
+    else:
+        out.append(_target(name, "–", "≤ 0.50×", None, _missing(cc if not ok(cc) else sub, "import")))
+    # 2. shell jobs
+    n = largest(data, "shell")
+    cc, base = find(data, "shell", "cluster-core", n), find(data, "shell", "xargs", n)
+    name = f"{n} shell jobs ≤ 3 × `xargs -P <cores>`"
+    if ok(cc) and ok(base):
+        ratio = cc["median"] / base["median"]
+        out.append(_target(name, f"{fmt(cc['median'])} vs {fmt(base['median'])}: {ratio:.1f}×", "≤ 3×", ratio <= 3,
+                           "" if ratio <= 3 else f"{ratio / 3:.1f}× over the limit"))
+    else:
+        out.append(_target(name, "–", "≤ 3×", None, _missing(cc if not ok(cc) else base, "shell")))
+    # 3. function jobs
+    n = largest(data, "function")
+    cc, ppe = find(data, "function", "cluster-core", n), find(data, "function", "ProcessPoolExecutor", n)
+    name = f"{n} function jobs ≤ 15 × ProcessPoolExecutor"
+    if ok(cc) and ok(ppe):
+        ratio = cc["median"] / ppe["median"]
+        out.append(_target(name, f"{fmt(cc['median'])} vs {fmt(ppe['median'])}: {ratio:.0f}×", "≤ 15×", ratio <= 15,
+                           "" if ratio <= 15 else f"{ratio / 15:.1f}× over the limit"))
+    else:
+        out.append(_target(name, "–", "≤ 15×", None, _missing(cc if not ok(cc) else ppe, "function")))
+    name = f"{n} function jobs ≥ 50× faster per job than submitit.LocalExecutor"
+    subs = [r for r in data["results"] if r["row"] == "function" and r["tool"] == "submitit" and ok(r)]
+    sub = next((r for r in subs if r["n"] == n), None) or (max(subs, key=lambda r: r["n"]) if subs else None)
+    if ok(cc) and sub:
+        speedup = sub["per_job"]["median"] / cc["per_job"]["median"]
+        at = "" if sub["n"] == n else f" (submitit at N={sub['n']}: it did not finish N={n})"
+        out.append(_target(name, f"{fmt(cc['per_job']['median'])} vs {fmt(sub['per_job']['median'])} per job: "
+                                 f"{speedup:.1f}× faster{at}", "≥ 50×", speedup >= 50,
+                           "" if speedup >= 50 else f"{50 / speedup:.0f}× short of it"))
+    else:
+        out.append(_target(name, "–", "≥ 50×", None,
+                           _missing(cc if not ok(cc) else find(data, "function", "submitit", n), "function")))
+    # 4. Slurm
+    slurm = [r for r in data["results"] if r["row"] == "slurm" and r["tool"] == "cluster-core"]
+    raws = {r["n"]: r for r in data["results"] if r["row"] == "slurm" and r["tool"] == "raw-array"}
+    max_array = data.get("machine", {}).get("slurm_max_array_size") or 1001
+    done = [r for r in slurm if ok(r)]
+    name = "Slurm: N elements → one sbatch per MaxArraySize chunk"
+    if done:
+        pairs = [(r["n"], r["extra"]["sbatch"]["max"], math.ceil(r["n"] / max_array)) for r in done]
+        good = all(got == want for _, got, want in pairs)
+        out.append(_target(name, ", ".join(f"N={n}: {got:g}" for n, got, _ in pairs), f"ceil(N/{max_array})", good))
+    else:
+        out.append(_target(name, "–", f"ceil(N/{max_array})", None, _missing(slurm[0] if slurm else None, "slurm")))
+    name = "Slurm: wall ≤ 1.1 × raw `sbatch --array`"
+    both = [(r, raws.get(r["n"])) for r in done if ok(raws.get(r["n"]))]
+    if both:
+        parts = [f"N={r['n']}: {r['median'] / raw['median']:.2f}×" for r, raw in both]
+        worst = max(r["median"] / raw["median"] for r, raw in both)
+        big = max(both, key=lambda p: p[0]["n"])
+        big_ratio = big[0]["median"] / big[1]["median"]
+        out.append(_target(name, ", ".join(parts), "≤ 1.10×", worst <= 1.1,
+                           "" if worst <= 1.1 else f"worst {worst:.2f}×; at the largest N {big_ratio:.2f}×"))
+    else:
+        out.append(_target(name, "–", "≤ 1.10×", None, "no pair of Slurm figures"))
+    name = "Slurm: scheduler calls while waiting independent of N"
+    if done:
+        parts = [f"N={r['n']}: {r['extra']['scheduler_calls_waiting']['median']:g} calls in "
+                 f"{r['extra']['polls']['median']:g} polls" for r in done]
+        good = all(r["extra"]["scheduler_calls_waiting"]["max"] <= 2 * max(1, r["extra"]["polls"]["max"]) for r in done)
+        out.append(_target(name, "; ".join(parts), "≤ 1 squeue + 1 sacct per poll, for all N tasks", good,
+                           "polls grow with the wait (backoff to 20 s), not with N"))
+    else:
+        out.append(_target(name, "–", "per poll, not per job", None, "no Slurm figures"))
+    return out
+
+
+# --- Markdown -----------------------------------------------------------------------------------------
+
+def _cell(entry: dict) -> tuple[str, str, str]:
+    if not ok(entry):
+        return "did not finish", "", entry.get("reason", "")
+    spread = f"{fmt(entry['min'])} – {fmt(entry['max'])}"
+    per = fmt(entry["per_job"]["median"]) if entry.get("per_job") else ""
+    return fmt(entry["median"]), spread, per
+
+
+def _notes(entry: dict) -> str:
+    notes = []
+    extra = entry.get("extra") or {}
+    if entry["row"] == "import" and ok(entry):
+        if "process_wall" in extra:
+            notes.append(f"process {fmt(extra['process_wall']['median'])}")
+        if "python_c_pass_wall" in extra:
+            notes.append(f"`python -c pass` {fmt(extra['python_c_pass_wall']['median'])}")
+        notes.append(f"{entry.get('modules_loaded')} modules")
+    if entry["row"] == "slurm" and ok(entry):
+        notes.append(f"sbatch {extra['sbatch']['median']:g}, squeue+sacct while waiting "
+                     f"{extra['scheduler_calls_waiting']['median']:g}")
+        if "polls" in extra:
+            notes.append(f"{extra['polls']['median']:g} polls")
+    if entry["row"] == "parse" and ok(entry):
+        notes.append(f"{extra['input_bytes']['median'] / 2 ** 20:.1f} MiB from {extra['real_records']['median']:g} "
+                     f"captured records")
+    if entry["row"] in ("shell", "function") and ok(entry) and "submit_seconds" in extra:
+        notes.append(f"submitting {fmt(extra['submit_seconds']['median'])}")
+    if not ok(entry) and entry.get("reason"):
+        notes.append(entry["reason"])
+    elif entry.get("note"):
+        notes.append(entry["note"])
+    return "; ".join(n.replace("|", "\\|") for n in notes)
+
+
+def machine_line(data: dict) -> str:
+    m = data["machine"]
+    return (f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']} (kernel {m['kernel']}), "
+            f"Python {m['python']}" + (f", {m['slurm']}" if m.get("slurm") else ""))
+
+
+def markdown(data: dict) -> str:
+    lines = [f"Run {data['started']} ({data['mode']}, {data['duration_seconds']:.0f} s) on {machine_line(data)}; "
+             f"load average at start {', '.join(f'{x:.2f}' for x in data['machine']['load_average_at_start'])}.",
+             ""]
+    peer = ", ".join(f"{name} {s['version']}" if s.get("ok") else f"{name}: unavailable ({s.get('error')})"
+                     for name, s in data["peers"].items() if name != "matplotlib")
+    lines += [f"Peers (own venv `benchmarks/.venv-peers`): {peer}.", ""]
+    lines += ["| target | measured (medians) | limit | result |", "|---|---|---|---|"]
+    for t in data["targets"]:
+        detail = f" ({t['detail']})" if t["detail"] else ""
+        lines.append(f"| {t['target']} | {t['measured']} | {t['limit']} | **{t['result']}**{detail} |")
+    lines += ["", "| row | tool | N | median | min – max | per job | notes |", "|---|---|---|---|---|---|---|"]
+    for row in ROW_TITLES:
+        for entry in [r for r in data["results"] if r["row"] == row]:
+            median, spread, per = _cell(entry)
+            n = "" if entry["n"] is None else f"{entry['n']:,}"
+            lines.append(f"| {ROW_TITLES[row]} | {entry['tool']} | {n} | {median} | {spread} | {per} | "
+                         f"{_notes(entry)} |")
+    samples = {r["row"]: len(r.get("samples") or []) for r in data["results"] if ok(r)}
+    lines += ["", "Repeats per figure: " + ", ".join(f"{row} {k}" for row, k in samples.items()) +
+              " (a cell stops repeating after its time budget; every sample is in results.json)."]
+    return "\n".join(lines) + "\n"
+
+
+# --- the plot -----------------------------------------------------------------------------------------
+
+def plot(results_json: Path, png: Path, peer_python: Path) -> dict:
+    """Draw with the peers' interpreter (matplotlib lives there), else this one; never raises."""
+    errors = []
+    for python in (peer_python, Path(sys.executable)):
+        if not Path(python).exists():
+            continue
+        try:
+            proc = subprocess.run([str(python), str(Path(__file__).resolve()), "plot", str(results_json), str(png)],
+                                  capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            errors.append(f"{python}: timed out")
+            continue
+        if proc.returncode == 0 and png.exists():
+            return {"status": "ok", "path": str(png)}
+        errors.append(f"{python}: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+    return {"status": "failed", "error": "; ".join(errors) or "no interpreter"}
+
+
+def draw(data: dict, png: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), dpi=90)
+    styles = {"cluster-core": ("C0", "o"), "xargs": ("C2", "s"), "ProcessPoolExecutor": ("C2", "s"),
+              "submitit": ("C1", "^"), "fyrd": ("C3", "v")}
+    for ax, row in zip(axes, ("shell", "function")):
+        tools = list(dict.fromkeys(r["tool"] for r in data["results"] if r["row"] == row))
+        for tool in tools:
+            entries = sorted((r for r in data["results"] if r["row"] == row and r["tool"] == tool),
+                             key=lambda r: r["n"])
+            good = [r for r in entries if ok(r)]
+            failed = [r["n"] for r in entries if not ok(r)]
+            color, marker = styles.get(tool, ("C4", "x"))
+            label = tool + (f" (did not finish at N={failed[0]:,})" if failed else "")
+            if not good:
+                ax.plot([], [], color=color, marker=marker, label=label)
+                continue
+            xs = [r["n"] for r in good]
+            ys = [r["median"] for r in good]
+            err = [[r["median"] - r["min"] for r in good], [r["max"] - r["median"] for r in good]]
+            ax.errorbar(xs, ys, yerr=err, color=color, marker=marker, capsize=3, label=label)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("N jobs")
+        ax.set_ylabel("wall time (s), median, min–max")
+        ax.set_title(ROW_TITLES[row])
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    m = data["machine"]
+    fig.suptitle(f"cluster-core vs peers, {data['started'][:10]}: {m['cores']} cores, {m['cpu']}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(png)
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] == "plot":
+        draw(json.loads(Path(argv[1]).read_text()), Path(argv[2]))
+        return 0
+    print(markdown(json.loads(Path(argv[0]).read_text())))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

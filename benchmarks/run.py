@@ -1,0 +1,441 @@
+"""cluster-core against its peers, in one run on one machine: ``.venv/bin/python benchmarks/run.py``.
+
+Writes ``results.json`` (every figure with min/median/max over repeats, and the raw samples),
+``results.md`` (the tables) and ``plot.png`` (wall time against N for the local rows) to ``--out``
+(default ``benchmarks/results/``). ``--smoke`` runs everything once with tiny N and short timeouts.
+
+Every measurement runs in a fresh process of its own session, with a private scratch directory, an empty
+cluster-core config and its own local-scheduler state dir; a run that fails or outlives its timeout
+becomes a "did not finish" cell with the reason, and its processes are killed (its process group, the
+local runner it started, its Slurm jobs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Callable, Optional
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+import peers  # noqa: E402
+import report  # noqa: E402
+
+CORES = os.cpu_count() or 1
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def stats(values: list[float]) -> dict:
+    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
+
+
+# --- machine ------------------------------------------------------------------------------------------
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def _command(args: list[str]) -> Optional[str]:
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
+                if line.startswith("model name")), platform.processor() or "?")
+    mem_kb = next((int(line.split()[1]) for line in _read("/proc/meminfo").splitlines()
+                   if line.startswith("MemTotal:")), 0)
+    os_name = next((line.split("=", 1)[1].strip().strip('"') for line in _read("/etc/os-release").splitlines()
+                    if line.startswith("PRETTY_NAME=")), platform.system())
+    return {"host": platform.node(), "os": os_name, "kernel": platform.release(), "cpu": cpu, "cores": CORES,
+            "memory_gib": round(mem_kb / 2 ** 20, 1), "python": platform.python_version(),
+            "python_executable": sys.executable, "slurm": _command(["sbatch", "--version"]),
+            "load_average_at_start": list(os.getloadavg())}
+
+
+def slurm_up() -> tuple[bool, str]:
+    if shutil.which("sbatch") is None or shutil.which("scontrol") is None:
+        return False, "Slurm commands are not installed (ci/slurm/up.sh)"
+    out = _command(["scontrol", "ping"])
+    if not out or " is UP" not in out:
+        return False, f"no Slurm controller answers: {out or 'scontrol ping failed'}"
+    return True, out.splitlines()[0]
+
+
+# --- running one measurement --------------------------------------------------------------------------
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.scratch = Path(tempfile.mkdtemp(prefix="cluster-bench-"))
+        self.config = self.scratch / "cluster-config.ini"  # never written: defaults only
+        self.results: list[dict] = []
+        self.failed_at: dict[tuple, str] = {}  # (row, tool) -> why larger N are not run
+
+    def env(self, work: Path) -> dict:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CLUSTER_", "PYTHON", "SLURM_"))}
+        home = work / "home"
+        home.mkdir(parents=True, exist_ok=True)
+        env.update(CLUSTER_CORE_CONFIG=str(self.config), PYTHONPATH=str(BENCH), HOME=str(home),
+                   CLUSTER_LOCAL_DIR=str(work / "state"), CLUSTER_LOCAL_THREADS=str(CORES))
+        return env
+
+    def worker(self, python: str, spec: dict, work: Path, timeout: float) -> tuple[Optional[dict], Optional[str]]:
+        """Run workers.py once; (result, None) or (None, why it did not finish)."""
+        spec = dict(spec, dir=str(work), out=str(work / "result.json"), cores=CORES)
+        spec_path = work / "spec.json"
+        spec_path.write_text(json.dumps(spec))
+        out_path, err_path = work / "worker.out", work / "worker.err"
+        with open(out_path, "wb") as out, open(err_path, "wb") as err:
+            try:
+                proc = subprocess.Popen([python, str(BENCH / "workers.py"), str(spec_path)], stdin=subprocess.DEVNULL,
+                                        stdout=out, stderr=err, cwd=str(work), env=self.env(work),
+                                        start_new_session=True)
+            except OSError as exc:
+                return None, f"could not start {python}: {exc}"
+            timed_out = False
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+            # its process group: daemons and helpers it left behind (fyrd's server, submitit's controllers)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if timed_out:
+            return None, f"did not finish within {timeout:g} s"
+        result_path = work / "result.json"
+        if proc.returncode != 0 or not result_path.exists():
+            tail = [line for line in err_path.read_text(errors="replace").strip().splitlines() if line.strip()]
+            why = tail[-1] if tail else f"exit code {proc.returncode}"
+            return None, f"failed: {why[:300]}"
+        return json.loads(result_path.read_text()), None
+
+    def cell(self, row: str, tool: str, n: Optional[int], python: Optional[str], *, repeats: int, timeout: float,
+             budget: float, spec: Optional[dict] = None, cleanup: Optional[Callable[[Path, dict], None]] = None,
+             unavailable: Optional[str] = None, note: str = "") -> dict:
+        """Measure one (row, tool, N) ``repeats`` times (fewer once ``budget`` seconds are spent)."""
+        entry = {"row": row, "tool": tool, "n": n, "unit": "s", "note": note, "samples": [], "extra": {}}
+        self.results.append(entry)
+        skip = unavailable or self.failed_at.get((row, tool))
+        if skip:
+            entry.update(status="dnf", reason=skip)
+            log(f"{row} {tool} N={n}: not run ({skip})")
+            return entry
+        started = time.monotonic()
+        extras: list[dict] = []
+        reason = None
+        for i in range(repeats):
+            work = Path(tempfile.mkdtemp(prefix=f"{row}-{tool}-{n}-".replace("/", "_"), dir=self.scratch))
+            full = dict(spec or {}, kind=f"{row}/{tool}", n=n, name=f"ccbench-{uuid.uuid4().hex[:8]}")
+            try:
+                result, reason = self.worker(python, full, work, timeout)
+            finally:
+                if cleanup is not None:
+                    with contextlib.suppress(Exception):
+                        cleanup(work, full)
+                shutil.rmtree(work, ignore_errors=True)
+            if result is None:
+                break
+            seconds = result["seconds"]
+            entry["samples"] += seconds if isinstance(seconds, list) else [seconds]
+            extras.append(result.get("extra") or {})
+            if time.monotonic() - started > budget:
+                break
+        if reason is not None:
+            entry.update(status="dnf", reason=reason)
+            if "did not finish within" in reason:
+                self.failed_at[(row, tool)] = f"not run: did not finish at N={n}"
+            log(f"{row} {tool} N={n}: DID NOT FINISH ({reason})")
+            if entry["samples"]:
+                entry["partial_samples"] = entry.pop("samples")
+                entry["samples"] = []
+            return entry
+        entry.update(status="ok", **stats(entry["samples"]))
+        numeric = sorted({k for e in extras for k, v in e.items() if isinstance(v, (int, float))})
+        entry["extra"] = {k: stats([e[k] for e in extras if k in e]) for k in numeric}
+        if n:
+            entry["per_job"] = {k: entry[k] / n for k in ("min", "median", "max")}
+        log(f"{row} {tool} N={n}: median {entry['median']:.4f} s over {len(entry['samples'])} "
+            f"(min {entry['min']:.4f}, max {entry['max']:.4f})")
+        return entry
+
+    # --- rows -------------------------------------------------------------------------------------
+
+    def fresh(self, args: list[str], env: dict, timeout: float) -> tuple[float, subprocess.CompletedProcess]:
+        t0 = time.perf_counter()
+        proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout,
+                              stdin=subprocess.DEVNULL, cwd=str(self.scratch))
+        return time.perf_counter() - t0, proc
+
+    def imports(self, pstatus: dict) -> None:
+        """Row 1: ``import X`` in a fresh interpreter, timed inside it; also the process's wall time."""
+        a = self.args
+        env = self.env(self.scratch / "imports")
+        probe = ("import time; t0 = time.perf_counter(); import {m}; t1 = time.perf_counter() - t0; import sys, json; "
+                 "print(json.dumps({{'seconds': t1, 'modules': len(sys.modules), 'loaded': sorted(m for m in "
+                 "sys.modules if m.split('.')[0] in ('cluster_local', 'cluster_slurm', 'cluster_torque', "
+                 "'importlib', 'subprocess', 'pluggy', 'cloudpickle', 'psutil', 'platformdirs', 'attrs', "
+                 "'cattrs') and '.' not in m or m == 'importlib.metadata')}}))")
+        tools = [("cluster-core", sys.executable, "cluster_core", None),
+                 ("submitit", str(peers.python()), "submitit", pstatus.get("submitit")),
+                 ("fyrd", str(peers.python()), "fyrd", pstatus.get("fyrd"))]
+        samples: dict[str, dict[str, list]] = {t[0]: {"import": [], "wall": [], "info": []} for t in tools}
+        baseline: dict[str, list] = {sys.executable: [], str(peers.python()): []}
+        errors: dict[str, str] = {}
+        for name, python, module, status in tools:
+            if status is not None and not status.get("ok"):
+                errors[name] = status.get("error") or "not installed"
+        for _ in range(a.import_repeats):
+            for python in baseline:
+                if Path(python).exists():
+                    with contextlib.suppress(Exception):
+                        baseline[python].append(self.fresh([python, "-c", "pass"], env, 60)[0])
+            for name, python, module, _status in tools:
+                if name in errors:
+                    continue
+                try:
+                    wall, proc = self.fresh([python, "-c", probe.format(m=module)], env, 60)
+                except subprocess.TimeoutExpired:
+                    errors[name] = "did not finish within 60 s"
+                    continue
+                if proc.returncode != 0:
+                    errors[name] = f"failed: {(proc.stderr.strip().splitlines() or ['?'])[-1][:300]}"
+                    continue
+                info = json.loads(proc.stdout.strip().splitlines()[-1])
+                samples[name]["import"].append(info.pop("seconds"))
+                samples[name]["wall"].append(wall)
+                samples[name]["info"].append(info)
+        for name, python, module, _status in tools:
+            entry = {"row": "import", "tool": name, "n": None, "unit": "s", "samples": samples[name]["import"],
+                     "note": f"`import {module}` timed inside a fresh `{Path(python).parent.parent.name}` "
+                             f"interpreter", "extra": {}}
+            if name in errors or not entry["samples"]:
+                entry.update(status="dnf", reason=errors.get(name, "no sample"))
+            else:
+                entry.update(status="ok", **stats(entry["samples"]))
+                base = baseline.get(python) or []
+                entry["extra"] = {"process_wall": stats(samples[name]["wall"])}
+                if base:
+                    entry["extra"]["python_c_pass_wall"] = stats(base)
+                last = samples[name]["info"][-1]
+                entry["modules_loaded"] = last["modules"]
+                entry["heavy_modules_loaded"] = last["loaded"]
+            self.results.append(entry)
+            log(f"import {name}: {entry.get('median', entry.get('reason'))}")
+
+    def cli(self, pstatus: dict) -> None:
+        """Row 2: ``cluster --help`` against ``python -c pass`` (and ``fyrd --help``), process wall time."""
+        env = self.env(self.scratch / "cli")
+        bindir = Path(sys.executable).parent
+        cluster = bindir / "cluster" if (bindir / "cluster").exists() else shutil.which("cluster")
+        fyrd_ok = pstatus.get("fyrd", {}).get("ok")
+        commands = [("cluster --help", [str(cluster), "--help"] if cluster else None, None),
+                    ("python -c pass", [sys.executable, "-c", "pass"], None),
+                    ("fyrd --help", [str(peers.VENV / "bin" / "fyrd"), "--help"],
+                     None if fyrd_ok else (pstatus.get("fyrd", {}).get("error") or "fyrd not installed"))]
+        samples = {name: [] for name, _, _ in commands}
+        errors = {name: why for name, args, why in commands if why or args is None}
+        if cluster is None:
+            errors["cluster --help"] = "no `cluster` command beside the interpreter or on PATH"
+        for _ in range(self.args.import_repeats):
+            for name, args, _ in commands:
+                if name in errors:
+                    continue
+                try:
+                    wall, proc = self.fresh(args, env, 60)
+                except subprocess.TimeoutExpired:
+                    errors[name] = "did not finish within 60 s"
+                    continue
+                if proc.returncode != 0:
+                    errors[name] = f"exit code {proc.returncode}: {proc.stderr.strip()[-200:]}"
+                    continue
+                samples[name].append(wall)
+        for name, _args, _ in commands:
+            entry = {"row": "cli", "tool": name, "n": None, "unit": "s", "samples": samples[name],
+                     "note": "process wall time", "extra": {}}
+            if name in errors or not samples[name]:
+                entry.update(status="dnf", reason=errors.get(name, "no sample"))
+            else:
+                entry.update(status="ok", **stats(samples[name]))
+            self.results.append(entry)
+
+    def local_rows(self, pstatus: dict, rows: set) -> None:
+        a = self.args
+        peer_py = str(peers.python())
+
+        def peer_missing(name):
+            s = pstatus.get(name) or {}
+            return None if s.get("ok") else f"not installed or not importable: {s.get('error') or 'skipped'}"
+
+        def shut_local(work: Path, spec: dict) -> None:
+            state = work / "state"
+            if state.exists():
+                import cluster_local
+                cluster_local.shutdown_runner(state, timeout=30)
+
+        common = dict(repeats=a.repeats, budget=a.budget)
+        for n in a.ns if "shell" in rows else ():
+            self.cell("shell", "cluster-core", n, sys.executable, timeout=a.timeout, cleanup=shut_local, **common,
+                      note="`cc.submit(cmd, backend='local')` per job, then `cc.wait(jobs)`")
+            self.cell("shell", "xargs", n, sys.executable, timeout=a.timeout, **common,
+                      note=f"`xargs -P {CORES} -n 1 bash -c` over the same command lines")
+        for n in a.ns if "function" in rows else ():
+            self.cell("function", "cluster-core", n, sys.executable, timeout=a.timeout, cleanup=shut_local, **common,
+                      note="`cc.map(square, range(N), backend='local')`, then `cc.get(tasks)`")
+            self.cell("function", "ProcessPoolExecutor", n, sys.executable, timeout=a.timeout, **common,
+                      note=f"`ProcessPoolExecutor({CORES}).map`, pool start included")
+            self.cell("function", "submitit", n, peer_py, timeout=a.peer_timeout, unavailable=peer_missing("submitit"),
+                      **common, note="`LocalExecutor.map_array`, then `job.result()` for each")
+            self.cell("function", "fyrd", n, peer_py, timeout=a.peer_timeout, unavailable=peer_missing("fyrd"),
+                      **common, note="`fyrd.submit(square, (i,), qtype='local')` per job, then `job.get()`; "
+                                     "its server runs at least 4 jobs at once")
+
+    def slurm_rows(self, info: dict) -> None:
+        a = self.args
+        up, why = (False, "--no-slurm") if a.no_slurm else slurm_up()
+        if up:
+            config = _command(["scontrol", "show", "config"]) or ""
+            for line in config.splitlines():
+                if line.startswith("MaxArraySize"):
+                    info["slurm_max_array_size"] = int(line.split("=", 1)[1])
+
+        def scancel(work: Path, spec: dict) -> None:
+            subprocess.run(["scancel", "--name", spec["name"]], capture_output=True, timeout=30)
+
+        for n in a.slurm_ns:
+            common = dict(repeats=a.repeats, budget=a.budget, timeout=a.slurm_timeout, cleanup=scancel,
+                          unavailable=None if up else f"Slurm not up: {why}")
+            self.cell("slurm", "cluster-core", n, sys.executable, **common,
+                      note="`cc.map(square, range(N), backend='slurm')` (one sbatch per MaxArraySize chunk), "
+                           "then `cc.get`")
+            self.cell("slurm", "raw-array", n, sys.executable, **common,
+                      note="`sbatch --wait --array=0-(N-1)` of a script running the same function per task")
+
+    def parse_rows(self) -> None:
+        a = self.args
+        spec = {"inner_repeats": a.parse_repeats}
+        self.cell("parse", "squeue", a.parse_jobs, sys.executable, repeats=1, budget=0, timeout=a.timeout, spec=spec,
+                  note="`cluster_slurm.parse.parse_squeue` of the captured rows, replicated with new ids")
+        self.cell("parse", "qstat-x", a.parse_jobs, sys.executable, repeats=1, budget=0, timeout=a.timeout, spec=spec,
+                  note="`cluster_torque.parse.parse_torque_xml` of one `qstat -x -t` document of the captured "
+                       "<Job> records, replicated with new ids")
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="benchmarks/run.py", description=__doc__.splitlines()[0])
+    p.add_argument("--smoke", action="store_true", help="tiny N, one repeat, short timeouts (what CI runs)")
+    p.add_argument("--out", type=Path, default=BENCH / "results", help="output directory (default %(default)s)")
+    p.add_argument("--ns", help="N for the local rows (default 10,100,1000; smoke 4)")
+    p.add_argument("--slurm-ns", help="N for the Slurm rows (default 10,100,1000; smoke 3)")
+    p.add_argument("--repeats", type=int, help="repeats per cell (default 3; smoke 1)")
+    p.add_argument("--import-repeats", type=int, help="fresh interpreters per import/CLI figure (default 30)")
+    p.add_argument("--budget", type=float, help="seconds after which a cell stops repeating (default 150)")
+    p.add_argument("--timeout", type=float, help="timeout of one cluster-core/baseline run (default 600)")
+    p.add_argument("--peer-timeout", type=float, help="timeout of one submitit/fyrd run (default 600; smoke 30)")
+    p.add_argument("--slurm-timeout", type=float, help="timeout of one Slurm run (default 1200; smoke 120)")
+    p.add_argument("--parse-jobs", type=int, help="jobs in the parsed outputs (default 10000; smoke 500)")
+    p.add_argument("--parse-repeats", type=int, help="timed parses (default 10; smoke 1)")
+    p.add_argument("--no-peers", action="store_true", help="do not install or run the peers")
+    p.add_argument("--no-slurm", action="store_true", help="skip the Slurm rows")
+    p.add_argument("--only", help="comma-separated rows to run: import,cli,parse,shell,function,slurm")
+    a = p.parse_args(argv)
+    smoke = a.smoke
+    defaults = dict(ns="4" if smoke else "10,100,1000", slurm_ns="3" if smoke else "10,100,1000",
+                    repeats=1 if smoke else 3, import_repeats=2 if smoke else 30, budget=0 if smoke else 150,
+                    timeout=120 if smoke else 600, peer_timeout=30 if smoke else 600,
+                    slurm_timeout=120 if smoke else 1200, parse_jobs=500 if smoke else 10_000,
+                    parse_repeats=1 if smoke else 10)
+    for key, value in defaults.items():
+        if getattr(a, key) is None:
+            setattr(a, key, value)
+    a.ns = [int(x) for x in str(a.ns).split(",") if x]
+    a.slurm_ns = [int(x) for x in str(a.slurm_ns).split(",") if x]
+    a.only = set(a.only.split(",")) if a.only else {"import", "cli", "parse", "shell", "function", "slurm"}
+    return a
+
+
+def main(argv=None) -> int:
+    a = parse_args(sys.argv[1:] if argv is None else argv)
+    a.out.mkdir(parents=True, exist_ok=True)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    t0 = time.monotonic()
+    bench = Bench(a)
+    info = machine()
+    log(f"{'smoke' if a.smoke else 'full'} run on {info['host']}: {info['cpu']}, {info['cores']} cores, "
+        f"{info['memory_gib']} GiB; output in {a.out}")
+    if a.no_peers:
+        pstatus = {name: {"ok": False, "error": "--no-peers"} for name in peers.PEERS}
+    else:
+        pstatus = peers.ensure(timeout=300 if a.smoke else 900, log=log)
+    for name, s in pstatus.items():
+        log(f"peer {name}: {s.get('version') if s.get('ok') else 'UNAVAILABLE: ' + str(s.get('error'))}")
+    try:
+        if "import" in a.only:
+            bench.imports(pstatus)
+        if "cli" in a.only:
+            bench.cli(pstatus)
+        if "parse" in a.only:
+            bench.parse_rows()
+        if {"shell", "function"} & a.only:
+            bench.local_rows(pstatus, a.only)
+        if "slurm" in a.only:
+            bench.slurm_rows(info)
+    finally:
+        shutil.rmtree(bench.scratch, ignore_errors=True)
+    data = {
+        "schema": 1,
+        "mode": "smoke" if a.smoke else "full",
+        "started": started.isoformat(timespec="seconds"),
+        "duration_seconds": round(time.monotonic() - t0, 1),
+        "command": " ".join([Path(sys.executable).name, "benchmarks/run.py", *(argv or sys.argv[1:])]),
+        "machine": info,
+        "config": {k: (sorted(v) if isinstance(v, set) else str(v) if isinstance(v, Path) else v)
+                   for k, v in vars(a).items()},
+        "peers": pstatus,
+        "results": bench.results,
+    }
+    data["targets"] = report.targets(data)
+    data["plot"] = {"status": "pending"}
+    (a.out / "results.json").write_text(json.dumps(data, indent=1, default=_jsonable) + "\n")
+    data["plot"] = report.plot(a.out / "results.json", a.out / "plot.png", peers.python())
+    (a.out / "results.json").write_text(json.dumps(data, indent=1, default=_jsonable) + "\n")
+    (a.out / "results.md").write_text(report.markdown(data))
+    log(f"done in {data['duration_seconds']} s: {a.out / 'results.md'}, results.json, plot.png")
+    print(report.markdown(data))
+    return 0
+
+
+def _jsonable(value):
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    return str(value)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

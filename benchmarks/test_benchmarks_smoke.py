@@ -1,0 +1,70 @@
+"""The benchmark suite end to end in smoke mode (tiny N, one repeat, short peer timeouts), so it never rots.
+
+Checks that the outputs exist and are well formed, and that cluster-core's own rows and the baselines
+finished; peers may fail or time out (that is a "did not finish" cell). Timings are never asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent
+
+pytestmark = pytest.mark.slow
+
+MUST_FINISH = [("import", "cluster-core"), ("cli", "cluster --help"), ("cli", "python -c pass"),
+               ("parse", "squeue"), ("parse", "qstat-x"), ("shell", "cluster-core"), ("shell", "xargs"),
+               ("function", "cluster-core"), ("function", "ProcessPoolExecutor")]
+PEERS = [("import", "submitit"), ("import", "fyrd"), ("function", "submitit"), ("function", "fyrd")]
+
+
+def test_smoke_run_writes_table_json_and_plot(tmp_path):
+    out = tmp_path / "results"
+    env = {k: v for k, v in os.environ.items() if k not in ("CLUSTER_BACKEND", "CLUSTER_CORE_CONFIG")}
+    proc = subprocess.run([sys.executable, str(BENCH / "run.py"), "--smoke", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600, env=env, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    data = json.loads((out / "results.json").read_text())
+    assert data["mode"] == "smoke" and data["machine"]["cores"] >= 1
+    assert set(data["peers"]) >= {"submitit", "fyrd", "matplotlib"}
+    results = {(r["row"], r["tool"], r["n"]): r for r in data["results"]}
+    rows = {(row, tool) for row, tool, _ in results}
+    for key in MUST_FINISH + PEERS:
+        assert key in rows, f"no {key} cell"
+    for (row, tool, n), r in results.items():
+        assert r["status"] in ("ok", "dnf"), r
+        if r["status"] == "ok":
+            assert r["samples"] and all(isinstance(s, float) and s >= 0 for s in r["samples"])
+            assert r["min"] <= r["median"] <= r["max"]
+            if n:
+                assert r["per_job"]["median"] == pytest.approx(r["median"] / n)
+        else:
+            assert r["reason"], r
+        if (row, tool) in MUST_FINISH:
+            assert r["status"] == "ok", f"{row}/{tool} did not finish: {r.get('reason')}"
+    slurm = [r for r in data["results"] if r["row"] == "slurm"]
+    assert {r["tool"] for r in slurm} == {"cluster-core", "raw-array"}
+    for r in slurm:
+        if r["status"] == "ok":
+            assert r["extra"]["sbatch"]["median"] >= 1 and "scheduler_calls_waiting" in r["extra"]
+    assert all(t["result"] in ("met", "missed", "not measured") for t in data["targets"])
+    assert len(data["targets"]) == 7
+
+    table = (out / "results.md").read_text()
+    assert "| target | measured (medians) | limit | result |" in table
+    assert "| row | tool | N | median | min – max | per job | notes |" in table
+    body = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(body) >= len(data["results"]) + len(data["targets"])
+
+    if data["peers"]["matplotlib"]["ok"]:
+        assert data["plot"]["status"] == "ok", data["plot"]
+        assert (out / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    else:
+        assert data["plot"]["status"] in ("ok", "failed")
