@@ -83,7 +83,7 @@ def targets(data: dict) -> list[dict]:
     # 2. shell jobs
     n = largest(data, "shell")
     cc, base = find(data, "shell", "cluster-core", n), find(data, "shell", "xargs", n)
-    name = f"{n} shell jobs ≤ 3 × `xargs -P <cores>`"
+    name = f"{n or 'N'} shell jobs ≤ 3 × `xargs -P <cores>`"
     if ok(cc) and ok(base):
         ratio = cc["median"] / base["median"]
         out.append(_target(name, f"{fmt(cc['median'])} vs {fmt(base['median'])}: {ratio:.1f}×", "≤ 3×", ratio <= 3,
@@ -93,14 +93,14 @@ def targets(data: dict) -> list[dict]:
     # 3. function jobs
     n = largest(data, "function")
     cc, ppe = find(data, "function", "cluster-core", n), find(data, "function", "ProcessPoolExecutor", n)
-    name = f"{n} function jobs ≤ 15 × ProcessPoolExecutor"
+    name = f"{n or 'N'} function jobs ≤ 15 × ProcessPoolExecutor"
     if ok(cc) and ok(ppe):
         ratio = cc["median"] / ppe["median"]
         out.append(_target(name, f"{fmt(cc['median'])} vs {fmt(ppe['median'])}: {ratio:.0f}×", "≤ 15×", ratio <= 15,
                            "" if ratio <= 15 else f"{ratio / 15:.1f}× over the limit"))
     else:
         out.append(_target(name, "–", "≤ 15×", None, _missing(cc if not ok(cc) else ppe, "function")))
-    name = f"{n} function jobs ≥ 50× faster per job than submitit.LocalExecutor"
+    name = f"{n or 'N'} function jobs ≥ 50× faster per job than submitit.LocalExecutor"
     subs = [r for r in data["results"] if r["row"] == "function" and r["tool"] == "submitit" and ok(r)]
     sub = next((r for r in subs if r["n"] == n), None) or (max(subs, key=lambda r: r["n"]) if subs else None)
     if ok(cc) and sub:
@@ -151,7 +151,7 @@ def targets(data: dict) -> list[dict]:
 
 def _cell(entry: dict) -> tuple[str, str, str]:
     if not ok(entry):
-        return "did not finish", "", entry.get("reason", "")
+        return "did not finish", "", ""
     spread = f"{fmt(entry['min'])} – {fmt(entry['max'])}"
     per = fmt(entry["per_job"]["median"]) if entry.get("per_job") else ""
     return fmt(entry["median"]), spread, per
@@ -186,12 +186,14 @@ def _notes(entry: dict) -> str:
 def machine_line(data: dict) -> str:
     m = data["machine"]
     return (f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']} (kernel {m['kernel']}), "
-            f"Python {m['python']}" + (f", {m['slurm']}" if m.get("slurm") else ""))
+            f"Python {m['python']}" + (f", {m['slurm']}" if m.get("slurm") else "") +
+            (f"; cluster-core {m['cluster_core']}" if m.get("cluster_core") else ""))
 
 
 def markdown(data: dict) -> str:
     lines = [f"Run {data['started']} ({data['mode']}, {data['duration_seconds']:.0f} s) on {machine_line(data)}; "
-             f"load average at start {', '.join(f'{x:.2f}' for x in data['machine']['load_average_at_start'])}.",
+             f"load average (1, 5, 15 min) {', '.join(f'{x:.2f}' for x in data['machine']['load_average_at_start'])} "
+             f"at the start, {', '.join(f'{x:.2f}' for x in data.get('load_average_at_end', []))} at the end.",
              ""]
     peer = ", ".join(f"{name} {s['version']}" if s.get("ok") else f"{name}: unavailable ({s.get('error')})"
                      for name, s in data["peers"].items() if name != "matplotlib")

@@ -75,7 +75,16 @@ def machine() -> dict:
     return {"host": platform.node(), "os": os_name, "kernel": platform.release(), "cpu": cpu, "cores": CORES,
             "memory_gib": round(mem_kb / 2 ** 20, 1), "python": platform.python_version(),
             "python_executable": sys.executable, "slurm": _command(["sbatch", "--version"]),
-            "load_average_at_start": list(os.getloadavg())}
+            "load_average_at_start": list(os.getloadavg()), "cluster_core": source()}
+
+
+def source() -> str:
+    """Which cluster-core was measured: the commit of the checkout (and whether its code was modified)."""
+    commit = _command(["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"])
+    if not commit:
+        return os.environ.get("BENCH_SOURCE") or f"{ROOT} (not a git checkout)"
+    dirty = _command(["git", "-C", str(ROOT), "status", "--porcelain", "--", "cluster_core", "plugins"])
+    return f"commit {commit}" + (" with uncommitted changes to cluster_core/ or plugins/" if dirty else "")
 
 
 def slurm_up() -> tuple[bool, str]:
@@ -136,54 +145,92 @@ class Bench:
             return None, f"failed: {why[:300]}"
         return json.loads(result_path.read_text()), None
 
-    def cell(self, row: str, tool: str, n: Optional[int], python: Optional[str], *, repeats: int, timeout: float,
-             budget: float, spec: Optional[dict] = None, cleanup: Optional[Callable[[Path, dict], None]] = None,
+    def cell(self, row: str, tool: str, n: Optional[int], python: Optional[str], *, timeout: float,
+             spec: Optional[dict] = None, cleanup: Optional[Callable[[Path, dict], None]] = None,
              unavailable: Optional[str] = None, note: str = "") -> dict:
-        """Measure one (row, tool, N) ``repeats`` times (fewer once ``budget`` seconds are spent)."""
-        entry = {"row": row, "tool": tool, "n": n, "unit": "s", "note": note, "samples": [], "extra": {}}
-        self.results.append(entry)
-        skip = unavailable or self.failed_at.get((row, tool))
-        if skip:
-            entry.update(status="dnf", reason=skip)
-            log(f"{row} {tool} N={n}: not run ({skip})")
-            return entry
+        """One (row, tool, N) figure to measure; run it with :meth:`measure`."""
+        return {"row": row, "tool": tool, "n": n, "unit": "s", "note": note, "samples": [], "extra": {},
+                "_run": dict(python=python, timeout=timeout, spec=spec or {}, cleanup=cleanup,
+                             unavailable=unavailable)}
+
+    def measure(self, cells: list[dict], repeats: int, budget: float) -> None:
+        """Run the cells of one (row, N) round-robin, ``repeats`` rounds (a cell drops out once it has
+        spent ``budget`` seconds), so a disturbance of the machine hits every tool alike."""
+        active = []
+        for entry in cells:
+            self.results.append(entry)
+            run = entry["_run"]
+            skip = run["unavailable"] or self.failed_at.get((entry["row"], entry["tool"]))
+            if not skip:
+                skip = self._predicted_too_slow(entry, run["timeout"])
+            if skip:
+                entry.update(status="dnf", reason=skip)
+                log(f"{entry['row']} {entry['tool']} N={entry['n']}: not run ({skip})")
+            else:
+                entry.update(_extras=[], _spent=0.0)
+                active.append(entry)
+        for _ in range(repeats):
+            for entry in list(active):
+                self._sample(entry)
+                if entry.get("status") == "dnf" or entry["_spent"] > budget:
+                    active.remove(entry)
+            if not active:
+                break
+        for entry in cells:
+            self._finish(entry)
+
+    def _predicted_too_slow(self, entry: dict, timeout: float) -> Optional[str]:
+        """A cell whose tool already took so long per job at a smaller N that this N cannot finish."""
+        smaller = [r for r in self.results if r["row"] == entry["row"] and r["tool"] == entry["tool"]
+                   and r.get("status") == "ok" and r["n"] and entry["n"] and r["n"] < entry["n"]]
+        if not smaller:
+            return None
+        last = max(smaller, key=lambda r: r["n"])
+        predicted = last["min"] / last["n"] * entry["n"]
+        if predicted <= timeout:
+            return None
+        return (f"not run: at N={last['n']:,} it took {last['min'] / last['n']:.2f} s per job, so N={entry['n']:,} "
+                f"would take about {predicted:.0f} s, over the {timeout:g} s timeout")
+
+    def _sample(self, entry: dict) -> None:
+        run = entry["_run"]
+        row, tool, n = entry["row"], entry["tool"], entry["n"]
+        work = Path(tempfile.mkdtemp(prefix=f"{row}-{tool}-{n}-", dir=self.scratch))
+        spec = dict(run["spec"], kind=f"{row}/{tool}", n=n, name=f"ccbench-{uuid.uuid4().hex[:8]}")
         started = time.monotonic()
-        extras: list[dict] = []
-        reason = None
-        for i in range(repeats):
-            work = Path(tempfile.mkdtemp(prefix=f"{row}-{tool}-{n}-".replace("/", "_"), dir=self.scratch))
-            full = dict(spec or {}, kind=f"{row}/{tool}", n=n, name=f"ccbench-{uuid.uuid4().hex[:8]}")
-            try:
-                result, reason = self.worker(python, full, work, timeout)
-            finally:
-                if cleanup is not None:
-                    with contextlib.suppress(Exception):
-                        cleanup(work, full)
-                shutil.rmtree(work, ignore_errors=True)
-            if result is None:
-                break
-            seconds = result["seconds"]
-            entry["samples"] += seconds if isinstance(seconds, list) else [seconds]
-            extras.append(result.get("extra") or {})
-            if time.monotonic() - started > budget:
-                break
-        if reason is not None:
+        try:
+            result, reason = self.worker(run["python"], spec, work, run["timeout"])
+        finally:
+            if run["cleanup"] is not None:
+                with contextlib.suppress(Exception):
+                    run["cleanup"](work, spec)
+            shutil.rmtree(work, ignore_errors=True)
+        entry["_spent"] += time.monotonic() - started
+        if result is None:
             entry.update(status="dnf", reason=reason)
             if "did not finish within" in reason:
-                self.failed_at[(row, tool)] = f"not run: did not finish at N={n}"
+                self.failed_at[(row, tool)] = f"not run: did not finish at N={n:,}" if n else "not run"
             log(f"{row} {tool} N={n}: DID NOT FINISH ({reason})")
+            return
+        seconds = result["seconds"]
+        entry["samples"] += seconds if isinstance(seconds, list) else [seconds]
+        entry["_extras"].append(result.get("extra") or {})
+
+    def _finish(self, entry: dict) -> None:
+        entry.pop("_run", None)
+        extras = entry.pop("_extras", [])
+        entry.pop("_spent", None)
+        if entry.get("status") == "dnf":
             if entry["samples"]:
-                entry["partial_samples"] = entry.pop("samples")
-                entry["samples"] = []
-            return entry
+                entry["partial_samples"], entry["samples"] = entry["samples"], []
+            return
         entry.update(status="ok", **stats(entry["samples"]))
         numeric = sorted({k for e in extras for k, v in e.items() if isinstance(v, (int, float))})
         entry["extra"] = {k: stats([e[k] for e in extras if k in e]) for k in numeric}
-        if n:
-            entry["per_job"] = {k: entry[k] / n for k in ("min", "median", "max")}
-        log(f"{row} {tool} N={n}: median {entry['median']:.4f} s over {len(entry['samples'])} "
-            f"(min {entry['min']:.4f}, max {entry['max']:.4f})")
-        return entry
+        if entry["n"]:
+            entry["per_job"] = {k: entry[k] / entry["n"] for k in ("min", "median", "max")}
+        log(f"{entry['row']} {entry['tool']} N={entry['n']}: median {entry['median']:.4f} s over "
+            f"{len(entry['samples'])} (min {entry['min']:.4f}, max {entry['max']:.4f})")
 
     # --- rows -------------------------------------------------------------------------------------
 
@@ -299,26 +346,30 @@ class Bench:
                 import cluster_local
                 cluster_local.shutdown_runner(state, timeout=30)
 
-        common = dict(repeats=a.repeats, budget=a.budget)
         for n in a.ns if "shell" in rows else ():
-            self.cell("shell", "cluster-core", n, sys.executable, timeout=a.timeout, cleanup=shut_local, **common,
-                      note="`cc.submit(cmd, backend='local')` per job, then `cc.wait(jobs)`")
-            self.cell("shell", "xargs", n, sys.executable, timeout=a.timeout, **common,
-                      note=f"`xargs -P {CORES} -n 1 bash -c` over the same command lines")
+            self.measure([
+                self.cell("shell", "cluster-core", n, sys.executable, timeout=a.timeout, cleanup=shut_local,
+                          note="`cc.submit(cmd, backend='local')` per job, then `cc.wait(jobs)`"),
+                self.cell("shell", "xargs", n, sys.executable, timeout=a.timeout,
+                          note=f"`xargs -P {CORES} -n 1 bash -c` over the same command lines"),
+            ], a.repeats, a.budget)
         for n in a.ns if "function" in rows else ():
-            self.cell("function", "cluster-core", n, sys.executable, timeout=a.timeout, cleanup=shut_local, **common,
-                      note="`cc.map(square, range(N), backend='local')`, then `cc.get(tasks)`")
-            self.cell("function", "ProcessPoolExecutor", n, sys.executable, timeout=a.timeout, **common,
-                      note=f"`ProcessPoolExecutor({CORES}).map`, pool start included")
-            self.cell("function", "submitit", n, peer_py, timeout=a.peer_timeout, unavailable=peer_missing("submitit"),
-                      **common, note="`LocalExecutor.map_array`, then `job.result()` for each")
-            self.cell("function", "fyrd", n, peer_py, timeout=a.peer_timeout, unavailable=peer_missing("fyrd"),
-                      **common, note="`fyrd.submit(square, (i,), qtype='local')` per job, then `job.get()`; "
-                                     "its server runs at least 4 jobs at once")
+            self.measure([
+                self.cell("function", "cluster-core", n, sys.executable, timeout=a.timeout, cleanup=shut_local,
+                          note="`cc.map(square, range(N), backend='local')`, then `cc.get(tasks)`"),
+                self.cell("function", "ProcessPoolExecutor", n, sys.executable, timeout=a.timeout,
+                          note=f"`ProcessPoolExecutor({CORES}).map`, pool start included"),
+                self.cell("function", "submitit", n, peer_py, timeout=a.peer_timeout,
+                          unavailable=peer_missing("submitit"),
+                          note="`LocalExecutor.map_array`, then `job.result()` for each"),
+                self.cell("function", "fyrd", n, peer_py, timeout=a.peer_timeout, unavailable=peer_missing("fyrd"),
+                          note="`fyrd.submit(square, (i,), qtype='local')` per job, then `job.get()`; "
+                               "its server runs at least 4 jobs at once"),
+            ], a.repeats, a.budget)
 
     def slurm_rows(self, info: dict) -> None:
         a = self.args
-        up, why = (False, "--no-slurm") if a.no_slurm else slurm_up()
+        up, why = (False, "skipped (--no-slurm)") if a.no_slurm else slurm_up()
         if up:
             config = _command(["scontrol", "show", "config"]) or ""
             for line in config.splitlines():
@@ -329,22 +380,25 @@ class Bench:
             subprocess.run(["scancel", "--name", spec["name"]], capture_output=True, timeout=30)
 
         for n in a.slurm_ns:
-            common = dict(repeats=a.repeats, budget=a.budget, timeout=a.slurm_timeout, cleanup=scancel,
-                          unavailable=None if up else f"Slurm not up: {why}")
-            self.cell("slurm", "cluster-core", n, sys.executable, **common,
-                      note="`cc.map(square, range(N), backend='slurm')` (one sbatch per MaxArraySize chunk), "
-                           "then `cc.get`")
-            self.cell("slurm", "raw-array", n, sys.executable, **common,
-                      note="`sbatch --wait --array=0-(N-1)` of a script running the same function per task")
+            common = dict(timeout=a.slurm_timeout, cleanup=scancel, unavailable=None if up else why)
+            self.measure([
+                self.cell("slurm", "cluster-core", n, sys.executable, **common,
+                          note="`cc.map(square, range(N), backend='slurm')` (one sbatch per MaxArraySize chunk), "
+                               "then `cc.get`"),
+                self.cell("slurm", "raw-array", n, sys.executable, **common,
+                          note="`sbatch --wait --array=0-(N-1)` of a script running the same function per task"),
+            ], a.repeats, a.budget)
 
     def parse_rows(self) -> None:
         a = self.args
         spec = {"inner_repeats": a.parse_repeats}
-        self.cell("parse", "squeue", a.parse_jobs, sys.executable, repeats=1, budget=0, timeout=a.timeout, spec=spec,
-                  note="`cluster_slurm.parse.parse_squeue` of the captured rows, replicated with new ids")
-        self.cell("parse", "qstat-x", a.parse_jobs, sys.executable, repeats=1, budget=0, timeout=a.timeout, spec=spec,
-                  note="`cluster_torque.parse.parse_torque_xml` of one `qstat -x -t` document of the captured "
-                       "<Job> records, replicated with new ids")
+        self.measure([
+            self.cell("parse", "squeue", a.parse_jobs, sys.executable, timeout=a.timeout, spec=spec,
+                      note="`cluster_slurm.parse.parse_squeue` of the captured rows, replicated with new ids"),
+            self.cell("parse", "qstat-x", a.parse_jobs, sys.executable, timeout=a.timeout, spec=spec,
+                      note="`cluster_torque.parse.parse_torque_xml` of one `qstat -x -t` document of the captured "
+                           "<Job> records, replicated with new ids"),
+        ], 1, 0)
 
 
 def parse_args(argv):
@@ -413,6 +467,7 @@ def main(argv=None) -> int:
         "mode": "smoke" if a.smoke else "full",
         "started": started.isoformat(timespec="seconds"),
         "duration_seconds": round(time.monotonic() - t0, 1),
+        "load_average_at_end": list(os.getloadavg()),
         "command": " ".join([Path(sys.executable).name, "benchmarks/run.py", *(argv or sys.argv[1:])]),
         "machine": info,
         "config": {k: (sorted(v) if isinstance(v, set) else str(v) if isinstance(v, Path) else v)
