@@ -7,6 +7,11 @@ exit status is 153. The query therefore reads stdout whatever the exit status an
 "gone" only when stderr names it. If an asked id is neither reported nor named (a qstat that gave up
 early, or an error message we do not know), it asks once more for every job and filters here, so one
 purged job never hides the others.
+
+OpenPBS master's ``qstat -f -F json`` reports only the first operand's job (see
+``_JSON_FIRST_OPERAND_ONLY``): when PBS Pro leaves asked jobs out without disowning them, the query
+asks for them in the ``qstat -f -w`` text format, which lists every operand, and uses text for that
+qstat from then on (one call per poll again).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from .dialect import PBSPRO, TORQUE
 
 log = logging.getLogger(__name__)
 
+BACKEND = "torque"  # commands are looked up in $CLUSTER_TORQUE_BIN / torque.bin_dir before PATH
 SUBMIT_TIMEOUT = 60.0
 QUERY_TIMEOUT = 30.0
 CANCEL_TIMEOUT = 30.0
@@ -61,7 +67,7 @@ def call(args: Sequence[str], *, timeout: float, retries: int = RETRIES, retry_t
     """Run a scheduler command (check=False); retry transient failures. A timeout is retried only with
     ``retry_timeouts`` (never for qsub: the job may have been created)."""
     return commands.run(list(args), timeout=timeout, retries=retries, backoff=BACKOFF, transient=TRANSIENT,
-                        check=False, retry_timeouts=retry_timeouts, cwd=cwd)
+                        check=False, retry_timeouts=retry_timeouts, cwd=cwd, backend=BACKEND)
 
 
 # --- qsub ---------------------------------------------------------------------------------------------
@@ -161,17 +167,32 @@ def _parse(dialect: str, stdout: str, text: bool) -> list[QueueJob]:
     return parse.parse_torque_xml(stdout) if dialect == TORQUE else parse.parse_pbs_json(stdout)
 
 
-def _ask(dialect: str, job_ids: Optional[Sequence[str]],
-         history: bool = False) -> tuple[list[QueueJob], set[str], commands.Result]:
-    """One qstat call (plus a text retry when PBS Pro's JSON cannot be read): records, unknown ids, result."""
-    args = qstat_args(dialect, job_ids, history=history)
+# qstat executables whose -F json answer holds only the first operand's job: OpenPBS master (cd7ab5eda,
+# reporting 23.06.06) keeps the "Jobs" object of qstat.c display_statjob() in a local variable that is set
+# on the first call only, so the jobs of every later operand are dropped without a word (exit 0).
+_JSON_FIRST_OPERAND_ONLY: set[str] = set()
+
+
+def _qstat_path() -> str:
+    return commands.which("qstat", BACKEND) or "qstat"
+
+
+def _ask(dialect: str, job_ids: Optional[Sequence[str]], history: bool = False,
+         text: bool = False) -> tuple[list[QueueJob], set[str], commands.Result, bool]:
+    """One qstat call (plus a text retry when PBS Pro's JSON cannot be read): records, unknown ids,
+    result, and whether the text format was read. PBS Pro is asked for text straight away when its qstat
+    is known to drop operands from JSON."""
+    if dialect == PBSPRO and job_ids and len(job_ids) > 1 and _qstat_path() in _JSON_FIRST_OPERAND_ONLY:
+        text = True
+    args = qstat_args(dialect, job_ids, text=text, history=history)
     res = call(args, timeout=QUERY_TIMEOUT)
     try:
-        records = _parse(dialect, res.stdout, text=False)
+        records = _parse(dialect, res.stdout, text=text)
     except parse.ParseError as exc:
-        if dialect != PBSPRO:
+        if dialect != PBSPRO or text:
             raise SchedulerError(f"{exc}", command=args, returncode=res.returncode, output=res.stdout) from None
         log.debug("%s; asking again for qstat -f text", exc)
+        text = True
         args = qstat_args(dialect, job_ids, text=True, history=history)
         res = call(args, timeout=QUERY_TIMEOUT)
         records = _parse(dialect, res.stdout, text=True)
@@ -182,22 +203,32 @@ def _ask(dialect: str, job_ids: Optional[Sequence[str]],
     if res.returncode != 0 and not records and not gone and (not job_ids or _transient(message)):
         raise SchedulerError(f"qstat failed (exit {res.returncode}): {message[:2000]}", command=args,
                              returncode=res.returncode, output=message, transient=_transient(message))
-    return records, gone, res
+    return records, gone, res, text
 
 
 def query(dialect: str, job_ids: Optional[Sequence[str]], user: Optional[str] = None,
           partition: Optional[str] = None) -> list[QueueJob]:
     """The records for ``job_ids`` (their spelling kept), or every job of ``user`` in ``partition``."""
     if not job_ids:
-        records, _, _ = _ask(dialect, None)
+        records, _, _, _ = _ask(dialect, None)
         return [r for r in records if (not user or r.user == user) and (not partition or r.partition == partition)]
     asked = list(dict.fromkeys(str(j).strip() for j in job_ids))
-    records, gone, res = _ask(dialect, asked)
+    records, gone, res, text = _ask(dialect, asked)
     result = match(asked, records)
     lost = [j for j in asked if j not in result and not _named(j, gone)]
+    if lost and dialect == PBSPRO and not text and len(asked) > 1 and (res.returncode == 0 or gone):
+        # PBS Pro answers every operand of -x -t ids (finished ones from the history) or names it as
+        # unknown: a job missing while qstat explained every error is the JSON defect above. Ask in text,
+        # and from now on for text.
+        log.debug("qstat -F json dropped %s without a word; asking again in text, and from now on", lost)
+        _JSON_FIRST_OPERAND_ONLY.add(_qstat_path())
+        more, more_gone, res, _ = _ask(dialect, lost, text=True)
+        result.update(match(lost, more))
+        gone |= more_gone
+        lost = [j for j in lost if j not in result and not _named(j, gone)]
     if lost and res.returncode != 0:
         log.debug("qstat (exit %s) neither reported nor disowned %s; asking for every job", res.returncode, lost)
-        everything, _, _ = _ask(dialect, None, history=True)
+        everything, _, _, _ = _ask(dialect, None, history=True)
         result.update(match(lost, everything))
     out: list[QueueJob] = []
     for job_id in asked:
@@ -214,8 +245,10 @@ def _named(job_id: str, names: set[str]) -> bool:
 def match(asked: Sequence[str], records: list[QueueJob]) -> dict[str, list[QueueJob]]:
     """Records for each asked id, renamed to the asked spelling (the core matches ids exactly). For an
     array's id: every task the scheduler lists (``array_id`` = the asked id, ``id`` = the task's own
-    name), and PBS Pro's own parent record; Torque's ``-t`` lists tasks only."""
-    parsed = [(ids.try_parse(r.id), r) for r in records]
+    name), and PBS Pro's own parent record; Torque's ``-t`` lists tasks only. A job qstat listed twice
+    (asked for as ``3`` and as ``3.vm``) counts once."""
+    # qstat answers each operand on its own: two spellings of one job (3 and 3.vm) list it twice
+    parsed = [(ids.try_parse(r.id), r) for r in {r.id: r for r in records}.values()]
     out: dict[str, list[QueueJob]] = {}
     for job_id in asked:
         want = ids.try_parse(job_id)
@@ -267,7 +300,7 @@ def cancel(job_ids: Sequence[str]) -> bool:
 def server_answers(timeout: float = 3.0) -> tuple[bool, str]:
     """Whether the default server answers ``qstat -B`` within ``timeout`` seconds, and what it said."""
     try:
-        res = commands.run(["qstat", "-B"], timeout=timeout, check=False)
+        res = commands.run(["qstat", "-B"], timeout=timeout, check=False, backend=BACKEND)
     except SchedulerError as exc:
         return False, str(exc)
     if res.returncode != 0:

@@ -1,9 +1,11 @@
 """Which PBS this is: Torque ("torque") or PBS Pro / OpenPBS ("pbspro").
 
-Both ship commands named qsub, qstat and qdel with different options and outputs. The dialect comes from
-``$CLUSTER_TORQUE_DIALECT``, else the config setting ``torque.dialect``, else ``qstat --version``, whose
-first line is ``Version: 6.1.3`` on Torque and ``pbs_version = 23.06.06`` on OpenPBS and PBS Pro. The
-detected answer is cached for the process (:func:`reset` forgets it).
+Both ship commands named qsub, qstat and qdel with different options and outputs (and so do Grid Engine
+and Slurm's Torque wrappers). The dialect comes from ``$CLUSTER_TORQUE_DIALECT``, else the config setting
+``torque.dialect``, else ``qstat --version``, whose first line is ``Version: 6.1.3`` on Torque and
+``pbs_version = 23.06.06`` on OpenPBS and PBS Pro. The qstat asked is the one the core finds for this
+backend: in ``$CLUSTER_TORQUE_BIN`` or ``torque.bin_dir`` first, then on PATH. The detected answer is cached
+for the process (:func:`reset` forgets it).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 TORQUE = "torque"
 PBSPRO = "pbspro"
 DIALECTS = (TORQUE, PBSPRO)
+BACKEND = "torque"
 ENV_DIALECT = "CLUSTER_TORQUE_DIALECT"
 CONFIG_KEY = "torque.dialect"
 VERSION_TIMEOUT = 3.0
@@ -45,6 +48,12 @@ class Flavour:
 
 _TORQUE_RE = re.compile(r"^\s*Version:\s*(\S+)", re.MULTILINE)
 _PBSPRO_RE = re.compile(r"^\s*pbs_version\s*=\s*(\S+)", re.MULTILINE)
+# Grid Engine's qstat answers --version with its usage, headed "SGE 8.1.9" (Son of Grid Engine; Open/
+# Univa Grid Engine print OGS/GE/UGE and a version the same way)
+_GRIDENGINE_RE = re.compile(r"^\s*(?:SGE|OGS|OGE|UGE|GE)\s+\d+\.\d", re.MULTILINE)
+SLURM_WRAPPER = ("Slurm's Torque-compatibility wrapper (slurm-wlm-torque), not Torque or PBS: it has no "
+                 "`qstat -x`; use the slurm backend")
+GRID_ENGINE = "Grid Engine's, not Torque's or PBS's: use the sge backend for it"
 
 
 def from_version_output(text: str) -> Flavour:
@@ -53,12 +62,13 @@ def from_version_output(text: str) -> Flavour:
     m = _PBSPRO_RE.search(text)
     if m:
         return Flavour(PBSPRO, m.group(1), f"OpenPBS/PBS Pro {m.group(1)}")
+    if _GRIDENGINE_RE.search(text):
+        return Flavour(None, None, f"qstat is {GRID_ENGINE}")
     m = _TORQUE_RE.search(text)
     if m:
         return Flavour(TORQUE, m.group(1), f"Torque {m.group(1)}")
     if re.search(r"slurm|Unknown option: version", text, re.IGNORECASE):
-        return Flavour(None, None, "qstat is Slurm's Torque-compatibility wrapper (slurm-wlm-torque), not "
-                                   "Torque or PBS: it has no `qstat -x`; use the slurm backend")
+        return Flavour(None, None, f"qstat is {SLURM_WRAPPER}")
     first = text.strip().splitlines()[0][:200] if text.strip() else "nothing"
     return Flavour(None, None, f"`qstat --version` printed {first!r}, which names neither Torque nor PBS")
 
@@ -87,30 +97,73 @@ _lock = threading.Lock()
 _cached: Optional[Flavour] = None
 
 
-def probe(timeout: float = VERSION_TIMEOUT) -> Flavour:
-    """Run ``qstat --version`` (never raises); not cached."""
-    from cluster_core import commands
-    exe = commands.which("qstat")
-    if exe is None:
-        return Flavour(None, None, "qstat not found on PATH (set `cluster config set commands.qstat /path`)")
-    if _is_slurm_wrapper(exe):
-        return Flavour(None, None, f"{exe} is Slurm's Torque-compatibility wrapper (slurm-wlm-torque), not "
-                                   "Torque or PBS: it has no `qstat -x`; use the slurm backend")
+# Where Torque and OpenPBS/PBS Pro install their commands when not on PATH; named in hints only.
+USUAL_BIN_DIRS = ("/opt/torque/bin", "/usr/local/torque/bin", "/opt/pbs/bin", "/opt/pbspro/bin")
+
+
+def _bin_dir_setting() -> Optional[str]:
+    """The configured directory of this backend's commands ($CLUSTER_TORQUE_BIN or torque.bin_dir)."""
+    env = os.environ.get("CLUSTER_TORQUE_BIN", "").strip()
+    if env:
+        return f"$CLUSTER_TORQUE_BIN={env}"
+    from cluster_core import config
     try:
-        res = commands.run(["qstat", "--version"], timeout=timeout, check=False)
+        value = (config.get_option("torque.bin_dir") or "").strip()
+    except Exception:  # a broken config is reported elsewhere
+        value = ""
+    return f"torque.bin_dir={value}" if value else None
+
+
+def _hint() -> str:
+    """How to point the backend at the right qstat, naming the PBS installations seen on this machine."""
+    found = [d for d in USUAL_BIN_DIRS if os.access(os.path.join(d, "qstat"), os.X_OK)]
+    seen = f" (found: {', '.join(found)})" if found else ""
+    return (f"; point the torque backend at Torque's or PBS's commands with `cluster config set "
+            f"torque.bin_dir DIR` or $CLUSTER_TORQUE_BIN{seen}")
+
+
+def probe(timeout: float = VERSION_TIMEOUT) -> Flavour:
+    """Run ``qstat --version`` (never raises); not cached. The qstat is the backend's: from
+    $CLUSTER_TORQUE_BIN or torque.bin_dir when set, else PATH, since Grid Engine and Slurm's wrappers
+    also install a qstat."""
+    from cluster_core import commands
+    exe = commands.which("qstat", BACKEND)
+    if exe is None:
+        where = _bin_dir_setting()
+        if where:
+            return Flavour(None, None, f"no qstat in {where}")
+        return Flavour(None, None, "qstat not found on PATH" + _hint())
+    foreign = _foreign_script(exe)
+    if foreign:
+        return Flavour(None, None, f"{exe} is {foreign}" + _hint())
+    try:
+        res = commands.run(["qstat", "--version"], timeout=timeout, check=False, backend=BACKEND)
     except SchedulerError as exc:
         return Flavour(None, None, str(exc))
-    return from_version_output((res.stdout or "") + "\n" + (res.stderr or ""))
+    flavour = from_version_output((res.stdout or "") + "\n" + (res.stderr or ""))
+    if flavour.dialect is None:
+        reason = flavour.reason.replace("qstat is", f"{exe} is", 1) if flavour.reason.startswith("qstat is") \
+            else f"{exe}: {flavour.reason}"
+        return attrs.evolve(flavour, reason=reason + _hint())
+    return flavour
 
 
-def _is_slurm_wrapper(path: str) -> bool:
-    """Slurm's qstat is a Perl script; real Torque and PBS ship a compiled qstat."""
+def _foreign_script(path: str) -> Optional[str]:
+    """Whose qstat a script is when it is not Torque's or PBS's: Slurm's wrappers are Perl scripts and
+    Debian's Grid Engine commands a shell wrapper; real Torque and PBS ship a compiled qstat."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(4096)
     except OSError:
-        return False
-    return head.startswith(b"#!") and b"slurm" in head.lower()
+        return None
+    if not head.startswith(b"#!"):
+        return None
+    lower = head.lower()
+    if b"slurm" in lower:
+        return SLURM_WRAPPER
+    if b"gridengine" in lower or b"sge_root" in lower:
+        return GRID_ENGINE
+    return None
 
 
 def detected(refresh: bool = False) -> Flavour:

@@ -212,7 +212,11 @@ def parse_torque_xml(text: str) -> list[QueueJob]:
 
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _JSON_TOKEN_RE = re.compile(r'"(?:[^"\\]|\\.)*"|(?<=:)(\s*)([^\s"{}\[\],:]+)', re.DOTALL)
-_BAD_ESCAPE_RE = re.compile(r'\\(?!["\\/bfnrtu])')
+_ESCAPE_RE = re.compile(r"\\(.?)", re.DOTALL)  # escape pairs left to right: in \\' the \\ is one pair
+
+
+def _fix_escape(m: re.Match) -> str:
+    return m.group(0) if m.group(1) and m.group(1) in '"\\/bfnrtu' else "\\\\" + m.group(1)
 
 
 def sanitise_json(text: str) -> str:
@@ -221,11 +225,12 @@ def sanitise_json(text: str) -> str:
     OpenPBS 23.06.06 writes values that look numeric as bare tokens: ``"Job_Name":inf``, ``"B":.5``,
     ``"A":1.``, ``"C":-00``, ``"foo":005`` (openpbs#1255); older versions write invalid escapes such as
     ``\\'`` and ``\\,`` (openpbs#2049). Bare tokens that are not JSON numbers become strings; invalid
-    escapes keep their backslash literally. Strings are skipped as a whole, so nothing inside one is
-    touched."""
+    escapes keep their backslash literally (escapes are read in pairs, so the valid ``\\\\'`` that
+    OpenPBS writes for a quote in a path stays as it is); nothing else inside a string is touched.
+    Readers try the text as it is first: valid JSON is never "repaired"."""
     def fix(m: re.Match) -> str:
         if m.group(2) is None:  # a string
-            return _BAD_ESCAPE_RE.sub(r"\\\\", m.group(0))
+            return _ESCAPE_RE.sub(_fix_escape, m.group(0))
         space, token = m.group(1), m.group(2)
         if _JSON_NUMBER.fullmatch(token) or token in ("true", "false", "null"):
             return m.group(0)
@@ -259,7 +264,10 @@ def pbs_json_attrs(text: str) -> list[tuple[str, dict[str, Any]]]:
     text = text or ""
     if not text.strip():
         return []
-    docs = _json_documents(sanitise_json(text))
+    try:
+        docs = _json_documents(text)
+    except ParseError:
+        docs = _json_documents(sanitise_json(text))
     if not docs:
         raise ParseError(f"qstat -F json printed no JSON object: {text[:300]!r}")
     out: list[tuple[str, dict[str, Any]]] = []

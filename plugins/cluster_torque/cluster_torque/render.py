@@ -91,12 +91,29 @@ def job_name(name: str, dialect: str) -> str:
     return clean
 
 
-def output_path(value: str, keyword: str) -> str:
-    """qsub reads ``[host:]path`` and splits at the first colon, so a colon in the path is not possible."""
+def output_path(value: str, keyword: str, dialect: str) -> str:
+    """qsub reads ``[host:]path`` and splits at the first colon, so a colon in the path is not possible;
+    Torque's mom cannot deliver to a path with a backslash (6.1.3 leaves the file in its spool's
+    ``undelivered/``)."""
     if ":" in value:
         raise OptionError(f"{keyword}={value!r}: qsub reads 'host:path', so a path containing ':' cannot be "
                           "given; choose a path without a colon", keyword=keyword, value=value)
+    if dialect == TORQUE and "\\" in value:
+        raise OptionError(f"{keyword}={value!r}: Torque cannot deliver output to a path containing a "
+                          "backslash (it ends up in the server's undelivered directory); choose another path",
+                          keyword=keyword, value=value)
     return value
+
+
+def workdir(value: str) -> list[tuple[str, ...]]:
+    """Torque's ``-d``, except for a path with a backslash: Torque 6.1.3 drops the backslash and the job
+    fails to start (exit -2). The core's job script changes into the directory itself, so ``-d`` is
+    left out then (a user's own script from ``submit_file`` starts in $HOME instead; logged)."""
+    if "\\" in value:
+        log.info("workdir=%r: not passed to Torque as -d (it drops backslashes); the job script changes "
+                 "into it itself", value)
+        return []
+    return [("-d", value)]
 
 
 def depend(job_ids: tuple, dialect: str) -> str:
@@ -285,8 +302,8 @@ def _common(dialect: str) -> dict[str, Renderer]:
         "begin": lambda v, o: [("-a", begin(v))],
         "hold": lambda v, o: [("-h",)] if v else [],
         "name": lambda v, o: [("-N", job_name(v, dialect))],
-        "outfile": lambda v, o: [("-o", output_path(v, "outfile"))],
-        "errfile": lambda v, o: [("-e", output_path(v, "errfile"))],
+        "outfile": lambda v, o: [("-o", output_path(v, "outfile", dialect))],
+        "errfile": lambda v, o: [("-e", output_path(v, "errfile", dialect))],
         "depends": lambda v, o: [("-W", depend(v, dialect))],
         "array": lambda v, o: [("-t" if dialect == TORQUE else "-J", array(v, dialect))],
         "export": lambda v, o: export(v),
@@ -299,7 +316,7 @@ def _common(dialect: str) -> dict[str, Renderer]:
 
 RENDERERS: dict[str, dict[str, Renderer]] = {
     TORQUE: {**_common(TORQUE),
-             "workdir": lambda v, o: [("-d", v)],
+             "workdir": lambda v, o: workdir(v),
              "gres": lambda v, o: [("-l", f"gres={v}")],
              "qos": lambda v, o: [("-l", f"qos={v}")]},
     PBSPRO: _common(PBSPRO),  # no -d: the core's script changes into workdir

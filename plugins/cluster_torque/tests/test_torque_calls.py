@@ -102,6 +102,46 @@ def test_detect_slurm_wrappers(tmp_path, monkeypatch, backend):
     assert not det.available and "Slurm's Torque-compatibility wrapper" in det.reason
 
 
+def test_detect_grid_engine_qstat_on_path(tmp_path, monkeypatch, backend):
+    """Debian's gridengine-client puts its qstat in /usr/bin: detection says whose it is and how to
+    point the backend at Torque's or PBS's commands instead."""
+    path = tmp_path / "bin"
+    path.mkdir()
+    qstat = path / "qstat"
+    qstat.write_text("#!/bin/sh\necho 'SGE 8.1.9'; echo 'usage: qstat [options]'; exit 1\n")
+    qstat.chmod(0o755)
+    monkeypatch.setenv("PATH", str(path))
+    det = backend.detect()
+    assert not det.available
+    assert f"{qstat} is Grid Engine's" in det.reason and "torque.bin_dir" in det.reason
+
+
+def test_every_command_comes_from_the_backends_bin_dir(bin_dir_shims, backend, not_root, tmp_path):
+    """With $CLUSTER_TORQUE_BIN set, detect, submit, qstat, qdel and the array limit all use the
+    commands there, never the Grid Engine qstat/qsub/qdel first on PATH."""
+    shims = bin_dir_shims
+    shims["qstat"].on(["--version"], stdout=fixture("torque/qstat_version.txt")).on(["-B", "-f"], stdout="") \
+        .on(["-B"], stdout=QSTAT_B).on(["-x"], stdout=fixture("torque/qstat_x_completed_exit3.xml"))
+    shims["qsub"].on([], stdout="66.vm\n")
+    shims["qdel"].on([])
+    assert backend.detect().available
+    script = tmp_path / "job.sh"
+    script.write_text("#!/bin/bash\ntrue\n")
+    options = check_arguments({"outfile": str(tmp_path / "o"), "errfile": str(tmp_path / "e")})
+    assert backend.submit(script, options, True) == "66.vm"
+    assert [j.id for j in backend.parse_queue(["66.vm"])] == ["66.vm"]
+    assert backend.cancel(["66.vm"]) is True
+    assert backend.max_array_size() is None
+    assert shims["qsub"].calls == [[str(script)]] and shims["qdel"].calls == [["66.vm"]]
+    assert ["--version"] in shims["qstat"].calls and ["-x", "-t", "66.vm"] in shims["qstat"].calls
+
+
+def test_bin_dir_without_qstat(tmp_path, monkeypatch, backend):
+    monkeypatch.setenv("CLUSTER_TORQUE_BIN", str(tmp_path))
+    det = backend.detect()
+    assert not det.available and det.reason == f"no qstat in $CLUSTER_TORQUE_BIN={tmp_path}"
+
+
 # --- submit -------------------------------------------------------------------------------------------
 
 def test_submit_returns_the_id(shims, torque, not_root, backend, tmp_path):
@@ -188,6 +228,14 @@ def test_torque_one_call_and_unknown_ids_do_not_hide_others(shims, torque, backe
     assert [(r.id, r.state, r.exitcode) for r in records] == [
         ("2", State.FAILED, 3), ("6.vm.example.org", State.TIMEOUT, -11)]   # asked spellings kept
     assert shims["qstat"].calls == [["-x", "-t", "2", "6.vm.example.org", "99.vm"]]
+
+
+def test_two_spellings_of_one_job_give_one_record_each(shims, torque, backend):
+    # asked for as 2 and as 2.vm, Torque prints the job once per operand (seen on the real 6.1.3)
+    twice = fixture("torque/qstat_x_2.vm_state.xml")
+    shims["qstat"].on(["-x", "-t"], stdout=twice + twice)
+    records = backend.parse_queue(["2", "2.vm"])
+    assert [(r.id, r.exitcode) for r in records] == [("2", 3), ("2.vm", 3)]
 
 
 def test_torque_array_is_reported_per_task(shims, torque, backend):

@@ -96,8 +96,17 @@ def test_version_output_of_slurm_wrapper_and_others():
     # Slurm's qstat.pl has no --version: Getopt::Long says "Unknown option: version" and prints usage
     flavour = dialect.from_version_output("Unknown option: version\nUsage: qstat [-f] ...\n")
     assert flavour.dialect is None and "Slurm" in flavour.reason
-    flavour = dialect.from_version_output("GE 8.1.9\n")
+    flavour = dialect.from_version_output("qstat: illegal option -- -\nusage: qstat [-a] ...\n")
     assert flavour.dialect is None and "neither Torque nor PBS" in flavour.reason
+
+
+def test_version_output_of_grid_engine():
+    # Debian 12's gridengine-client 8.1.9 answers `qstat --version` with its usage (exit 1)
+    text = 'SGE 8.1.9\nusage: qstat [options]\n        [-ext]   view additional attributes\n' \
+           'invalid option argument "--version"\n'
+    flavour = dialect.from_version_output(text)
+    assert flavour.dialect is None and "Grid Engine" in flavour.reason
+    assert dialect.from_version_output("GE 2011.11p1\nusage: qstat [options]\n").dialect is None
 
 
 def test_forced_by_env_and_config(monkeypatch, tmp_path):
@@ -131,6 +140,17 @@ def test_detection_of_openpbs_and_fallback_without_qstat(shims, monkeypatch):
     monkeypatch.setenv("CLUSTER_QSTAT", "/nonexistent/qstat")
     assert dialect.detected().dialect is None
     assert dialect.current() == dialect.TORQUE  # writes Torque directives; logged at debug
+
+
+def test_grid_engine_wrapper_is_recognised_by_its_script(tmp_path, monkeypatch):
+    wrapper = tmp_path / "qstat"  # Debian's /usr/bin/qstat -> ../share/gridengine/gridengine-wrapper
+    wrapper.write_text("#!/bin/sh\n\n# SGE Wrapper script to ensure correct environment variables are set\n"
+                       "DEFAULT_SGE_ROOT=/var/lib/gridengine\nexec /usr/lib/gridengine/${PROG} \"$@\"\n")
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("CLUSTER_QSTAT", str(wrapper))
+    flavour = dialect.probe()
+    assert flavour.dialect is None and "Grid Engine" in flavour.reason and str(wrapper) in flavour.reason
+    assert "torque.bin_dir" in flavour.reason
 
 
 def test_slurm_wrapper_is_recognised_by_its_script(tmp_path, monkeypatch):

@@ -189,7 +189,7 @@ def pbs_make_argv(line: str) -> list[str]:
 
 @pytest.mark.parametrize("dialect", [TORQUE, PBSPRO])
 def test_metacharacters_survive_the_directive_line(dialect):
-    nasty = "/tmp/it's a $HOME `x` \"q\" ;& dir\\"
+    nasty = "/tmp/it's a $HOME `x` \"q\" ;& dir" + ("\\" if dialect == PBSPRO else "")  # Torque: see below
     options = check_arguments({"outfile": nasty + "/o", "errfile": nasty + "/e", "workdir": nasty,
                                "name": "it's;$(rm -rf ~)", "account": "a b'c", "partition": "q\"1"})
     directives = render.render(options, dialect)
@@ -206,6 +206,17 @@ def test_metacharacters_survive_the_directive_line(dialect):
     else:
         assert "-d" not in words
         assert words[words.index("-N") + 1] == "it_s___rm_-rf___"
+
+
+def test_torque_and_backslashes_in_paths(caplog):
+    """Torque 6.1.3 drops a backslash from -d (the job then fails, exit -2) and cannot deliver output to
+    a path with one (seen on the real server, fixtures/torque/real/odd_workdir.out)."""
+    caplog.set_level(logging.INFO, logger="cluster_torque")
+    assert r(TORQUE, workdir="/tmp/b\\sl") == []
+    assert "drops backslashes" in caplog.text
+    with pytest.raises(OptionError, match="outfile=.*backslash"):
+        r(TORQUE, outfile="/tmp/b\\sl/o")
+    assert r(PBSPRO, outfile="/tmp/b\\sl/o") == [("-o", "/tmp/b\\sl/o")]
 
 
 def test_full_job_in_each_dialect():

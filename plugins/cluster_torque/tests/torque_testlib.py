@@ -67,3 +67,35 @@ class Shim:
         if not self.log.exists():
             return []
         return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+
+# --- the real servers of ci/torque/up.sh and ci/openpbs/up.sh ------------------------------------------
+
+REAL_SERVERS = {
+    # key: (name, bin dir, dialect, version qstat --version reports, bring-up script)
+    "torque": ("Torque", "/opt/torque/bin", "torque", "6.1.3", "ci/torque/up.sh"),
+    "openpbs": ("OpenPBS", "/opt/pbs/bin", "pbspro", "23.06.06", "ci/openpbs/up.sh"),
+}
+
+
+def in_ci() -> bool:
+    import os
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def server_status(key: str, timeout: float = 10.0) -> tuple[bool, str]:
+    """(up, one-line reason) for a real server: its qstat installed and ``qstat -B`` answering."""
+    import os
+    import subprocess
+    name, bindir, _, _, script = REAL_SERVERS[key]
+    qstat = os.path.join(bindir, "qstat")
+    if not os.access(qstat, os.X_OK):
+        return False, f"{name} is not installed ({qstat} missing; run {script} as root)"
+    try:
+        proc = subprocess.run([qstat, "-B"], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False, f"{name}'s server did not answer `qstat -B` within {timeout:g} s"
+    if proc.returncode != 0:
+        said = (proc.stderr + proc.stdout).strip().splitlines()
+        return False, f"{name}'s server does not answer ({said[0] if said else f'exit {proc.returncode}'}; run {script})"
+    return True, f"{name} is up"
