@@ -1,0 +1,368 @@
+"""Every call to a Grid Engine command: qsub, qstat, qacct, qdel, qconf. One call per batch of jobs.
+
+Commands go through :func:`cluster_core.commands.run` with ``backend="sge"``, so ``$CLUSTER_SGE_BIN`` or
+the config's ``sge.bin_dir`` come before PATH (Torque and OpenPBS also install a ``qsub``).
+
+The plugin remembers a little per process: when it submitted a job (to bound the qacct search), who
+owns the jobs it has seen (to ask qstat about those users only), the tasks of the arrays it submitted,
+the jobs it deleted (accounting cannot tell a deleted job from one killed by a signal) and the final
+records it has read (a finished job is never looked up twice).
+"""
+
+from __future__ import annotations
+
+import datetime
+import getpass
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+from cluster_core.commands import Result, run, which
+from cluster_core.errors import SchedulerError, SubmitError
+from cluster_core.records import Detection, QueueJob, State
+
+from . import parse, render
+
+log = logging.getLogger("cluster_core.sge")
+
+BACKEND = "sge"
+#: Messages of a qmaster that is starting, busy or briefly unreachable: worth another try.
+TRANSIENT = (
+    r"unable to contact qmaster",
+    r"unable to send message to qmaster",
+    r"commlib error",
+    r"got send error",
+    r"failed receiving gdi request",
+    r"can't unpack gdi request",
+    r"qmaster is in startup",
+    r"Connection refused",
+)
+DETECT_TIMEOUT = 3.0
+QUERY_TIMEOUT = 30.0
+SUBMIT_TIMEOUT = 60.0
+#: How far back qacct looks for a finished job whose submission time this process does not know.
+LOOKBACK = 7 * 86400.0
+#: Margin for clocks of the submit host and the qmaster that disagree.
+CLOCK_SLACK = 3600.0
+
+_lock = threading.RLock()
+_submitted: dict[str, float] = {}       # job number -> when it was submitted (seconds since the epoch)
+_owners: dict[str, str] = {}            # job number -> owner
+_array_tasks: dict[str, list[int]] = {}  # array job number -> its Grid Engine task numbers
+_cancelled: set[str] = set()            # ids deleted by this process ("12", "12.3")
+_final: dict[str, QueueJob] = {}        # id -> finished record, never asked again
+
+
+def forget() -> None:
+    """Drop what this process remembers about jobs (tests whose cell restarts and reuses numbers)."""
+    with _lock:
+        for store in (_submitted, _owners, _array_tasks, _cancelled, _final):
+            store.clear()
+
+
+def _env() -> dict[str, str]:
+    # messages and qacct's dates are parsed: keep them in English whatever the user's locale
+    return {**os.environ, "LC_ALL": "C"}
+
+
+def _run(args: Sequence[str], **kwargs: Any) -> Result:
+    return run(list(args), backend=BACKEND, env=_env(), **kwargs)
+
+
+# --- detect ---------------------------------------------------------------------------------------
+
+def detect() -> Detection:
+    """Usable when qsub, qstat, qacct and qdel are Grid Engine's (``qstat -help`` names it, unlike
+    Torque's or OpenPBS's qstat) and the qmaster answers ``qstat -g c``. Both answer in ~60 ms, up or down."""
+    for command in ("qsub", "qstat", "qacct", "qdel"):
+        if which(command, BACKEND) is None:
+            return Detection(False, f"{command} not found (on PATH, or in $CLUSTER_SGE_BIN / sge.bin_dir)")
+    qstat = which("qstat", BACKEND)
+    try:
+        res = _run(["qstat", "-help"], timeout=DETECT_TIMEOUT, check=False)
+    except SchedulerError as exc:
+        return Detection(False, f"{qstat} -help failed: {exc}")
+    version = (res.stdout or res.stderr).strip().splitlines()[0] if (res.stdout or res.stderr).strip() else ""
+    if not re.match(r"(SGE|OGS/GE|UGE|AGE|GE|Univa Grid Engine|Altair Grid Engine|Grid Engine)\b", version):
+        return Detection(False, f"{qstat} is not Grid Engine's qstat (it says {version[:60]!r}); "
+                                "point sge.bin_dir at Grid Engine's commands")
+    try:
+        res = _run(["qstat", "-g", "c"], timeout=DETECT_TIMEOUT, check=False)
+    except SchedulerError as exc:
+        return Detection(False, f"the Grid Engine qmaster did not answer: {exc}")
+    text = (res.stdout + res.stderr).strip()
+    if res.returncode == 0 and "CLUSTER QUEUE" in text:
+        return Detection(True, f"{version}: the qmaster answers ({_queue_count(text)} cluster queues)")
+    first = next((line for line in text.splitlines() if line.strip()), f"exit {res.returncode}")
+    return Detection(False, f"the Grid Engine qmaster is not answering: {first}")
+
+
+def _queue_count(text: str) -> int:
+    return sum(1 for line in text.splitlines()[2:] if line.strip())
+
+
+# --- submit ---------------------------------------------------------------------------------------
+
+def shell_for(script: Path) -> tuple[str, ...]:
+    """``-S`` for a user's own script, from its ``#!`` line: Grid Engine's default mode starts a job
+    with the queue's shell and ignores the ``#!`` line. A script without one runs under bash."""
+    try:
+        with open(script, "rb") as fh:
+            first = fh.readline(512).decode(errors="replace").strip()
+    except OSError:
+        return render.SHELL
+    if not first.startswith("#!"):
+        return render.SHELL
+    words = first[2:].split()
+    if not words:
+        return render.SHELL
+    if Path(words[0]).name == "env" and len(words) > 1:  # #!/usr/bin/env python3
+        found = shutil.which(words[1])
+        return ("-S", found) if found else render.SHELL
+    return ("-S", words[0])
+
+
+def submit_args(script: Path, options: Mapping[str, Any], directives_in_script: bool) -> list[str]:
+    """The qsub command line: every option as argv words, the script last.
+
+    For a script the core wrote, ``-C ''`` turns off Grid Engine's reading of its ``#$`` lines: they
+    carry the same options, but its directive parser drops quote characters (``-wd "/a 'b'"`` becomes
+    ``/a b``), while argv words arrive exactly. A user's own script keeps its ``#$`` lines; the command
+    line overrides them, and ``-S`` follows the script's ``#!`` line.
+    """
+    directives = render.render(options)
+    if not directives_in_script:
+        directives = [shell_for(script) if d == render.SHELL else d for d in directives]
+    args = ["qsub", "-terse"]
+    if directives_in_script:
+        args += ["-C", ""]
+    return args + render.argv_words(directives) + [str(script)]
+
+
+def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool) -> str:
+    """``qsub -terse [words] script``; the job number. SubmitError names the keyword at fault."""
+    args = submit_args(script, options, directives_in_script)
+    try:
+        # a qsub that timed out may still have been accepted: never submit twice
+        res = _run(args, timeout=SUBMIT_TIMEOUT, retries=3, backoff=1.0, transient=TRANSIENT,
+                   retry_timeouts=False)
+    except SchedulerError as exc:
+        if exc.returncode is None or exc.transient:  # missing command, timeout, qmaster away
+            raise SubmitError(f"qsub could not submit {script}: {exc}", command=exc.command,
+                              returncode=exc.returncode, output=exc.output, transient=exc.transient) from None
+        message = parse.error_summary(exc.output)
+        keyword = parse.submit_error_keyword(exc.output, dict(options), render.setting("memory_resource"),
+                                             render.setting("gpu_resource"))
+        about = f" ({keyword}={options[keyword]!r})" if keyword in options else ""
+        raise SubmitError(f"Grid Engine refused job {script.name}: {message}{about}", keyword=keyword,
+                          command=exc.command, returncode=exc.returncode, output=exc.output) from None
+    try:
+        number = parse.parse_qsub(res.stdout)
+    except ValueError as exc:
+        raise SubmitError(f"qsub gave no job id for {script}: {exc}", command=list(args),
+                          output=res.stdout + res.stderr) from None
+    if res.stderr.strip():
+        log.info("qsub said: %s", res.stderr.strip())
+    with _lock:
+        _submitted[number] = time.time()
+        _owners[number] = getpass.getuser()
+        m = re.search(r"^\d+\.(\d+-\d+:\d+)\s*$", res.stdout.strip(), re.MULTILINE)
+        if m:
+            _array_tasks[number] = parse.expand_tasks(m.group(1))
+    return number
+
+
+def max_array_size() -> int:
+    """Tasks one array may hold: the cluster's max_aj_tasks (75000 by default)."""
+    try:
+        text = _run(["qconf", "-sconf"], timeout=QUERY_TIMEOUT, retries=1, transient=TRANSIENT).stdout
+        m = re.search(r"^max_aj_tasks\s+(\d+)", text, re.MULTILINE)
+        if m and int(m.group(1)) > 0:
+            return int(m.group(1))
+    except SchedulerError as exc:
+        log.debug("max_aj_tasks unknown (%s); using Grid Engine's default 75000", exc)
+    return 75000
+
+
+# --- parse_queue ----------------------------------------------------------------------------------
+
+def _qstat(users: Sequence[str]) -> list[parse.QstatEntry]:
+    args = ["qstat", "-xml", "-r", "-u", ",".join(users)]
+    res = _run(args, timeout=QUERY_TIMEOUT, retries=2, backoff=1.0, transient=TRANSIENT)
+    try:
+        return parse.parse_qstat_xml(res.stdout)
+    except ValueError as exc:
+        raise SchedulerError(str(exc), command=args, output=res.stdout) from None
+
+
+def _error_reasons(numbers: Sequence[str]) -> dict[str, str]:
+    """Why jobs sit in error state (one ``qstat -j`` for all of them); {} when qstat cannot tell."""
+    if not numbers:
+        return {}
+    try:
+        res = _run(["qstat", "-xml", "-j", ",".join(numbers)], timeout=QUERY_TIMEOUT, check=False)
+    except SchedulerError as exc:
+        log.debug("no error reasons for %s: %s", numbers, exc)
+        return {}
+    return parse.parse_error_reasons(res.stdout)
+
+
+def qacct_args(numbers: Sequence[str], now: Optional[float] = None) -> list[str]:
+    """One qacct call for these job numbers: ``-j N`` for one, else every job (``-j '*'``) started since
+    the earliest of their submissions (qacct takes one job id or a name pattern, not a list)."""
+    if len(numbers) == 1:
+        return ["qacct", "-j", numbers[0]]
+    now = time.time() if now is None else now
+    with _lock:
+        times = [_submitted.get(n) for n in numbers]
+    begin = (min(times) - CLOCK_SLACK) if all(t is not None for t in times) else now - LOOKBACK
+    return ["qacct", "-j", "*", "-b", datetime.datetime.fromtimestamp(begin).strftime("%Y%m%d%H%M.%S")]
+
+
+def _qacct(numbers: Sequence[str]) -> list[QueueJob]:
+    """Finished jobs from accounting; [] when qacct knows none of them (yet: it reads the accounting file,
+    which the qmaster writes at each flush, every 15 s by default) or fails."""
+    if not numbers:
+        return []
+    args = qacct_args(numbers)
+    try:
+        res = _run(args, timeout=QUERY_TIMEOUT, check=False)
+    except SchedulerError as exc:
+        log.warning("qacct cannot tell about jobs %s: %s", ",".join(numbers[:10]), exc)
+        return []
+    if res.returncode != 0:
+        text = (res.stderr + res.stdout).strip()
+        level = logging.DEBUG if re.search(r"not found|no such file|does not exist", text, re.I) else logging.WARNING
+        log.log(level, "qacct %s: %s", " ".join(args[1:]), text[:300])
+        return []
+    with _lock:
+        cancelled = set(_cancelled)
+    return parse.qacct_records(res.stdout, wanted=set(numbers), cancelled=cancelled)
+
+
+def _users_for(numbers: Sequence[str]) -> list[str]:
+    """Whose jobs qstat must list: the owners this process knows, or everyone ('*') when any is unknown."""
+    with _lock:
+        owners = [_owners.get(n) for n in numbers]
+    if any(o is None for o in owners):
+        return ["*"]
+    return sorted(set(owners))  # type: ignore[arg-type]
+
+
+def list_jobs(user: Optional[str], partition: Optional[str]) -> list[QueueJob]:
+    """Every job of ``user`` (everyone's for None) in ``partition`` that qstat shows."""
+    entries = _qstat([user or "*"])
+    records = parse.qstat_records(entries)
+    errors = [r.id.split(".")[0] for r in records if r.raw_state and "E" in r.raw_state]
+    if errors:
+        records = parse.qstat_records(entries, errors=_error_reasons(sorted(set(errors))))
+    if partition:
+        records = [r for r in records if r.partition in (None, partition)]
+    return records
+
+
+def parse_queue(job_ids: Optional[Sequence[str]], user: Optional[str],
+                partition: Optional[str]) -> list[QueueJob]:
+    """One ``qstat -xml -r`` for live jobs, one ``qacct`` for those qstat no longer shows, and one
+    ``qstat -j`` only when some job is in error state (for its reason)."""
+    if job_ids is None:
+        return list_jobs(user, partition)
+    numbers: list[str] = []
+    for job_id in dict.fromkeys(str(j).strip() for j in job_ids):
+        try:
+            numbers.append(parse.split_id(job_id)[0])
+        except ValueError:
+            log.debug("%r is not a Grid Engine job id; left out", job_id)
+    numbers = list(dict.fromkeys(numbers))
+    if not numbers:
+        return []
+    with _lock:
+        final = {i: r for i, r in _final.items() if (r.array_id or i) in numbers}
+    entries = _qstat(_users_for(numbers))
+    wanted = set(numbers)
+    live = parse.qstat_records(entries, wanted=wanted)
+    errors = sorted({r.id.split(".")[0] for r in live if r.raw_state and "E" in r.raw_state})
+    if errors:
+        live = parse.qstat_records(entries, wanted=wanted, errors=_error_reasons(errors))
+    with _lock:  # every job listed, so a later poll for any of them asks about its owner only
+        for e in entries:
+            if e.user:
+                _owners.setdefault(e.number, e.user)
+            if e.submit_time:
+                _submitted.setdefault(e.number, e.submit_time)
+    live_ids = {r.id for r in live}
+    live_numbers = parse.known_numbers(live)
+    ask = [n for n in numbers if n not in live_numbers or _array_incomplete(n, live_ids, final)]
+    ask = [n for n in ask if not _settled(n, final)]
+    finished = _qacct(ask)
+    with _lock:
+        for rec in finished:
+            if rec.state.finished:
+                _final[rec.id] = rec
+                final[rec.id] = rec
+    out = parse.merge(live, list(final.values()))
+    return out + _deleted_unrecorded(numbers, live_numbers, out)
+
+
+def _array_incomplete(number: str, live_ids: set[str], final: dict[str, QueueJob]) -> bool:
+    """True when an array still in qstat has tasks that left it and whose outcome is not known yet."""
+    with _lock:
+        tasks = _array_tasks.get(number)
+    if tasks is None:  # not submitted here: its finished tasks are unknown, ask accounting
+        return any(i.startswith(number + ".") for i in live_ids)
+    return any(f"{number}.{t}" not in live_ids and f"{number}.{t}" not in final for t in tasks)
+
+
+def _settled(number: str, final: dict[str, QueueJob]) -> bool:
+    """True when every record this process needs for the job is already final."""
+    with _lock:
+        tasks = _array_tasks.get(number)
+    if tasks is None:
+        return number in final
+    return all(f"{number}.{t}" in final for t in tasks)
+
+
+def _deleted_unrecorded(numbers: Sequence[str], live_numbers: set[str], known: list[QueueJob]) -> list[QueueJob]:
+    """CANCELLED records for jobs this process deleted that have left qstat and have no record of their
+    own: a job deleted before it started never reaches the accounting file. The record carries the job
+    number as its id, which the core applies to every task of an array not reported on its own."""
+    ids = {j.id for j in known}
+    with _lock:
+        gone = [n for n in numbers if n in _cancelled and n not in live_numbers and n not in ids]
+    return [QueueJob(id=n, state=State.CANCELLED, reason="deleted (qdel)", raw_state="deleted") for n in gone]
+
+
+# --- cancel ---------------------------------------------------------------------------------------
+
+def qdel_ids(job_ids: Sequence[str]) -> list[str]:
+    """Grid Engine's names for ids: "12" and "12.3" as they are, the core's "12[2]" as "12.3"."""
+    out = []
+    for job_id in job_ids:
+        number, task = parse.split_id(str(job_id))
+        out.append(f"{number}.{task}" if task is not None else number)
+    return list(dict.fromkeys(out))
+
+
+def cancel(job_ids: Sequence[str]) -> bool:
+    """One ``qdel`` for all ids; ids that already ended are not an error."""
+    try:
+        ids = qdel_ids(job_ids)
+    except ValueError as exc:
+        raise SchedulerError(f"cannot cancel: {exc}") from None
+    if not ids:
+        return True
+    with _lock:
+        _cancelled.update(ids)
+    try:
+        _run(["qdel", *ids], timeout=QUERY_TIMEOUT, retries=2, backoff=1.0, transient=TRANSIENT)
+    except SchedulerError as exc:
+        lines = [line for line in exc.output.splitlines() if line.strip()]
+        harmless = ("does not exist", "already in deletion", "has deleted", "has registered the job")
+        if not lines or not all(any(h in line for h in harmless) for line in lines):
+            raise
+    return True

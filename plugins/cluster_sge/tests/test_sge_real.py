@@ -1,0 +1,166 @@
+"""Against the real Grid Engine cell that ci/sge/up.sh starts, through the core's entry-point dispatch.
+
+Waits poll with a deadline, never a fixed sleep. The cell has queues all.q and second.q (2 slots on the
+host together), the parallel environment smp, and accounting flushed every second.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+import cluster_core as cc
+from cluster_core import State
+from cluster_core.errors import SubmitError
+from cluster_core.testing.shims import ShimDir
+
+pytestmark = pytest.mark.sge
+
+TIMEOUT = 60.0
+
+
+def wait_for(condition, what: str, timeout: float = TIMEOUT, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+def job(command, *args, **options) -> cc.Job:
+    return cc.Job(command, *args, backend="sge", **options)
+
+
+def qstat_state(number: str) -> str:
+    for line in subprocess.run(["qstat", "-u", "*"], capture_output=True, text=True).stdout.splitlines()[2:]:
+        words = line.split()
+        if words and words[0] == number:
+            return words[4]
+    return ""
+
+
+def test_detect_names_grid_engine(sge):
+    det = sge.detect()
+    assert det.available and det.reason.startswith("SGE 8.1.9: the qmaster answers")
+
+
+def test_running_then_finished_from_accounting(sge, tmp_path):
+    started = tmp_path / "started"
+    j = job(f"touch '{started}'; sleep 2; echo done; exit 3").submit()
+    wait_for(started.exists, "the job to start")
+    assert j.state is State.RUNNING and j.record.partition in ("all.q", "second.q")
+    assert j.wait(timeout=TIMEOUT) is False
+    assert (j.state, j.exitcode, j.stdout) == (State.FAILED, 3, "done\n")
+    # the record that settled it came from qstat or qacct (or the exit file, if accounting lagged)
+    assert j.record.nodes in ((), ("vm",)) or j.record.reason == "from the job's exit file"
+    rec = wait_for(lambda: [r for r in sge.parse_queue([j.id]) if r.id == j.id], "qacct to know the job")[0]
+    assert (rec.state, rec.exitcode, rec.nodes, rec.raw_state) == (State.FAILED, 3, ("vm",), "failed=0")
+
+
+def test_held_job_then_released(sge):
+    j = job("echo released", hold=True).submit()
+    assert wait_for(lambda: j.state is State.HELD, "the job to show as held")
+    assert j.record.raw_state == "hqw" and j.record.reason == "held"
+    subprocess.run(["qrls", j.id], check=True, capture_output=True)
+    assert j.wait(timeout=TIMEOUT) is True and j.stdout == "released\n"
+
+
+def test_cancel_before_it_starts(sge):
+    j = job("echo never", hold=True).submit()
+    wait_for(lambda: j.state is State.HELD, "the job to be queued")
+    j.cancel()
+    j.wait(timeout=TIMEOUT)
+    assert j.state is State.CANCELLED and j.stdout is None
+
+
+def test_error_state_is_failed_with_the_reason(sge, tmp_path):
+    j = job("echo never", workdir=str(tmp_path / "missing")).submit()
+    try:
+        j.wait(timeout=TIMEOUT)
+        assert j.state is State.FAILED and j.record.raw_state == "Eqw"
+        assert "can't chdir to" in j.record.reason and str(tmp_path / "missing") in j.record.reason
+        with pytest.raises(cc.JobFailedError, match="error state: can't chdir"):
+            j.get()
+    finally:
+        j.cancel()  # an error state waits for `qmod -cj` or qdel: leave no job behind
+
+
+def test_partition_cores_and_slots(sge):
+    j = job("echo $NSLOTS $QUEUE", partition="second.q", cores=2).submit()
+    assert j.wait(timeout=TIMEOUT) is True
+    assert j.stdout == "2 second.q\n"
+    rec = wait_for(lambda: [r for r in sge.parse_queue([j.id]) if r.nodes], "qacct to know the job")[0]
+    assert rec.cores == 2 and rec.partition == "second.q"
+
+
+def test_memory_limit_reads_as_out_of_memory(sge):
+    j = job("python3 -c 'x = bytearray(600 * 1024 * 1024)'", mem="200M").submit()
+    assert j.wait(timeout=TIMEOUT) is False
+    assert j.state is State.OUT_OF_MEMORY and j.exitcode == 1
+    assert "MemoryError" in j.stderr
+
+
+@pytest.mark.parametrize("keywords, keyword", [
+    ({"partition": "nosuch.q"}, "partition"), ({"account": "nosuch"}, "account"),
+    ({"time": "1h", "extra": "-l h_rt=abc"}, "time"),
+])
+def test_refusals_name_the_keyword(sge, keywords, keyword):
+    with pytest.raises(SubmitError) as err:
+        job("true", **keywords).submit()
+    assert err.value.keyword == keyword and "Grid Engine refused job" in str(err.value)
+
+
+def test_values_with_quotes_and_dollars_arrive_exactly(sge, tmp_path):
+    # the #$ parser would drop the quotes; the plugin submits argv words (-C '')
+    value = "a 'b' \"c\" $(d) `e` \\f"
+    out = tmp_path / "out 'q' \"dq\".txt"
+    j = job('printf "%s" "$X"', export={"X": value}, outfile=str(out), name="n 'x' \"y\"").submit()
+    assert j.wait(timeout=TIMEOUT) is True
+    assert out.read_text() == value
+    assert j.record.name in ("n_'x'_\"y\"", None)
+
+
+def test_users_own_script_with_its_directives(sge, tmp_path):
+    script = tmp_path / "mine.py"
+    script.write_text("#!/usr/bin/env python3\n#$ -N from_script\nimport os\nprint('py', os.environ['JOB_NAME'])\n")
+    j = cc.submit_file(script, backend="sge")
+    assert j.wait(timeout=TIMEOUT) is True
+    assert j.stdout == "py mine\n"  # the core names the job after the file; the command line wins
+
+
+def _square(x):
+    return x * x
+
+
+def test_map_and_shell_array(sge):
+    tasks = cc.map(_square, range(4), backend="sge")
+    assert cc.get(tasks, timeout=TIMEOUT) == [0, 1, 4, 9]
+    arr = job("echo task $CLUSTER_TASK_ID", array="0-2").submit()
+    assert arr.wait(timeout=TIMEOUT) is True
+    assert [t.stdout for t in arr.tasks] == [f"task {i}\n" for i in range(3)]
+
+
+def test_commands_per_poll(sge, tmp_path, monkeypatch):
+    """However many jobs: one qstat per poll, and one qacct only while some job has left qstat."""
+    monkeypatch.delenv("CLUSTER_SGE_BIN", raising=False)
+    polls = []
+    real = sge.parse_queue
+
+    def counting(job_ids=None, user=None, partition=None):
+        polls.append(list(job_ids or []))
+        return real(job_ids, user, partition)
+    monkeypatch.setattr(sge, "parse_queue", counting)
+    with ShimDir(tmp_path / "shims").count("qstat", "qacct", "qsub") as shims:
+        jobs = [job(f"sleep 1; exit {i % 2}") for i in range(8)]
+        for j in jobs:
+            j.submit()
+        cc.wait(jobs, timeout=TIMEOUT * 2)
+        counts = shims.calls()
+    assert [j.exitcode for j in jobs] == [0, 1] * 4
+    assert counts["qsub"] == 8
+    assert 1 <= counts["qstat"] == len(polls) and counts["qacct"] <= len(polls)
