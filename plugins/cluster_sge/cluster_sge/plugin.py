@@ -18,12 +18,18 @@ from . import calls, parse, render
 
 
 def _info() -> BackendInfo:
-    """The backend's description. Native arrays need the core to shift the task index: Grid Engine's
-    tasks start at 1 (``qsub -t 0-9`` is refused) and the core's at 0, so the script must compute
-    ``$SGE_TASK_ID - 1``. Until the core's BackendInfo has a ``task_id_offset`` field for that, arrays
-    are run as one job per task (correct, one qsub each)."""
-    arrays = "task_id_offset" in attrs.fields_dict(BackendInfo)
-    extra = {"task_id_offset": -parse.TASK_BASE} if arrays else {}
+    """The backend's description, using two BackendInfo fields proposed to the core when it has them.
+
+    ``task_id_offset``: Grid Engine's tasks start at 1 (``qsub -t 0-9`` is refused) and the core's at
+    0, so the script must compute ``$SGE_TASK_ID - 1``; without the field, arrays run as one job per
+    task (correct, one qsub each). ``afterok_dependencies``: ``-hold_jid`` is after-any, so the core's
+    script should check its predecessors' exit files; without the field a dependant runs after a
+    predecessor that failed."""
+    fields = attrs.fields_dict(BackendInfo)
+    arrays = "task_id_offset" in fields
+    extra: dict[str, Any] = {"task_id_offset": -parse.TASK_BASE} if arrays else {}
+    if "afterok_dependencies" in fields:
+        extra["afterok_dependencies"] = False
     return BackendInfo(
         name="sge",
         description="Grid Engine: qsub, qstat -xml, qacct, qdel",
