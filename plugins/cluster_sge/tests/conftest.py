@@ -24,6 +24,6 @@ def pytest_runtest_setup(item):
 @pytest.fixture
 def sge(tmp_path, monkeypatch, cluster_config):
     """The sge backend through the core's entry-point dispatch, for a test running in tmp_path."""
-    from cluster_core import plugins
+    import cluster_core
     monkeypatch.chdir(tmp_path)
-    return plugins.backend("sge")
+    return cluster_core.get_backend("sge")

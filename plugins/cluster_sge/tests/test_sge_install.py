@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -17,6 +18,17 @@ from cluster_sge import calls
 
 PLUGIN = Path(__file__).resolve().parents[1]
 CORE = PLUGIN.parents[1]
+
+
+def _copy_source(project: Path, package: str, dest: Path) -> Path:
+    """What a source distribution holds: pyproject.toml, README, LICENSE and the package, nothing built."""
+    dest.mkdir(parents=True)
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        if (project / name).exists():
+            shutil.copy2(project / name, dest / name)
+    shutil.copytree(project / package, dest / package,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
+    return dest
 
 
 def _pip(python: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -37,8 +49,9 @@ def _need(proc: subprocess.CompletedProcess, what: str) -> None:
 @pytest.mark.slow
 def test_wheels_in_a_fresh_venv_list_and_detect_sge(tmp_path):
     dist = tmp_path / "dist"
-    for project in (CORE, PLUGIN):
-        _need(_pip(sys.executable, "wheel", "--no-deps", "-q", "-w", str(dist), str(project), cwd=tmp_path),
+    for project, package in ((CORE, "cluster_core"), (PLUGIN, "cluster_sge")):
+        source = _copy_source(project, package, tmp_path / "src" / package)  # setuptools writes build/
+        _need(_pip(sys.executable, "wheel", "--no-deps", "-q", "-w", str(dist), str(source), cwd=tmp_path),
               f"pip wheel {project.name}")
     wheels = sorted(dist.glob("*.whl"))
     assert [w.name.split("-")[0] for w in wheels] == ["cluster_core", "cluster_sge"]
