@@ -79,6 +79,12 @@ class BackendInfo:
     task_id_variable: the environment variable(s) holding an array task's index, None without arrays;
         several names separated by spaces are tried in order (the first one set wins).
     min_array_size: arrays with fewer tasks are submitted as single jobs (PBS Pro refuses one-task arrays).
+    task_id_offset: what the scheduler's first task index is (1 for Grid Engine, which refuses task 0):
+        the core's task ``i`` is submitted as scheduler task ``i + task_id_offset``, and the backend reports
+        ``task_id`` in the core's numbering.
+    afterok_dependencies: the scheduler can hold a job until its dependencies *succeeded*. When false
+        (Grid Engine's -hold_jid waits for any end), the core's script checks the dependencies' exit files
+        itself and records "not run" when one did not succeed; the core reports that job cancelled.
     poll_interval: the shortest pause between two queue queries, in seconds, to spare the scheduler.
     priority: which detected backend wins in auto-detection (higher wins; the local backend is 0).
     """
@@ -90,6 +96,8 @@ class BackendInfo:
     supports_arrays: bool = False
     task_id_variable: Optional[str] = None
     min_array_size: int = 1
+    task_id_offset: int = 0
+    afterok_dependencies: bool = True
     poll_interval: float = 2.0
     priority: int = 10
     distribution: Optional[str] = None

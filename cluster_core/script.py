@@ -101,6 +101,18 @@ trap __cluster_on_exit EXIT
 """
 
 
+_REQUIRES = """\
+for __cluster_dep in {files}; do
+    __cluster_dep_rc=; read -r __cluster_dep_rc __cluster_rest < "$__cluster_dep" 2>/dev/null
+    if [ "$__cluster_dep_rc" != 0 ]; then
+        echo "cluster-core: not run: $__cluster_dep says ${{__cluster_dep_rc:-nothing}}" >&2
+        trap - EXIT
+        printf 'not-run %s end\\n' "${{__cluster_dep##*/}}" > "$__cluster_exit_file"
+        exit 0
+    fi
+done"""
+
+
 @attrs.frozen
 class TaskSpec:
     """How an array script finds its task index: from the scheduler's variable(s) plus an offset (one
@@ -134,9 +146,11 @@ class TaskSpec:
 
 def render_script(command: str, *, exit_file: Optional[Path] = None, directives: Sequence[str] = (),
                   workdir: Optional[str] = None, modules: Sequence[str] = (),
-                  env: Optional[Mapping[str, str]] = None, task: Optional[TaskSpec] = None) -> str:
+                  env: Optional[Mapping[str, str]] = None, task: Optional[TaskSpec] = None,
+                  requires: Sequence[Path] = ()) -> str:
     """The text of a job script: shebang, scheduler directives, the exit-file preamble, then the user's
-    command verbatim. Every value the library adds is quoted. With ``task``, an array task's script."""
+    command verbatim. Every value the library adds is quoted. With ``task``, an array task's script;
+    with ``requires``, exit files that must all say 0 before the command runs (else "not run")."""
     if task is not None:
         exit_line = "\n".join(task.lines())
     elif exit_file is not None:
@@ -144,6 +158,8 @@ def render_script(command: str, *, exit_file: Optional[Path] = None, directives:
     else:
         raise ValueError("render_script needs exit_file or task")
     lines = ["#!/bin/bash", *directives, _PREAMBLE.format(exit_line=exit_line)]
+    if requires:  # the scheduler starts this job once these ended, however they ended
+        lines.append(_REQUIRES.format(files=" ".join(shlex.quote(str(p)) for p in requires)))
     for key, value in (env or {}).items():
         lines.append(f"export {key}={shlex.quote(str(value))}")
     if workdir:
@@ -182,9 +198,10 @@ def atomic_write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
 class ExitRecord:
     """What the script wrote when the command ended."""
 
-    returncode: int
+    returncode: Optional[int]
     start: Optional[float]
     end: Optional[float]
+    not_run: Optional[str] = None  # why the command never ran (a dependency did not succeed)
 
     @property
     def runtime(self) -> Optional[float]:
@@ -203,6 +220,8 @@ def read_exit_file(path: Path) -> Optional[ExitRecord]:
     if len(parts) < 2 or parts[-1] != "end":  # not written yet, or caught half-written
         return None
     parts = parts[:-1]
+    if parts[0] == "not-run":
+        return ExitRecord(None, None, None, not_run=" ".join(parts[1:]) or "a dependency")
     try:
         rc = int(parts[0])
     except ValueError:
