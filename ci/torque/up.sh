@@ -5,7 +5,8 @@
 #
 # Installs /opt/torque from the prebuilt tarball in the research directory beside the repository
 # (shared/research/torque/torque-6.1-debian12-bin.tar.gz; Debian 12, rpath $ORIGIN/../lib, stripped),
-# or with TORQUE_FROM_SOURCE=1 builds it from torque-6.1.3-src.tar.gz there (about 4 minutes).
+# or with TORQUE_FROM_SOURCE=1 builds it from torque-6.1.3-src.tar.gz there (4-10 minutes on 2 cores;
+# the build tree stays in /opt/src/torque-6.1.3).
 #
 # Environment:
 #   RESEARCH_DIR             where torque/ lives (default: ../../../shared/research from this script,
@@ -76,7 +77,7 @@ build_from_source() {  # the recipe of shared/research/torque/torque-build.sh, s
   local src=$1 work=/opt/src/torque-$VERSION stage=/opt/src/torque-$VERSION-stage f
   apt_install build-essential autoconf2.69 automake libtool pkg-config libxml2-dev libssl-dev libboost-dev \
     flex bison patchelf file
-  log "building Torque $VERSION from $src (about 4 minutes)"
+  log "building Torque $VERSION from $src (4-10 minutes; log /tmp/torque-up-build.log)"
   rm -rf "$work" "$stage"; mkdir -p "$work"
   tar -xzf "$src" -C "$work" --strip-components=1
   (
