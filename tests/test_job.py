@@ -213,6 +213,7 @@ class TestToyConformance(BackendConformance):
         pass
 
     time_limit_test = False
+    hold_test = False
 
 
 def test_function_jobs_offer_the_call_to_backends_that_take_it(toy, tmp_path):

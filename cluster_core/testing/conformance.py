@@ -10,7 +10,7 @@ In a backend's tests::
 
 Class attributes tune it: ``job_options`` (added to every job), ``timeout`` (seconds to wait for a
 trivial job), ``time_limit_test`` (run the wall-time test; the scheduler must enforce ``time``),
-``time_limit`` and ``time_limit_sleep``. Override the ``backend_ready`` fixture to skip or set up.
+``time_limit`` and ``time_limit_sleep``, ``hold_test`` (the scheduler takes ``hold=True``). Override the ``backend_ready`` fixture to skip or set up.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ class BackendConformance:
     time_limit_test: bool = True
     time_limit: str = "1m"
     time_limit_sleep: int = 150
+    hold_test: bool = True
 
     @pytest.fixture(autouse=True)
     def _conformance_setup(self, tmp_path, monkeypatch, backend_ready):
@@ -160,6 +161,32 @@ class BackendConformance:
         for batch in asked:
             assert not (set(batch) & finished_before)
             finished_before |= ids - set(batch) if batch else ids
+
+    def test_map_values_in_order(self):
+        tasks = cc.map(_square, range(5), backend=self.backend, **self.job_options)
+        assert cc.get(tasks, timeout=self.timeout * 2) == [0, 1, 4, 9, 16]
+        assert [t.exitcode for t in tasks] == [0] * 5
+
+    def test_shell_array_tasks_see_their_index(self):
+        job = self.submit('echo "task=$CLUSTER_TASK_ID"; exit $((CLUSTER_TASK_ID == 2 ? 3 : 0))', array="0-2")
+        assert job.wait(timeout=self.timeout * 2) is False
+        assert [t.stdout for t in job.tasks] == ["task=0\n", "task=1\n", "task=2\n"]
+        assert [t.exitcode for t in job.tasks] == [0, 0, 3]
+
+    def test_every_held_job_is_reported_by_one_query(self):
+        """parse_queue must report every id asked for, also jobs that will never write an exit file
+        while they wait (held): the exit-file fallback cannot cover for a backend that drops them."""
+        if not self.hold_test:
+            pytest.skip(f"{self.backend} cannot submit held jobs")
+        jobs = [self.submit("echo never", hold=True) for _ in range(3)]
+        try:
+            records = {r.id: r for r in cc.get_backend(self.backend).parse_queue([j.id for j in jobs])}
+            assert set(records) == {j.id for j in jobs}
+            assert {r.state for r in records.values()} == {State.HELD}
+        finally:
+            cc.get_backend(self.backend).cancel([j.id for j in jobs])
+        cc.wait(jobs, timeout=self.timeout)
+        assert {j.state for j in jobs} == {State.CANCELLED}
 
     @pytest.mark.slow
     def test_time_limit(self):
