@@ -198,6 +198,7 @@ class Bench:
         work = Path(tempfile.mkdtemp(prefix=f"{row}-{tool}-{n}-", dir=self.scratch))
         spec = dict(run["spec"], kind=f"{row}/{tool}", n=n, name=f"ccbench-{uuid.uuid4().hex[:8]}")
         started = time.monotonic()
+        entry.setdefault("load_1min", []).append(round(os.getloadavg()[0], 2))  # others' load on the machine
         try:
             result, reason = self.worker(run["python"], spec, work, run["timeout"])
         finally:
