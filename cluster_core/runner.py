@@ -2,6 +2,7 @@
 
 The result file holds ``{"ok": True, "value": ...}`` or ``{"ok": False, "error": exc, "traceback": text}``,
 written 0600 under a temporary name and renamed, so a half-written result never reads as success.
+Every job pays this module's imports, so it needs only the standard library and cloudpickle.
 """
 
 from __future__ import annotations
@@ -26,6 +27,22 @@ def _dump(result: dict) -> bytes:
                                   "error_repr": repr(result.get("error"))})
 
 
+def _write_private(path: Path, data: bytes) -> None:
+    """0600 under a temporary name in the same directory, then renamed into place."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
 def main(argv: list[str]) -> int:
     task = None
     if len(argv) == 4 and argv[2] == "--task":
@@ -38,7 +55,6 @@ def main(argv: list[str]) -> int:
         print("usage: python -m cluster_core.runner INPUT.pkl OUTPUT.pkl [--task N]", file=sys.stderr)
         return 2
     src, dst = Path(argv[0]), Path(argv[1])
-    from .script import atomic_write
     try:
         with open(src, "rb") as fh:
             head = pickle.load(fh)
@@ -58,7 +74,7 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(tb)
         result = {"ok": False, "error": exc, "traceback": tb, "error_repr": repr(exc)}
         code = 1
-    atomic_write(dst, _dump(result), mode=0o600)
+    _write_private(dst, _dump(result))
     sys.stdout.flush()
     return code
 
