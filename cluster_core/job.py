@@ -44,7 +44,14 @@ class _Outcome:
 
     @property
     def backend(self) -> plugins.Backend:
-        return plugins.get_backend(self._backend_name)
+        # looked up once per name: a job asks several times per submission and result
+        name = self._backend_name
+        if name is None:
+            return plugins.get_backend(None)
+        cached = self.__dict__.get("_backend")
+        if cached is None or cached[0] != name:
+            cached = self._backend = (name, plugins.get_backend(name))
+        return cached[1]
 
     def _tracker(self):
         return tracker(self.backend.name)
@@ -270,6 +277,18 @@ class Job(_Outcome):
 
         For an array on a backend without arrays, one script per task is written (``<stem>.cluster.<i>.sh``).
         """
+        write_task = self._write_files()
+        if write_task is not None:
+            for index in self.indices:
+                write_task(index)
+        self.written = True
+        return self.files.script if self.indices is None or self.native_array else \
+            self.files.for_task(self.indices[0]).script
+
+    def _write_files(self) -> Optional[Callable[[int], Path]]:
+        """Write the pickle and the script, except the scripts of an array that runs as one job per task:
+        for those, return the function that writes one task's script (submit writes each just before it
+        submits it, so the first task can start before the last script is written)."""
         self.files.jobdir.mkdir(parents=True, exist_ok=True)
         backend = self.backend
         self._backend_name = backend.name
@@ -288,21 +307,21 @@ class Job(_Outcome):
             text = render_script(command, exit_file=self.files.exit, directives=self._directives(options),
                                  **common)
             atomic_write(self.files.script, text, mode=0o755)
-        elif self.native_array:
+            return None
+        if self.native_array:
             variables = tuple((backend.info.task_id_variable or "").split())
             task = TaskSpec(self.files, variables=variables)
             text = render_script(command, directives=self._directives(options), task=task, **common)
             atomic_write(self.files.script, text, mode=0o755)
-        else:
-            single = {k: v for k, v in options.items() if k != "array"}
-            for index in self.indices:
-                files = self.files.for_task(index)
-                text = render_script(command, directives=self._directives(single),
-                                     task=TaskSpec(self.files, fixed=index), **common)
-                atomic_write(files.script, text, mode=0o755)
-        self.written = True
-        return self.files.script if self.indices is None or self.native_array else \
-            self.files.for_task(self.indices[0]).script
+            return None
+        directives = self._directives({k: v for k, v in options.items() if k != "array"})
+
+        def write_task(index: int) -> Path:
+            script = self.files.for_task(index).script
+            text = render_script(command, directives=directives, task=TaskSpec(self.files, fixed=index), **common)
+            atomic_write(script, text, mode=0o755)
+            return script
+        return write_task
 
     def _directives(self, options: Mapping[str, Any]) -> list[str]:
         backend = self.backend
@@ -327,33 +346,43 @@ class Job(_Outcome):
         """Write the files and hand the job to the backend; sets ``id`` (and ``tasks`` for an array)."""
         if self.submitted:
             raise JobError(f"job {self.name} was already submitted as {self.id}; use resubmit()")
-        script = self.write()
+        write_task = self._write_files()
+        self.written = True
         backend = self.backend
         options = self._submit_options()
         track = tracker(backend.name)
         if self.indices is None:
             for path in (self.files.exit, self.files.pickle_out):
                 path.unlink(missing_ok=True)
-            self.id = backend.submit(script, options, directives_in_script=True, call=self._function_call())
+            self.id = backend.submit(self.files.script, options, directives_in_script=True,
+                                     call=self._function_call())
             track.track(self.id, self.files.exit, errfile=self.errfile)
         else:
-            for index in self.indices:
-                files = self.files.for_task(index)
-                for path in (files.exit, files.pickle_out):
-                    path.unlink(missing_ok=True)
             if self.native_array:
-                self.id = backend.submit(script, options, directives_in_script=True)
+                for index in self.indices:
+                    files = self.files.for_task(index)
+                    for path in (files.exit, files.pickle_out):
+                        path.unlink(missing_ok=True)
+                self.id = backend.submit(self.files.script, options, directives_in_script=True)
                 self.tasks = [Task(self, i) for i in self.indices]
                 for task, i in zip(self.tasks, self.indices):
                     track.track(task._track_key, task.files.exit, array_id=self.id, task=i,
                                 errfile=self.errfile)
             else:
+                # one job per task; each task's script sends its output to the task's own files, so the
+                # backend is told those (and, for a function, the task's call to run warm if it can)
                 single = {k: v for k, v in options.items() if k != "array"}
                 self.tasks = []
                 for index in self.indices:
-                    task_id = backend.submit(self.files.for_task(index).script, single, directives_in_script=True)
+                    files = self.files.for_task(index)
+                    for path in (files.exit, files.pickle_out):
+                        path.unlink(missing_ok=True)
+                    script = write_task(index)
+                    task_options = dict(single, outfile=str(files.out), errfile=str(files.err))
+                    task_id = backend.submit(script, task_options, directives_in_script=True,
+                                             call=self._function_call(index))
                     task = Task(self, index, job_id=task_id)
-                    track.track(task_id, task.files.exit, errfile=self.errfile)
+                    track.track(task_id, task.files.exit, errfile=task.errfile)
                     self.tasks.append(task)
                 self.id = self.tasks[0].id
         self.submitted = True
@@ -361,13 +390,15 @@ class Job(_Outcome):
                  f" ({len(self.tasks)} tasks)" if self.tasks else "")
         return self
 
-    def _function_call(self) -> Optional[FunctionCall]:
-        """What a backend needs to run this function job without its script (None for shell jobs)."""
+    def _function_call(self, task: Optional[int] = None) -> Optional[FunctionCall]:
+        """What a backend needs to run this function job (or the array task ``task`` of it, submitted as
+        a job of its own) without its script; None for shell jobs."""
         if self.function is None:
             return None
-        return FunctionCall(pickle_in=str(self.files.pickle_in), pickle_out=str(self.files.pickle_out),
-                            exit_file=str(self.files.exit),
-                            python=config.get_option("core.python") or sys.executable)
+        files = self.files if task is None else self.files.for_task(task)
+        return FunctionCall(pickle_in=str(self.files.pickle_in), pickle_out=str(files.pickle_out),
+                            exit_file=str(files.exit), python=config.get_option("core.python") or sys.executable,
+                            task=task)
 
     def wait(self, timeout: Optional[float] = None, progress: Optional[bool] = None) -> bool:
         """Block until the job (every task of an array) ends; True when all completed with exit code 0."""

@@ -46,6 +46,7 @@ class Tracker:
     def __init__(self, backend_name: str):
         self.backend = plugins.backend(backend_name)
         self._jobs: dict[str, _Tracked] = {}
+        self._open: dict[str, _Tracked] = {}  # those without a final record: what a poll asks about
         self._lock = threading.RLock()
         self._last_query = 0.0
         self.queries = 0
@@ -55,13 +56,14 @@ class Tracker:
         """Watch a job (by id) or an array task (``array_id`` and ``task``; key "<array_id>#<task>")."""
         with self._lock:
             if key not in self._jobs:
-                self._jobs[key] = _Tracked(key, Path(exit_file) if exit_file else None,
-                                           query_id=array_id or key, task=task,
-                                           errfile=Path(errfile) if errfile else None)
+                self._jobs[key] = self._open[key] = _Tracked(key, Path(exit_file) if exit_file else None,
+                                                             query_id=array_id or key, task=task,
+                                                             errfile=Path(errfile) if errfile else None)
 
     def forget(self, job_id: str) -> None:
         with self._lock:
             self._jobs.pop(job_id, None)
+            self._open.pop(job_id, None)
 
     def record(self, job_id: str) -> Optional[QueueJob]:
         tracked = self._jobs.get(job_id)
@@ -73,7 +75,9 @@ class Tracker:
             now = time.monotonic()
             if not force and now - self._last_query < self.backend.info.poll_interval:
                 return
-            pending = [t for t in self._jobs.values() if not (t.record and t.record.state.finished)]
+            # only the jobs without a final record (not every tracked one: a thousand results read one
+            # by one after a wait would otherwise cost a million checks)
+            pending = list(self._open.values())
             if not pending:
                 return
             self._last_query = now
@@ -89,18 +93,24 @@ class Tracker:
                 rec = by_id.get(t.key) if t.task is None else (
                     by_task.get((t.query_id, t.task)) or by_id.get(t.query_id))
                 self._settle(t, rec, now)
+                if t.record is not None and t.record.state.finished:
+                    self._open.pop(t.key, None)
 
     def _settle(self, t: _Tracked, rec: Optional[QueueJob], now: float) -> None:
         if t.first_asked is None:
             t.first_asked = now
-        ended = read_exit_file(t.exit_file) if t.exit_file else None
         if rec is not None and rec.state is not State.UNKNOWN:
-            if rec.state.finished and rec.exitcode is None and ended is not None:
-                rec = attrs.evolve(rec, exitcode=ended.returncode)
+            # the exit file only when the scheduler's answer lacks what it tells (one file read per job
+            # per poll would cost more than the query itself)
+            if rec.state.finished and rec.exitcode is None:
+                ended = read_exit_file(t.exit_file) if t.exit_file else None
+                if ended is not None:
+                    rec = attrs.evolve(rec, exitcode=ended.returncode)
             if rec.state is State.FAILED and t.errfile is not None:
                 rec = self.backend.refine_failure(rec, _tail(t.errfile))
             t.record = rec
             return
+        ended = read_exit_file(t.exit_file) if t.exit_file else None
         if ended is not None:
             state = State.COMPLETED if ended.returncode == 0 else State.FAILED
             base = rec if (rec is not None and (t.task is None or rec.task_id == t.task)) else \
@@ -130,11 +140,17 @@ class Tracker:
         cap = interval * 10
         show = _progress_wanted(progress)
         first = True
+        last = None
         try:
             while True:
                 self.refresh(force=first)
                 first = False
                 left = [j for j in job_ids if not self.is_done(j)]
+                # back off only while nothing finishes: jobs that keep finishing are followed at the pace
+                # reached (a batch draining at the start is not seen up to 25 % of the wait late)
+                if last is not None and len(left) >= last:
+                    interval = min(cap, interval * 1.25)
+                last = len(left)
                 if show:
                     _show_progress(self, job_ids, len(left), time.monotonic() - start)
                 if not left:
@@ -144,7 +160,6 @@ class Tracker:
                                       f"{timeout:g} s (e.g. {', '.join(left[:5])}); they go on running")
                 pause = interval if timeout is None else min(interval, max(0.0, timeout - (time.monotonic() - start)))
                 time.sleep(pause)
-                interval = min(cap, interval * 1.25)
         finally:
             if show:
                 sys.stderr.write("\n")
