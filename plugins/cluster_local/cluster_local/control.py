@@ -20,6 +20,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional, Sequence
@@ -28,8 +29,8 @@ from cluster_core.errors import SchedulerError, SubmitError
 
 from . import proctools
 from .store import (CANCELLED, HELD, MARKER, PENDING, RUNNING, UNKNOWN, chunks, connect,
-                    job_environment, kill_grace, memory_limit, placeholders, state_dir, state_key,
-                    threads_limit, to_json, transaction)
+                    job_environment, kill_grace, marker_slot, memory_limit, placeholders, state_dir,
+                    state_key, threads_limit, to_json, transaction)
 
 log = logging.getLogger("cluster_core.local")
 
@@ -131,24 +132,43 @@ def request(sdir: Path, message: str, timeout: float = 30.0) -> Optional[str]:
     return buf.decode(errors="replace").strip()
 
 
+_pokers: dict[Path, tuple[int, socket.socket]] = {}
+_pokers_lock = threading.Lock()
+
+
 def poke(sdir: Path, message: str = "wake") -> bool:
     """Tell the runner to look at the database again, without waiting for it; False when none listens.
 
-    No answer is needed: the job was committed before the connection, and a runner that closes its
-    socket to leave reads the database once more afterwards, so a poke it never read loses nothing."""
-    path = socket_path(sdir)
-    if path.parent != sdir and not private_dir(path.parent, create=False):
-        return False
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    try:
-        sock.settimeout(30.0)
-        sock.connect(str(path))
-        sock.sendall(message.encode() + b"\n")
+    No answer is needed: the job was committed before the poke, and a runner that closes its socket to
+    leave first closes every connection, then reads the database once more, so a poke it never read
+    loses nothing. The connection stays open for the next poke of this process (one ``send`` per
+    submission); a runner that has closed it makes the send fail, and a new connection is tried."""
+    line = message.encode() + b"\n"
+    with _pokers_lock:
+        held = _pokers.pop(sdir, None)
+        if held is not None:
+            pid, sock = held
+            if pid == os.getpid():  # never a connection inherited across fork
+                try:
+                    if sock.send(line, socket.MSG_NOSIGNAL) == len(line):
+                        _pokers[sdir] = held
+                        return True
+                except OSError:
+                    pass
+                sock.close()
+        path = socket_path(sdir)
+        if path.parent != sdir and not private_dir(path.parent, create=False):
+            return False
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            sock.settimeout(30.0)
+            sock.connect(str(path))
+            sock.sendall(line, socket.MSG_NOSIGNAL)
+        except OSError:
+            sock.close()
+            return False
+        _pokers[sdir] = (os.getpid(), sock)
         return True
-    except OSError:
-        return False
-    finally:
-        sock.close()
 
 
 def ensure_runner(sdir: Optional[Path] = None, message: str = "wake") -> None:
@@ -173,6 +193,9 @@ def start_runner(sdir: Path) -> None:
             os.replace(logfile, sdir / "runner.log.1")
     env = {k: v for k, v in os.environ.items() if k != MARKER}
     env["CLUSTER_LOCAL_DIR"] = str(sdir)
+    # room in the runner's environment block where its warm workers write the marker of the job they run
+    # (what /proc/<pid>/environ shows), so they are found like the processes of script jobs
+    env[MARKER] = marker_slot(state_key(sdir))
     read_fd, write_fd = os.pipe()
     try:
         with open(logfile, "ab") as log_fh:
@@ -236,16 +259,53 @@ def _ints(job_ids: Sequence[Any]) -> list[int]:
     return sorted(set(out))
 
 
+_users: dict[int, str] = {}
+
+
 def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no name for this uid (containers)
-        return str(os.getuid())
+    uid = os.getuid()
+    name = _users.get(uid)
+    if name is None:
+        try:
+            name = getpass.getuser()
+        except Exception:  # no name for this uid (containers)
+            name = str(uid)
+        _users[uid] = name
+    return name
 
 
-def submit_job(script: os.PathLike | str, options: Mapping[str, Any], sdir: Optional[Path] = None) -> int:
+_env_cache: dict[Any, tuple[Any, str]] = {}
+
+
+def _environment_json(export: Any) -> str:
+    """The job's environment as JSON: computed once for as long as os.environ does not change."""
+    key = tuple(export) if isinstance(export, (list, tuple)) else export
+    raw = getattr(os.environ, "_data", None)  # the bytes behind os.environ (CPython): cheap to compare
+    cached = _env_cache.get(key)
+    if raw is not None and cached is not None and cached[0] == raw:
+        return cached[1]
+    text = to_json(job_environment(os.environ, export))
+    if raw is not None:
+        if len(_env_cache) > 16:
+            _env_cache.clear()
+        _env_cache[key] = (dict(raw), text)
+    return text
+
+
+def _call_json(call: Any, opts: Mapping[str, Any]) -> Optional[str]:
+    """The function call the runner may run in a warm worker instead of the script (None: the script).
+    Environment modules need the script; the interpreter is the runner's to check."""
+    if call is None or opts.get("modules"):
+        return None
+    return to_json({"in": str(call.pickle_in), "out": str(call.pickle_out), "exit": str(call.exit_file),
+                    "python": str(call.python), "task": call.task})
+
+
+def submit_job(script: os.PathLike | str, options: Mapping[str, Any], sdir: Optional[Path] = None,
+               call: Any = None) -> int:
     """Record a job and make sure a runner will run it; return its id. Raises SubmitError naming the
-    keyword for a request this machine cannot satisfy."""
+    keyword for a request this machine cannot satisfy. ``call`` (a FunctionCall) lets the runner run a
+    function job in a warm worker."""
     sdir = state_dir(sdir)
     opts = dict(options)
     if opts.get("array"):
@@ -285,8 +345,8 @@ def submit_job(script: os.PathLike | str, options: Mapping[str, Any], sdir: Opti
         if not text.isdigit():
             raise SubmitError(f"depends: {text!r} is not a local job id", keyword="depends")
         deps.append(int(text))
-    env = job_environment(os.environ, opts.get("export"))
-    name = str(opts.get("name") or Path(script_path).name)
+    env_json = _environment_json(opts.get("export"))
+    name = str(opts.get("name") or os.path.basename(script_path))
     state = HELD if opts.get("hold") else PENDING
 
     conn = connect(sdir)
@@ -298,9 +358,9 @@ def submit_job(script: os.PathLike | str, options: Mapping[str, Any], sdir: Opti
                 raise SubmitError(f"depends: no local job {', '.join(missing)} (in {sdir})", keyword="depends")
         cur = conn.execute(
             "INSERT INTO jobs (name, script, options, env, cores, mem_mb, time_limit, depends, workdir,"
-            " outfile, errfile, state, submit_time, user) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (name, script_path, to_json(opts), to_json(env), cores, mem, opts.get("time"), to_json(deps),
-             workdir, files["outfile"], files["errfile"], state, time.time(), _user()))
+            " outfile, errfile, state, submit_time, user, call) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (name, script_path, to_json(opts), env_json, cores, mem, opts.get("time"), to_json(deps),
+             workdir, files["outfile"], files["errfile"], state, time.time(), _user(), _call_json(call, opts)))
         job_id = cur.lastrowid
     if state == PENDING:
         try:

@@ -8,7 +8,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from cluster_core import hookimpl
 from cluster_core.options import render_with
-from cluster_core.records import BackendInfo, Detection, QueueJob, State
+from cluster_core.records import BackendInfo, Detection, FunctionCall, QueueJob, State
 
 from . import control
 
@@ -36,8 +36,10 @@ def render_options(options: Mapping[str, Any]) -> list[tuple[str, ...]]:
 
 
 @hookimpl
-def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool) -> str:
-    return str(control.submit_job(script, options))
+def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool,
+           call: Optional[FunctionCall]) -> str:
+    # a function job's call may run in one of the runner's warm workers instead of the script
+    return str(control.submit_job(script, options, call=call))
 
 
 @hookimpl

@@ -9,7 +9,7 @@ from typing import Iterable, Optional
 
 import psutil
 
-from .store import MARKER
+from .store import MARKER, marker_job
 
 _GONE = (psutil.NoSuchProcess, psutil.ZombieProcess, ProcessLookupError)
 
@@ -33,11 +33,19 @@ def find(pid: Optional[int], ctime: Optional[float] = None, marker: Optional[str
             return None
         if ctime is not None and abs(proc.create_time() - ctime) > 0.01:
             return None
-        if marker is not None and proc.environ().get(MARKER) != marker:
+        if marker is not None and not same_marker(proc.environ().get(MARKER), marker):
             return None
         return proc
     except (psutil.Error, OSError):
         return None
+
+
+def same_marker(value: Optional[str], marker: str) -> bool:
+    """Whether a process's marker names the same job ("<key>:42", or zero-padded by a warm worker)."""
+    if value == marker:
+        return True
+    key, _, job = marker.partition(":")
+    return job.isdigit() and marker_job(value, key) == int(job)
 
 
 def tree(root: Optional[psutil.Process]) -> list[psutil.Process]:
@@ -87,7 +95,6 @@ def terminate(procs: list[psutil.Process], pgid: Optional[int], grace: float) ->
 
 def marked(key: str) -> dict[int, list[psutil.Process]]:
     """This user's live processes whose environment carries this state dir's job marker, by job id."""
-    prefix = key + ":"
     uid = os.getuid()
     me = os.getpid()
     found: dict[int, list[psutil.Process]] = {}
@@ -95,10 +102,10 @@ def marked(key: str) -> dict[int, list[psutil.Process]]:
         try:
             if proc.pid == me or proc.info["uids"] is None or proc.info["uids"].real != uid:
                 continue
-            value = proc.environ().get(MARKER, "")
-            if not value.startswith(prefix) or proc.status() == psutil.STATUS_ZOMBIE:
-                continue
-            found.setdefault(int(value[len(prefix):]), []).append(proc)
+            job = marker_job(proc.environ().get(MARKER), key)
+            if job is None or proc.status() == psutil.STATUS_ZOMBIE:
+                continue  # not a job of this state dir (an idle warm worker shows no job)
+            found.setdefault(job, []).append(proc)
         except (psutil.Error, OSError, ValueError):
             continue
     return found

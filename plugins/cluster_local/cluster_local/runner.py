@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from cluster_core.errors import ConfigError
 from cluster_core.options import format_time
@@ -33,7 +33,7 @@ from . import proctools
 from .control import LOST_REASON, private_dir, request, socket_path
 from .store import (CANCELLED, COMPLETED, FAILED, FINISHED, MARKER, PENDING, RUNNING, TIMEOUT, UNKNOWN,
                     chunks, idle_timeout, kill_grace, memory_limit, open_db, placeholders, state_key,
-                    threads_limit, transaction)
+                    threads_limit, transaction, worker_jobs)
 
 log = logging.getLogger("cluster_core.local.runner")
 
@@ -43,13 +43,15 @@ _BAD = frozenset(FINISHED) - {COMPLETED}
 
 
 class _Run:
-    """A job this runner started (``popen``) or adopted from a dead runner (``pidfd``)."""
+    """A job this runner started (``spawned``: its script; ``worker``: its call, in a warm worker) or
+    adopted from a dead runner (``pidfd``)."""
 
-    __slots__ = ("id", "pid", "ctime", "marker", "popen", "pidfd", "cores", "mem", "limit", "deadline",
-                 "kill_state", "kill_reason", "kill_at", "victims", "discard")
+    __slots__ = ("id", "pid", "ctime", "marker", "spawned", "pidfd", "cores", "mem", "limit", "deadline",
+                 "kill_state", "kill_reason", "kill_at", "victims", "discard", "worker", "exit_file",
+                 "started")
 
-    def __init__(self, job_id, pid, ctime, marker, cores, mem, limit, deadline, popen=None):
-        self.id, self.pid, self.ctime, self.marker, self.popen = job_id, pid, ctime, marker, popen
+    def __init__(self, job_id, pid, ctime, marker, cores, mem, limit, deadline, spawned=False):
+        self.id, self.pid, self.ctime, self.marker, self.spawned = job_id, pid, ctime, marker, spawned
         self.cores, self.mem, self.limit, self.deadline = cores, mem or 0, limit, deadline
         self.pidfd: Optional[int] = None
         self.kill_state: Optional[str] = None
@@ -57,6 +59,55 @@ class _Run:
         self.kill_at: Optional[float] = None
         self.victims: list = []
         self.discard = False
+        self.worker: Optional[_WorkerProc] = None
+        self.exit_file: Optional[str] = None
+        self.started = 0.0
+
+    @property
+    def own(self) -> bool:
+        """Our child (until reaped), as opposed to a job adopted from a dead runner."""
+        return self.spawned or self.worker is not None
+
+
+class _WorkerProc:
+    """A warm worker (see worker.py): a forked child of the runner that runs function jobs."""
+
+    __slots__ = ("pid", "ctime", "sock", "run", "buf", "alive")
+
+    def __init__(self, pid: int, ctime: Optional[float], sock: socket.socket):
+        self.pid, self.ctime, self.sock = pid, ctime, sock
+        self.run: Optional[_Run] = None
+        self.buf = b""
+        self.alive = True
+
+
+# posix_spawn with a new session (glibc 2.26); the signals Popen(restore_signals=True) resets in a job (the
+# runner ignores SIGPIPE; its handled signals are reset by exec anyway)
+_posix_spawn_ok = hasattr(os, "posix_spawn") and hasattr(os, "POSIX_SPAWN_DUP2")
+_RESET_SIGNALS = tuple(s for s in (getattr(signal, n, None) for n in ("SIGPIPE", "SIGXFZ", "SIGXFSZ")) if s)
+
+
+# Environment variables that change how an interpreter starts: a warm worker runs a job only when the job
+# has the runner's values of them (else the job's own interpreter would behave differently).
+_STARTUP_ENV = ("LANG", "LC_ALL", "LC_CTYPE")
+
+
+def _startup_env(env: dict) -> dict:
+    return {k: v for k, v in env.items() if k.startswith("PYTHON") or k in _STARTUP_ENV}
+
+
+def _interpreter(path: str) -> Optional[tuple]:
+    """What identifies an interpreter: its real binary and the virtual environment it starts in (a venv's
+    python is a symlink to the base one; its pyvenv.cfg makes it another environment)."""
+    if not path or not os.path.isabs(path):
+        return None
+    real = os.path.realpath(path)
+    if not os.path.isfile(real):
+        return None
+    home = os.path.dirname(os.path.abspath(path))
+    venv = next((d for d in (home, os.path.dirname(home)) if os.path.isfile(os.path.join(d, "pyvenv.cfg"))),
+                None)
+    return real, venv
 
 
 class _Wait:
@@ -93,12 +144,25 @@ class Runner:
         self.idle_since: Optional[float] = time.monotonic()
         self.retry_at: Optional[float] = None
         self.started = time.time()
+        self.pid = os.getpid()
         self.was_clean = False
         self.sel = selectors.DefaultSelector()
         self.sock: Optional[socket.socket] = None
         self.sock_path = socket_path(sdir)
         self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        self.home = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # back here after a spawn
+        self._envs: dict[str, dict] = {}
+        self.popens: dict[int, subprocess.Popen] = {}  # scripts started by Popen (no posix_spawn)
         self.db = None
+        # warm workers for function jobs (worker.py)
+        self.worker_jobs = _setting(worker_jobs, 200)
+        self.workers: dict[int, _WorkerProc] = {}
+        self.idle_workers: list[_WorkerProc] = []
+        self.slot: Any = None  # worker.MarkerSlot once looked for; False when there is none
+        self.python = _interpreter(sys.executable)
+        self.startup_env = _startup_env(dict(os.environ))
+        self._python_ok: dict[str, bool] = {}
+        self._env_ok: dict[str, bool] = {}
 
     # --- life -----------------------------------------------------------------------------------
 
@@ -114,6 +178,7 @@ class Runner:
         with contextlib.suppress(Exception):
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         self._ready()
+        _close_on_exec()
         log.info("runner %d serving %s: %d cores, %d MB, idle exit after %g s", os.getpid(), self.sdir,
                  self.threads, self.memory, self.idle)
         self._recover()
@@ -121,6 +186,7 @@ class Runner:
             self._loop()
         finally:
             self._close_listener()
+            self._stop_workers()
             for conn in self.stop_waiters:
                 with contextlib.suppress(OSError):
                     conn.send(b"bye\n")
@@ -174,6 +240,8 @@ class Runner:
         self.sel.register(sock, selectors.EVENT_READ, "listen")
 
     def _close_listener(self) -> None:
+        """Stop listening, and close every client connection: a submitter poking on a connection it
+        kept finds it closed and starts a new runner, so a poke is never sent into a closing runner."""
         if self.sock is None:
             return
         self.sel.unregister(self.sock)
@@ -181,6 +249,10 @@ class Runner:
         self.sock = None
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.sock_path)
+        for conn in list(self.clients):
+            self.sel.unregister(conn)
+            conn.close()
+        self.clients.clear()
 
     def _signals(self) -> None:
         self.sig_r, sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -204,6 +276,8 @@ class Runner:
                     self._read_signals()
                 elif what == "client":
                     self._client(key.fileobj)
+                elif isinstance(what, _WorkerProc):
+                    self._worker_readable(what)
                 elif isinstance(what, _Run):
                     self._adopted_ended(what)
             self._reap()
@@ -247,7 +321,7 @@ class Runner:
                 due.append(run.kill_at)
             elif run.deadline is not None and run.kill_state is None:
                 due.append(run.deadline)
-            if run.pidfd is None and run.popen is None:
+            if run.pidfd is None and not run.own:
                 due.append(now + 1.0)  # adopted without a pidfd: look again in a second
         if not self.running and self.idle_since is not None:
             due.append(self.idle_since + self.idle)
@@ -266,33 +340,51 @@ class Runner:
             self.sel.register(conn, selectors.EVENT_READ, "client")
 
     def _client(self, conn: socket.socket) -> None:
+        """Read what a client sent: pokes ("wake", "sync") keep coming on the same connection (a
+        submitting process keeps it open); any other request is answered and the connection closed."""
         try:
-            data = conn.recv(4096)
+            data = conn.recv(65536)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
             data = b""
         buf = self.clients[conn]
         buf += data
-        if data and b"\n" not in buf and len(buf) < 4096:
+        while True:
+            line, newline, rest = bytes(buf).partition(b"\n")
+            if not newline and data and len(buf) < 4096:
+                return  # the rest of the line is on its way
+            del buf[:len(line) + len(newline)]
+            text = line.decode(errors="replace").strip()
+            cmd = text.split(" ", 1)[0]
+            if cmd in ("wake", "sync"):
+                self._poked(cmd)
+                if buf:
+                    continue
+                if data:
+                    return  # the connection stays for the next poke
+                text = ""
+            self.sel.unregister(conn)
+            del self.clients[conn]
+            if not text:
+                conn.close()
+                return
+            self._handle(conn, text)
             return
-        self.sel.unregister(conn)
-        del self.clients[conn]
-        line = bytes(buf).split(b"\n", 1)[0].decode(errors="replace").strip()
-        if not data and not line:
-            conn.close()
-            return
-        self._handle(conn, line)
+
+    def _poked(self, cmd: str) -> None:
+        # pokes get no answer (see control.poke)
+        if not self.stopping:
+            self.load_new = True
+            self.resync = self.resync or cmd == "sync"
+            self.idle_since = time.monotonic()
 
     def _handle(self, conn: socket.socket, line: str) -> None:
         cmd = line.split(" ", 1)[0]
         reply: Optional[str] = "ok"
         if cmd in ("wake", "sync"):
-            reply = None  # pokes get no answer (see control.poke)
-            if not self.stopping:
-                self.load_new = True
-                self.resync = self.resync or cmd == "sync"
-                self.idle_since = time.monotonic()
+            reply = None
+            self._poked(cmd)
         elif cmd == "ping":
             pass
         elif cmd == "status":
@@ -313,7 +405,7 @@ class Runner:
                 "state_dir": str(self.sdir), "socket": str(self.sock_path), "threads": self.threads,
                 "memory": self.memory, "idle_timeout": self.idle, "started": self.started,
                 "running": sorted(self.running), "pending": sorted(self.pending),
-                "stopping": self.stopping}
+                "stopping": self.stopping, "workers": sorted(self.workers)}
 
     def _stop(self, reason: str, cancel_queued: bool) -> None:
         if self.stopping:
@@ -347,9 +439,14 @@ class Runner:
             if pid == 0:
                 return
             run = self.by_pid.pop(pid, None)
+            popen = self.popens.pop(pid, None)
+            if popen is not None:
+                popen.returncode = os.waitstatus_to_exitcode(status)
             if run is None:
-                continue  # an orphaned descendant of a job, handed to us as subreaper
-            run.popen.returncode = os.waitstatus_to_exitcode(status)
+                worker = self.workers.pop(pid, None)
+                if worker is not None:
+                    self._worker_exited(worker, status)
+                continue  # else an orphaned descendant of a job, handed to us as subreaper
             self._ended(run, status)
 
     def _adopted_ended(self, run: _Run) -> None:
@@ -362,8 +459,12 @@ class Runner:
         """A job's main process is gone (``status`` None: an adopted one, exit status unknown)."""
         self.running.pop(run.id, None)
         # leftovers of the job (its process group, what a kill found) go with it, as under Slurm. An
-        # adopted job was never our child and may be reaped already: find its leftovers by marker.
-        if run.popen is not None:
+        # adopted job was never our child and may be reaped already: find its leftovers by marker. A
+        # worker that finished a job has killed the job's leftovers itself (and lives on).
+        if run.worker is not None:
+            if not run.worker.alive:
+                proctools.send(proctools.alive(run.victims), signal.SIGKILL, run.pid)
+        elif run.spawned:
             proctools.send(proctools.alive(run.victims), signal.SIGKILL, run.pid)
         else:
             proctools.send(proctools.alive(run.victims) + proctools.marked(self.key).get(run.id, []),
@@ -410,7 +511,7 @@ class Runner:
     @staticmethod
     def _find(run: _Run):
         # our own child stays ours until we reap it; an adopted job is checked by its marker
-        return proctools.find(run.pid) if run.popen is not None else proctools.find(run.pid, marker=run.marker)
+        return proctools.find(run.pid) if run.own else proctools.find(run.pid, marker=run.marker)
 
     def _timers(self) -> None:
         now = time.monotonic()
@@ -422,7 +523,7 @@ class Runner:
                     proctools.send(run.victims, signal.SIGKILL, run.pid)
             elif run.kill_state is None and run.deadline is not None and now >= run.deadline:
                 self._kill(run, TIMEOUT, f"time limit of {format_time(run.limit)} reached")
-            elif run.popen is None and run.pidfd is None and self._find(run) is None:
+            elif not run.own and run.pidfd is None and self._find(run) is None:
                 self._ended(run, None)
 
     # --- the queue ------------------------------------------------------------------------------
@@ -546,15 +647,23 @@ class Runner:
         rows = {}
         ids = [w.id for w in starts]
         for part in chunks(ids):
-            for row in self.db.execute("SELECT id, name, script, env, workdir, outfile, errfile, time_limit "
-                                       f"FROM jobs WHERE id IN ({placeholders(part)})", part):
+            for row in self.db.execute("SELECT id, name, script, env, workdir, outfile, errfile, time_limit, "
+                                       f"call FROM jobs WHERE id IN ({placeholders(part)})", part):
                 rows[row["id"]] = row
         for w in starts:
             row = rows.get(w.id)
             if row is None:
                 continue
+            limit = row["time_limit"]
+            deadline = time.monotonic() + limit if limit else None
             try:
-                popen = self._spawn(row)
+                run = self._start_warm(row, w, deadline)
+                if run is None:
+                    pid = self._spawn(row)
+                    # no create time here: reading /proc/<pid>/stat while the job execs stalls (~0.5 ms);
+                    # the marker in its environment tells the job from a reused pid when that matters
+                    run = _Run(w.id, pid, None, self._marker(w.id), w.cores, w.mem, limit, deadline, True)
+                    self.by_pid[pid] = run
             except Exception as exc:  # the job cannot start (bad cwd, unwritable output): it fails
                 log.warning("job %d could not start: %s", w.id, exc)
                 self.updates.append(("UPDATE jobs SET state=?, reason=?, start_time=?, end_time=? "
@@ -563,13 +672,7 @@ class Runner:
                                       PENDING), None))
                 self._final(w.id, FAILED)
                 continue
-            limit = row["time_limit"]
-            # no create time here: reading /proc/<pid>/stat while the job execs stalls (~0.5 ms); the
-            # marker in its environment tells the job from a reused pid when that matters (recovery)
-            run = _Run(w.id, popen.pid, None, self._marker(w.id), w.cores, w.mem, limit,
-                       time.monotonic() + limit if limit else None, popen)
             self.running[w.id] = run
-            self.by_pid[popen.pid] = run
             self.updates.append(("UPDATE jobs SET state=?, pid=?, pid_ctime=?, start_time=? WHERE id=? AND state=?",
                                  (RUNNING, run.pid, run.ctime, time.time(), w.id, PENDING),
                                  lambda run=run: self._discard(run)))
@@ -577,9 +680,19 @@ class Runner:
     def _marker(self, job_id: int) -> str:
         return f"{self.key}:{job_id}"
 
-    def _spawn(self, row) -> subprocess.Popen:
+    def _environment(self, text: str) -> dict:
+        """A job's environment (a copy: the caller adds to it), decoded once for all jobs that share it."""
+        env = self._envs.get(text)
+        if env is None:
+            if len(self._envs) > 64:
+                self._envs.clear()
+            env = self._envs[text] = json.loads(text)
+        return dict(env)
+
+    def _spawn(self, row) -> int:
+        """Start a job's script (``/bin/bash SCRIPT`` in a session of its own); returns its pid."""
         job_id = row["id"]
-        env = json.loads(row["env"])
+        env = self._environment(row["env"])
         env["CLUSTER_JOB_ID"] = str(job_id)
         env["CLUSTER_JOB_NAME"] = row["name"]
         env[MARKER] = self._marker(job_id)
@@ -591,13 +704,221 @@ class Runner:
         try:
             err = out if err_path == out_path else os.open(err_path, flags, 0o666)
             try:
-                return subprocess.Popen(["/bin/bash", row["script"]], stdin=self.devnull, stdout=out,
-                                        stderr=err, cwd=cwd, env=env, start_new_session=True)
+                global _posix_spawn_ok
+                if _posix_spawn_ok:
+                    try:
+                        return self._posix_spawn(row["script"], cwd, env, out, err)
+                    except NotImplementedError:  # no new session with posix_spawn in this libc
+                        _posix_spawn_ok = False
+                popen = subprocess.Popen(["/bin/bash", row["script"]], stdin=self.devnull, stdout=out,
+                                         stderr=err, cwd=cwd, env=env, start_new_session=True)
+                self.popens[popen.pid] = popen  # kept: a Popen dropped while its process runs gets reaped
+                return popen.pid
             finally:
                 if err != out:
                     os.close(err)
         finally:
             os.close(out)
+
+    def _posix_spawn(self, script: str, cwd: str, env: dict, out: int, err: int) -> int:
+        """posix_spawn (vfork and exec, no Python in between): what Popen does here, for less. The job
+        starts in the runner's working directory, so the runner steps into the job's for the call; every
+        descriptor of the runner is close-on-exec (checked at start), so only 0, 1 and 2 are passed."""
+        os.chdir(cwd)
+        try:
+            return os.posix_spawn(
+                "/bin/bash", ["/bin/bash", script], env, setsid=True, setsigdef=_RESET_SIGNALS,
+                file_actions=[(os.POSIX_SPAWN_DUP2, self.devnull, 0), (os.POSIX_SPAWN_DUP2, out, 1),
+                              (os.POSIX_SPAWN_DUP2, err, 2)])
+        finally:
+            os.fchdir(self.home)
+
+    # --- warm workers ---------------------------------------------------------------------------
+
+    def _start_warm(self, row, w: _Wait, deadline: Optional[float]) -> Optional[_Run]:
+        """Hand a function job to a warm worker; None when it must run its script (no call, another
+        interpreter or interpreter settings, no worker to be had)."""
+        call = self._warm_call(row)
+        if call is None:
+            return None
+        job_id = row["id"]
+        cwd = row["workdir"]
+        out_path = row["outfile"] or os.path.join(cwd, f"local-{job_id}.out")
+        err_path = row["errfile"] or out_path
+        task = call.get("task")
+        extra = {"CLUSTER_JOB_ID": str(job_id), "CLUSTER_JOB_NAME": row["name"], MARKER: self._marker(job_id),
+                 "PWD": cwd}
+        args = [call["in"], call["out"]]
+        if task is not None:
+            extra["CLUSTER_TASK_ID"] = str(task)
+            args += ["--task", str(task)]
+        message = (f'{{"id":{job_id},"cwd":{json.dumps(cwd)},"out":{json.dumps(out_path)},'
+                   f'"err":{json.dumps(err_path)},"exit":{json.dumps(call["exit"])},"args":{json.dumps(args)},'
+                   f'"extra":{json.dumps(extra)},"env":{row["env"]}}}\n').encode()
+        while True:
+            worker = self._idle_worker()
+            if worker is None:
+                return None
+            try:
+                worker.sock.settimeout(10.0)  # an idle worker reads at once; one that does not is broken
+                worker.sock.sendall(message)
+                worker.sock.settimeout(None)
+                break
+            except OSError as exc:  # it died idle, or hangs: the reaper forgets it
+                log.warning("worker %d does not take a job (%s): another one runs job %d", worker.pid, exc,
+                            job_id)
+                self._close_worker(worker)
+                with contextlib.suppress(OSError):
+                    os.kill(worker.pid, signal.SIGKILL)
+        run = _Run(job_id, worker.pid, worker.ctime, self._marker(job_id), w.cores, w.mem, row["time_limit"],
+                   deadline)
+        run.worker, run.exit_file, run.started = worker, call["exit"], time.time()
+        worker.run = run
+        return run
+
+    def _warm_call(self, row) -> Optional[dict]:
+        if not row["call"] or self.worker_jobs <= 0 or self.stopping:
+            return None
+        if self.slot is None:
+            from .worker import MarkerSlot
+            self.slot = MarkerSlot.find(self.key) or False
+            if not self.slot:
+                log.info("no marker slot in this runner's environment (not started by a submitter): "
+                         "function jobs run their scripts")
+        if not self.slot:
+            return None
+        call = json.loads(row["call"])
+        python = call.get("python") or ""
+        ok = self._python_ok.get(python)
+        if ok is None:
+            ok = self._python_ok[python] = self.python is not None and _interpreter(python) == self.python
+        if not ok:
+            return None
+        env = row["env"]
+        ok = self._env_ok.get(env)
+        if ok is None:
+            if len(self._env_ok) > 64:
+                self._env_ok.clear()
+            ok = self._env_ok[env] = _startup_env(json.loads(env)) == self.startup_env
+        return call if ok else None
+
+    def _idle_worker(self) -> Optional[_WorkerProc]:
+        while self.idle_workers:
+            worker = self.idle_workers.pop()
+            if worker.alive and worker.run is None:
+                return worker
+        return self._fork_worker()
+
+    def _fork_worker(self) -> Optional[_WorkerProc]:
+        import gc
+
+        from . import worker as worker_module
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        gc.freeze()  # what exists now is shared with the worker: no collection there touches it
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            log.warning("cannot fork a worker (%s): the job runs its script", exc)
+            ours.close()
+            theirs.close()
+            return None
+        finally:
+            if os.getpid() == self.pid:
+                gc.unfreeze()  # the runner's own garbage stays collectable
+        if pid == 0:  # the worker; it never comes back here
+            worker_module.serve(theirs, self.slot, self.worker_jobs)
+        theirs.close()
+        worker = _WorkerProc(pid, proctools.create_time(pid), ours)
+        self.workers[pid] = worker
+        self.sel.register(ours, selectors.EVENT_READ, worker)
+        return worker
+
+    def _worker_readable(self, worker: _WorkerProc) -> None:
+        try:
+            # never blocks: a process the job forked may hold the worker's end open after it is gone
+            data = worker.sock.recv(65536, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            if not worker.alive:
+                self._close_worker(worker)
+            return
+        except OSError:
+            data = b""
+        if not data:  # it is gone (the reaper tells how) or going (it ran its last job)
+            self._close_worker(worker)
+            return
+        worker.buf += data
+        while b"\n" in worker.buf:
+            line, worker.buf = worker.buf.split(b"\n", 1)
+            self._worker_said(worker, line.decode(errors="replace"))
+
+    def _worker_said(self, worker: _WorkerProc, line: str) -> None:
+        kind, _, rest = line.partition(" ")
+        run, worker.run = worker.run, None
+        if run is None:
+            log.warning("worker %d said %r while running nothing", worker.pid, line)
+            return
+        if kind == "done":
+            code, _, why = rest.partition(" ")
+            retiring = json.loads(why or "null")
+            if retiring is None:
+                self.idle_workers.append(worker)
+            else:
+                log.debug("worker %d leaves after job %d: %s", worker.pid, run.id, retiring)
+            self._ended(run, (int(code) & 0xFF) << 8)
+        else:  # "fail": the job's files or directory cannot be opened
+            self.idle_workers.append(worker)
+            reason = f"could not start: {json.loads(rest)}"
+            log.warning("job %d %s", run.id, reason)
+            self.running.pop(run.id, None)
+            if run.discard:
+                return
+            self.updates.append(("UPDATE jobs SET state=?, reason=?, end_time=?, env='{}' WHERE id=?",
+                                 (FAILED, reason, time.time(), run.id), None))
+            self._final(run.id, FAILED)
+
+    def _worker_exited(self, worker: _WorkerProc, status: int) -> None:
+        """A worker is gone: the job it was running (if any) ended as its process did."""
+        worker.alive = False
+        if worker.sock is not None:
+            self._worker_readable(worker)  # what it said before it went (its socket is at EOF now)
+            while worker.sock is not None:
+                self._worker_readable(worker)
+        with contextlib.suppress(ValueError):
+            self.idle_workers.remove(worker)
+        run, worker.run = worker.run, None
+        if run is None:
+            return
+        # as the job's script would: an exit code (128 + signal for a killed interpreter) and the exit file
+        code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        if not run.discard and run.exit_file:
+            with contextlib.suppress(OSError):
+                fd = os.open(run.exit_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+                try:
+                    os.write(fd, f"{code} {run.started:.6f} {time.time():.6f} end\n".encode())
+                finally:
+                    os.close(fd)
+        self._ended(run, (code & 0xFF) << 8)
+
+    def _close_worker(self, worker: _WorkerProc) -> None:
+        if worker.sock is not None:
+            self.sel.unregister(worker.sock)
+            worker.sock.close()
+            worker.sock = None
+        with contextlib.suppress(ValueError):
+            self.idle_workers.remove(worker)
+
+    def _stop_workers(self) -> None:
+        """On the way out: idle workers end with the runner (a busy one was killed with its job)."""
+        for worker in list(self.workers.values()):
+            self._close_worker(worker)
+            with contextlib.suppress(OSError):
+                os.kill(worker.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(worker.pid, 0)
+        self.workers.clear()
 
     def _discard(self, run: _Run) -> None:
         """Another process cancelled a job just as it was started: kill it, record nothing."""
@@ -694,6 +1015,19 @@ class Runner:
         log.info("adopted job %d (pid %d) from a previous runner", row["id"], proc.pid)
         if row["cancel_requested"]:
             self._kill(run, CANCELLED, "cancelled by user")
+
+
+def _close_on_exec() -> None:
+    """Make every descriptor above 2 close-on-exec (what Python and SQLite open is already): a job
+    started by posix_spawn inherits only its 0, 1 and 2."""
+    try:
+        fds = [int(fd) for fd in os.listdir("/proc/self/fd")]
+    except OSError:
+        return
+    for fd in fds:
+        if fd > 2:
+            with contextlib.suppress(OSError):
+                os.set_inheritable(fd, False)
 
 
 def _setting(getter, default):

@@ -26,12 +26,16 @@ ENV_THREADS = "CLUSTER_LOCAL_THREADS"
 ENV_MEMORY = "CLUSTER_LOCAL_MEMORY"
 ENV_IDLE = "CLUSTER_LOCAL_IDLE"
 ENV_GRACE = "CLUSTER_LOCAL_KILL_GRACE"
+ENV_WORKER_JOBS = "CLUSTER_LOCAL_WORKER_JOBS"
 # Set in every job's environment: "<state key>:<job id>". Lets a restarted runner find a job's processes.
 MARKER = "CLUSTER_LOCAL_JOB"
+# A warm worker shows the job it runs in place of this many characters after "<state key>:" (zero-padded).
+MARKER_DIGITS = 12
 
 DEFAULT_IDLE = 60.0
 DEFAULT_GRACE = 3.0
-SCHEMA_VERSION = 1
+DEFAULT_WORKER_JOBS = 200
+SCHEMA_VERSION = 2  # 2: the call column
 
 # Raw states as stored; the plugin maps them onto cluster_core.records.State.
 PENDING, HELD, RUNNING = "PENDING", "HELD", "RUNNING"
@@ -62,7 +66,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     start_time REAL,
     end_time REAL,
     user TEXT,
-    cancel_requested INTEGER NOT NULL DEFAULT 0
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    call TEXT                       -- a function job's FunctionCall, JSON: the runner may run it warm
 );
 CREATE INDEX IF NOT EXISTS jobs_active ON jobs(state) WHERE state IN ('PENDING', 'HELD', 'RUNNING');
 CREATE INDEX IF NOT EXISTS jobs_end ON jobs(end_time);
@@ -101,6 +106,19 @@ def state_key(sdir: Path) -> str:
     return hashlib.sha1(os.fsencode(str(sdir))).hexdigest()[:12]
 
 
+def marker_slot(key: str) -> str:
+    """The marker value a runner starts with: no job yet, room for a job id (see worker.MarkerSlot)."""
+    return f"{key}:" + "-" * MARKER_DIGITS
+
+
+def marker_job(value: Optional[str], key: str) -> Optional[int]:
+    """The job id in a marker value of this state dir ("<key>:42" or zero-padded), else None."""
+    if not value or not value.startswith(key + ":"):
+        return None
+    digits = value[len(key) + 1:]
+    return int(digits) if digits.isdigit() else None
+
+
 # --- settings ---------------------------------------------------------------------------------------
 
 def _setting(env: str, key: str) -> tuple[Optional[str], str]:
@@ -112,11 +130,20 @@ def _setting(env: str, key: str) -> tuple[Optional[str], str]:
     return (value or None), f"config {key}"
 
 
+_cpus: list[int] = []
+
+
+def _cpu_count() -> int:
+    if not _cpus:  # asked at every submission; reading it costs tens of microseconds
+        _cpus.append(os.cpu_count() or 1)
+    return _cpus[0]
+
+
 def threads_limit() -> int:
     """Cores the runner may hand out at once: $CLUSTER_LOCAL_THREADS, config local.threads, all CPUs."""
     value, where = _setting(ENV_THREADS, "local.threads")
     if value is None:
-        return os.cpu_count() or 1
+        return _cpu_count()
     try:
         n = int(value)
     except ValueError:
@@ -137,6 +164,21 @@ def memory_limit() -> int:
         return parse_memory(value)
     except ValueError as exc:
         raise ConfigError(f"{where}={value!r}: {exc}") from None
+
+
+def worker_jobs() -> int:
+    """How many function jobs one warm worker runs before a fresh one is forked
+    ($CLUSTER_LOCAL_WORKER_JOBS, config local.worker_jobs; 0: none, every function job runs its script)."""
+    value, where = _setting(ENV_WORKER_JOBS, "local.worker_jobs")
+    if value is None:
+        return DEFAULT_WORKER_JOBS
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise ConfigError(f"{where}={value!r}: expected a whole number of jobs, 0 or more")
+    return n
 
 
 def _seconds(env: str, default: float) -> float:
@@ -205,6 +247,11 @@ def open_db(sdir: Path) -> sqlite3.Connection:
                     for statement in _SCHEMA.split(";"):
                         if statement.strip():
                             conn.execute(statement)
+                    # a database of version 1 lacks the later columns (checked by name, not by version:
+                    # an older runner still running may have set the version back)
+                    columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+                    if "call" not in columns:
+                        conn.execute("ALTER TABLE jobs ADD COLUMN call TEXT")
                     conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         finally:
             os.close(fd)
@@ -216,10 +263,45 @@ def _ready(conn: sqlite3.Connection) -> bool:
             and conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION)
 
 
+BUSY_TIMEOUT = 30.0
+
+
+def _begin(conn: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, waiting for another writer in steps of tens of microseconds: SQLite's own busy
+    handler sleeps a whole millisecond at its first retry, while a writer here holds the lock for well
+    under that (a submitter and the runner take turns all the time)."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")  # with busy_timeout 0: fails at once when another writes
+        return
+    except sqlite3.OperationalError as exc:
+        if not _busy(exc):
+            raise
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    delay = 0.00002
+    while True:
+        time.sleep(delay)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc) or time.monotonic() > deadline:
+                raise
+        delay = min(delay * 2, 0.001)
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc)
+    return "locked" in text or "busy" in text
+
+
 @contextlib.contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """One write transaction, taken with the write lock up front (no deadlock between two writers)."""
-    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("PRAGMA busy_timeout=0")
+    try:
+        _begin(conn)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
     try:
         yield conn
     except BaseException:

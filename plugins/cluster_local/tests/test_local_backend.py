@@ -472,3 +472,10 @@ def test_submissions_racing_the_runners_idle_exit(local, monkeypatch):
     jobs = local.wait(ids, timeout=30)
     assert all(j.state is State.COMPLETED for j in jobs.values())
     assert (local.state_dir / "runner.log").read_text().count("serving") > 1  # it did leave and come back
+
+
+def test_a_job_inherits_no_descriptor_of_the_runner(local):
+    job = local.submit("ls /proc/$$/fd\n", name="fds")
+    assert local.wait([job])[job].state is State.COMPLETED
+    # 255: bash's own descriptor of the script
+    assert sorted(local.path("fds1.sh.out").read_text().split(), key=int) == ["0", "1", "2", "255"]
