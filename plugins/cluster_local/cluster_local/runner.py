@@ -805,8 +805,16 @@ class Runner:
     def _idle_worker(self) -> Optional[_WorkerProc]:
         while self.idle_workers:
             worker = self.idle_workers.pop()
-            if worker.alive and worker.run is None:
+            if not worker.alive or worker.run is not None:
+                continue
+            try:  # one that died idle (killed from outside) since the last pass must not get the job
+                pid, status = os.waitpid(worker.pid, os.WNOHANG)
+            except ChildProcessError:
+                pid, status = worker.pid, 0
+            if pid == 0:
                 return worker
+            self.workers.pop(worker.pid, None)
+            self._worker_exited(worker, status)
         return self._fork_worker()
 
     def _fork_worker(self) -> Optional[_WorkerProc]:

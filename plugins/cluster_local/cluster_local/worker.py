@@ -23,8 +23,10 @@ It is a child subreaper: what the job leaves running is its child when the job r
 
 from __future__ import annotations
 
+import _locale
 import _signal
 import atexit
+import builtins
 import copyreg
 import ctypes
 import faulthandler
@@ -35,6 +37,7 @@ import json
 import logging
 import os
 import random
+import resource
 import signal
 import socket
 import sys
@@ -55,6 +58,7 @@ PR_SET_NAME = 15
 PR_SET_CHILD_SUBREAPER = 36
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 _SIGNALS = sorted(_signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP})
+_RLIMITS = [getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")]
 
 
 def _stat_fields() -> list[bytes]:
@@ -369,6 +373,10 @@ class _Worker:
             "warnings": list(warnings.filters), "copyreg": len(copyreg.dispatch_table),
             "logging": (list(root.handlers), root.level, len(logging.Logger.manager.loggerDict),
                         logging.getLoggerClass(), logging.getLogRecordFactory(), logging.root.manager.disable),
+            "builtins": tuple(map(id, builtins.__dict__.values())),
+            "process": ([resource.getrlimit(r) for r in _RLIMITS], os.getpriority(os.PRIO_PROCESS, 0),
+                        os.getresuid(), os.getresgid(), os.getgroups(), signal.pthread_sigmask(signal.SIG_BLOCK, []),
+                        os.sched_getaffinity(0), _locale.setlocale(_locale.LC_ALL, None), sys.dont_write_bytecode),
         }
 
 

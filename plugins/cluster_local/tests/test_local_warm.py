@@ -324,3 +324,63 @@ def test_cancel_a_warm_job_while_no_runner_runs(warm, tmp_path):
     j.cancel()  # no runner: the cancelling process finds the worker by its marker and kills it
     assert j.wait(timeout=30) is False and j.state is State.CANCELLED
     until(lambda: all(gone(p) for p in pids), 10, "the worker and the job's child to be gone")
+
+
+def test_a_warm_job_whose_files_cannot_be_opened_fails_as_its_script_would(warm, tmp_path):
+    def never():
+        return "ran"
+
+    (tmp_path / "gone").mkdir()
+    j = cc.submit(never, backend="local", hold=True, outfile=str(tmp_path / "gone" / "out"))
+    (tmp_path / "gone").rmdir()
+    cluster_local.release([j.id])
+    assert j.wait(timeout=30) is False
+    assert j.state is State.FAILED and "could not start" in j.record.reason
+    assert not j.files.exit.exists()
+
+    def fine():
+        return "the worker serves on"
+    assert cc.submit(fine, backend="local").get(timeout=30) == "the worker serves on"
+
+
+def test_a_worker_killed_while_idle_is_replaced(warm):
+    def pid():
+        import os
+        return os.getpid()
+
+    first = cc.submit(pid, backend="local").get(timeout=30)
+    assert first in cluster_local.runner_status()["workers"]
+    os.kill(first, signal.SIGKILL)
+    until(lambda: first not in cluster_local.runner_status()["workers"], 10, "the runner to forget the worker")
+    assert cc.submit(pid, backend="local").get(timeout=30) != first
+
+
+LEFTOVERS = {
+    "a signal handler": "import signal; signal.signal(signal.SIGUSR1, lambda *a: None)",
+    "a daemon thread": "import threading, time; threading.Thread(target=time.sleep, args=(300,), daemon=True).start()",
+    "an open file": "import os; os.open('/dev/null', os.O_RDONLY)",
+    "an atexit function": "import atexit; atexit.register(print, 'at exit')",
+    "a logging handler": "import logging; logging.getLogger().addHandler(logging.NullHandler())",
+    "a warnings filter": "import warnings; warnings.simplefilter('error')",
+    "the recursion limit": "import sys; sys.setrecursionlimit(sys.getrecursionlimit() + 1)",
+    "a patched builtin": "import builtins; builtins.print = lambda *a, **k: None",
+    "a lower priority": "import os; os.nice(1)",
+    "a resource limit": "import resource; s, h = resource.getrlimit(resource.RLIMIT_NOFILE); "
+                        "resource.setrlimit(resource.RLIMIT_NOFILE, (s - 1, h))",
+}
+
+
+@pytest.mark.parametrize("what", sorted(LEFTOVERS))
+def test_a_job_that_leaves_something_changed_gets_a_fresh_worker_after_it(warm, what):
+    def changes(code):
+        import os
+        exec(code, {})
+        return os.getpid()
+
+    def pid():
+        import os
+        return os.getpid()
+
+    first = cc.submit(pid, backend="local").get(timeout=30)
+    assert cc.submit(changes, (LEFTOVERS[what],), backend="local").get(timeout=30) == first
+    assert cc.submit(pid, backend="local").get(timeout=30) != first
