@@ -38,6 +38,7 @@ from .store import (CANCELLED, COMPLETED, FAILED, FINISHED, MARKER, PENDING, RUN
 log = logging.getLogger("cluster_core.local.runner")
 
 PR_SET_CHILD_SUBREAPER = 36
+MAX_CLIENTS = 256  # client connections kept open at once (each submitting process keeps one)
 KEEP_FINISHED = 7 * 86400  # seconds a finished job stays in the database
 _BAD = frozenset(FINISHED) - {COMPLETED}
 
@@ -249,10 +250,7 @@ class Runner:
         self.sock = None
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.sock_path)
-        for conn in list(self.clients):
-            self.sel.unregister(conn)
-            conn.close()
-        self.clients.clear()
+        self._drop_clients(len(self.clients))
 
     def _signals(self) -> None:
         self.sig_r, sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -335,9 +333,26 @@ class Runner:
                 conn, _ = self.sock.accept()
             except (BlockingIOError, InterruptedError):
                 return
+            except OSError as exc:  # out of descriptors: let go of kept poke connections, take it later
+                log.warning("cannot accept a connection (%s); closing %d kept ones", exc, len(self.clients))
+                self._drop_clients(len(self.clients))
+                return
             conn.setblocking(False)
+            if len(self.clients) >= MAX_CLIENTS:
+                self._drop_clients(len(self.clients) - MAX_CLIENTS + 1)
             self.clients[conn] = bytearray()
             self.sel.register(conn, selectors.EVENT_READ, "client")
+
+    def _drop_clients(self, count: int) -> None:
+        """Close the oldest client connections: submitters that kept one open reconnect at their next
+        poke, and the database is read again for the pokes they may have sent unread (each was sent after
+        its job was committed, so nothing is lost)."""
+        for conn in list(self.clients)[:count]:
+            self.sel.unregister(conn)
+            del self.clients[conn]
+            conn.close()
+        if count and not self.stopping:
+            self.load_new = self.resync = True
 
     def _client(self, conn: socket.socket) -> None:
         """Read what a client sent: pokes ("wake", "sync") keep coming on the same connection (a

@@ -479,3 +479,39 @@ def test_a_job_inherits_no_descriptor_of_the_runner(local):
     assert local.wait([job])[job].state is State.COMPLETED
     # 255: bash's own descriptor of the script
     assert sorted(local.path("fds1.sh.out").read_text().split(), key=int) == ["0", "1", "2", "255"]
+
+
+def test_many_kept_poke_connections(local):
+    """Submitting processes keep their connection to the runner; past MAX_CLIENTS the oldest are let go,
+    and a job submitted meanwhile still runs."""
+    import socket as socketlib
+    from cluster_local.control import socket_path
+    from cluster_local.runner import MAX_CLIENTS
+    first = local.submit("exit 0\n")
+    local.wait([first])
+    path = str(socket_path(local.state_dir))
+    kept = []
+    try:
+        for _ in range(MAX_CLIENTS + 20):
+            conn = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM)
+            conn.connect(path)
+            conn.sendall(b"wake\n")
+            kept.append(conn)
+        job = local.submit("exit 0\n")
+        assert local.wait([job])[job].state is State.COMPLETED
+        status = until(lambda: cluster_local.runner_status(local.state_dir), 10, "the runner to answer")
+        assert status["pid"]
+        # the oldest connections were closed by the runner
+
+        def closed(conn) -> bool:
+            try:
+                return conn.recv(1, socketlib.MSG_DONTWAIT) == b""
+            except BlockingIOError:
+                return False
+            except ConnectionResetError:
+                return True
+        until(lambda: closed(kept[0]), 10, "the oldest connection to close")
+        assert not closed(kept[-1])
+    finally:
+        for conn in kept:
+            conn.close()
