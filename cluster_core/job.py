@@ -303,6 +303,9 @@ class Job(_Outcome):
         else:
             command = self.command
         common = dict(workdir=options.get("workdir"), modules=options.get("modules", ()))
+        if not backend.info.afterok_dependencies:  # the scheduler releases on any end: check success here
+            common["requires"] = [t.files.exit for dep in self._depends if isinstance(dep, _Outcome)
+                                  for t in (getattr(dep, "tasks", None) or [dep])]
         if self.indices is None:
             text = render_script(command, exit_file=self.files.exit, directives=self._directives(options),
                                  **common)
@@ -310,7 +313,8 @@ class Job(_Outcome):
             return None
         if self.native_array:
             variables = tuple((backend.info.task_id_variable or "").split())
-            task = TaskSpec(self.files, variables=variables)
+            # the scheduler's task i + task_id_offset is the core's task i
+            task = TaskSpec(self.files, variables=variables, offset=-backend.info.task_id_offset)
             text = render_script(command, directives=self._directives(options), task=task, **common)
             atomic_write(self.files.script, text, mode=0o755)
             return None

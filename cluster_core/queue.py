@@ -99,19 +99,25 @@ class Tracker:
     def _settle(self, t: _Tracked, rec: Optional[QueueJob], now: float) -> None:
         if t.first_asked is None:
             t.first_asked = now
+        # the exit file only when the scheduler's answer lacks what it tells (one file read per job per
+        # poll would cost more than the query itself)
+        ended = None
+        if (rec is None or rec.state.finished or rec.state is State.UNKNOWN) and t.exit_file:
+            ended = read_exit_file(t.exit_file)
+            if ended is not None and ended.not_run:  # its script found a dependency that did not succeed
+                t.record = QueueJob(id=t.key, state=State.CANCELLED, reason=f"not run: {ended.not_run} "
+                                    "did not succeed", array_id=t.query_id if t.task is not None else None,
+                                    task_id=t.task)
+                return
         if rec is not None and rec.state is not State.UNKNOWN:
-            # the exit file only when the scheduler's answer lacks what it tells (one file read per job
-            # per poll would cost more than the query itself)
-            if rec.state.finished and rec.exitcode is None:
-                ended = read_exit_file(t.exit_file) if t.exit_file else None
-                if ended is not None:
-                    rec = attrs.evolve(rec, exitcode=ended.returncode)
+            if rec.state.finished and rec.exitcode is None and ended is not None:
+                rec = attrs.evolve(rec, exitcode=ended.returncode)
             if rec.state is State.FAILED and t.errfile is not None:
                 rec = self.backend.refine_failure(rec, _tail(t.errfile))
             t.record = rec
             return
-        ended = read_exit_file(t.exit_file) if t.exit_file else None
         if ended is not None:
+            log.debug("job %s: the scheduler did not report it; settled from its exit file", t.key)
             state = State.COMPLETED if ended.returncode == 0 else State.FAILED
             base = rec if (rec is not None and (t.task is None or rec.task_id == t.task)) else \
                 QueueJob(id=t.key, state=state, array_id=t.query_id if t.task is not None else None,

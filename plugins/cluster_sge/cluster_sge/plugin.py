@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-import attrs
 
 from cluster_core import hookimpl
 from cluster_core.records import BackendInfo, Detection, QueueJob
@@ -18,29 +17,21 @@ from . import calls, parse, render
 
 
 def _info() -> BackendInfo:
-    """The backend's description, using two BackendInfo fields proposed to the core when it has them.
-
-    ``task_id_offset``: Grid Engine's tasks start at 1 (``qsub -t 0-9`` is refused) and the core's at
-    0, so the script must compute ``$SGE_TASK_ID - 1``; without the field, arrays run as one job per
-    task (correct, one qsub each). ``afterok_dependencies``: ``-hold_jid`` is after-any, so the core's
-    script should check its predecessors' exit files; without the field a dependant runs after a
-    predecessor that failed."""
-    fields = attrs.fields_dict(BackendInfo)
-    arrays = "task_id_offset" in fields
-    extra: dict[str, Any] = {"task_id_offset": -parse.TASK_BASE} if arrays else {}
-    if "afterok_dependencies" in fields:
-        extra["afterok_dependencies"] = False
+    """The backend's description. ``task_id_offset``: Grid Engine's tasks start at 1 (``qsub -t 0-9`` is
+    refused), the core's at 0. ``afterok_dependencies``: ``-hold_jid`` releases a job whatever its
+    predecessor's outcome, so the core's script checks the predecessors' exit files itself."""
     return BackendInfo(
         name="sge",
         description="Grid Engine: qsub, qstat -xml, qacct, qdel",
         directive_prefix="#$",
         directive_escapes_backslash=False,  # the plugin submits argv words; the #$ lines are for reading
-        supports_arrays=arrays,
+        supports_arrays=True,
+        task_id_offset=parse.TASK_BASE,
+        afterok_dependencies=False,
         task_id_variable="SGE_TASK_ID",
         poll_interval=2.0,
         priority=90,
         distribution="cluster-sge",
-        **extra,
     )
 
 
