@@ -199,7 +199,8 @@ def test_sacct_disabled_degrades_to_squeue(slurm, tmp_path):
 
 
 class TestSlurmConformance(BackendConformance):
-    """The core's conformance kit, run on the real Slurm (the wall-time test is off: it takes 90 s)."""
+    """The core's conformance kit on the real Slurm; its wall-time test is off here because
+    test_slurm_jobs.test_time_limit_exceeded_is_timeout covers it (90 s: the minimum limit is a minute)."""
 
     backend = "slurm"
     timeout = 60.0
