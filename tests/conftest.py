@@ -8,35 +8,28 @@ sys.path.insert(0, str(Path(__file__).parent))
 from toy_backend import ToyBackend  # noqa: E402
 
 
-@pytest.fixture
-def toy(cluster_config, tmp_path, monkeypatch):
-    """A registered toy backend chosen for the test, job files in tmp_path; unregistered afterwards."""
+def _registered(backend, monkeypatch, tmp_path):
+    """Register a toy backend, choose it for the test, run in tmp_path; undo everything afterwards."""
     from cluster_core import plugins, queue
-    backend = ToyBackend()
-    plugins.register(backend, name="toy")
-    monkeypatch.setenv("CLUSTER_BACKEND", "toy")
+    plugins.register(backend, name=backend.name)
+    monkeypatch.setenv("CLUSTER_BACKEND", backend.name)
     monkeypatch.chdir(tmp_path)
     yield backend
     for proc in backend.procs.values():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    plugins.unregister("toy")
-    queue.reset_trackers("toy")
+    plugins.unregister(backend.name)
+    queue.reset_trackers(backend.name)
+
+
+@pytest.fixture
+def toy(cluster_config, tmp_path, monkeypatch):
+    """A registered toy backend without arrays, chosen for the test, job files in tmp_path."""
+    yield from _registered(ToyBackend(), monkeypatch, tmp_path)
 
 
 @pytest.fixture
 def toy_arrays(cluster_config, tmp_path, monkeypatch):
     """A toy backend with native arrays (at most 4 tasks per submission)."""
-    from cluster_core import plugins, queue
-    backend = ToyBackend("toyarr", arrays=True, max_array=4)
-    plugins.register(backend, name="toyarr")
-    monkeypatch.setenv("CLUSTER_BACKEND", "toyarr")
-    monkeypatch.chdir(tmp_path)
-    yield backend
-    for proc in backend.procs.values():
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    plugins.unregister("toyarr")
-    queue.reset_trackers("toyarr")
+    yield from _registered(ToyBackend("toyarr", arrays=True, max_array=4), monkeypatch, tmp_path)

@@ -7,9 +7,10 @@ host together), the parallel environment smp, and accounting flushed every secon
 from __future__ import annotations
 
 import subprocess
-import time
 
 import pytest
+
+from cluster_core.testing.conformance import wait_for as kit_wait_for
 
 import cluster_core as cc
 from cluster_core import State
@@ -22,14 +23,7 @@ TIMEOUT = 60.0
 
 
 def wait_for(condition, what: str, timeout: float = TIMEOUT, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)
+    return kit_wait_for(condition, timeout, what, interval=interval)
 
 
 def job(command, *args, **options) -> cc.Job:
