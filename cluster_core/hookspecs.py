@@ -74,9 +74,10 @@ def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool,
     scheduler's message and, where it can be told, the keyword it concerns. The job's stdout and stderr
     go to ``options["outfile"]`` and ``options["errfile"]``, which the core always sets.
 
-    ``call`` is set for a (non-array) Python function job: a backend may run that call in a warm
-    interpreter instead of the script, as :class:`~cluster_core.records.FunctionCall` describes;
-    a backend that takes no ``call`` argument always runs the script.
+    ``call`` is set for a Python function job, and for each task of a ``map`` that the core submits one
+    job per task (``call.task`` is then the task's index): a backend may run that call in a warm
+    interpreter instead of the script, as :class:`~cluster_core.records.FunctionCall` describes; a
+    backend that takes no ``call`` argument always runs the script. Native array submissions carry none.
     """
 
 
