@@ -207,19 +207,27 @@ def parse_squeue(text: str) -> list[QueueJob]:
             continue
         (shown, _raw, array_job, task, raw_state, reason, status, user, partition, cpus, nodes,
          submit, start, end, name) = f
-        job_id, array_id, task_id = _array_fields(shown.strip(), array_job, task.strip())
-        reason = _text_or_none(reason)
-        state = map_state(raw_state, reason)
-        jobs.append(QueueJob(
-            id=job_id, state=state, name=name, user=_text_or_none(user),
-            partition=_text_or_none(partition), exitcode=exit_from_status(state, status),
-            reason=reason, raw_state=raw_state.strip(), cores=_int_or_none(cpus),
-            nodes=expand_hostlist(nodes), submit_time=parse_timestamp(submit),
-            # squeue prints the expected start and end of jobs that have not started or ended
-            start_time=parse_timestamp(start) if _started(state) else None,
-            end_time=parse_timestamp(end) if state.finished else None,
-            array_id=array_id, task_id=task_id))
+        jobs.append(_record(_array_fields(shown.strip(), array_job, task.strip()), raw_state, reason,
+                            lambda state: exit_from_status(state, status), user, partition, cpus, nodes,
+                            submit, start, end, name))
     return jobs
+
+
+def _record(ids: tuple, raw_state: str, reason: str, exitcode, user: str, partition: str, cpus: str,
+            nodes: str, submit: str, start: str, end: str, name: str) -> QueueJob:
+    """One QueueJob from the fields squeue and sacct share; ``exitcode(state)`` reads the exit code."""
+    job_id, array_id, task_id = ids
+    reason = _text_or_none(reason)
+    state = map_state(raw_state, reason)
+    return QueueJob(
+        id=job_id, state=state, name=name, user=_text_or_none(user),
+        partition=_text_or_none(partition), exitcode=exitcode(state),
+        reason=reason, raw_state=raw_state.strip(), cores=_int_or_none(cpus),
+        nodes=expand_hostlist(nodes), submit_time=parse_timestamp(submit),
+        # squeue prints the expected start and end of jobs that have not started or ended
+        start_time=parse_timestamp(start) if _started(state) else None,
+        end_time=parse_timestamp(end) if state.finished else None,
+        array_id=array_id, task_id=task_id)
 
 
 def parse_scontrol_config(text: str) -> dict[str, str]:
@@ -240,17 +248,9 @@ def parse_sacct(text: str) -> list[QueueJob]:
         if f is None or not f[0].strip() or "." in f[0]:
             continue
         shown, _raw, raw_state, exit_pair, reason, user, partition, cpus, nodes, submit, start, end, name = f
-        job_id, array_id, task_id = _array_fields(shown.strip(), "", "")
-        reason = _text_or_none(reason)
-        state = map_state(raw_state, reason)
-        jobs.append(QueueJob(
-            id=job_id, state=state, name=name, user=_text_or_none(user),
-            partition=_text_or_none(partition), exitcode=exit_from_pair(state, exit_pair),
-            reason=reason, raw_state=raw_state.strip(), cores=_int_or_none(cpus),
-            nodes=expand_hostlist(nodes), submit_time=parse_timestamp(submit),
-            start_time=parse_timestamp(start) if _started(state) else None,
-            end_time=parse_timestamp(end) if state.finished else None,
-            array_id=array_id, task_id=task_id))
+        jobs.append(_record(_array_fields(shown.strip(), "", ""), raw_state, reason,
+                            lambda state: exit_from_pair(state, exit_pair), user, partition, cpus, nodes,
+                            submit, start, end, name))
     return jobs
 
 
