@@ -51,33 +51,9 @@ tail_logs() {
 die() { trap - ERR; echo "openpbs-up: FAILED: $*" >&2; tail_logs; exit 1; }
 trap 'die "command failed at line $LINENO: $BASH_COMMAND"' ERR
 [ "$(id -u)" = 0 ] || { echo "openpbs-up: must run as root" >&2; exit 1; }
+APT_LOG=/tmp/openpbs-up-apt.log
+. "$here/../lib.sh"
 
-research_dir() {
-  local d
-  for d in "${RESEARCH_DIR:-}" "$here/../../../shared/research" /work/shared/research; do
-    [ -n "$d" ] && [ -d "$d/openpbs" ] && { (cd "$d" && pwd); return 0; }
-  done
-  return 1
-}
-apt_install() {  # apt_install PKG...: install what is missing, updating the lists once if needed
-  local missing=() p
-  for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  log "apt-get install ${missing[*]}"
-  local a=(apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends "${missing[@]}")
-  if ! "${a[@]}" >/tmp/openpbs-up-apt.log 2>&1; then
-    apt-get -o DPkg::Lock::Timeout=900 update -q >>/tmp/openpbs-up-apt.log 2>&1 || true
-    "${a[@]}" >>/tmp/openpbs-up-apt.log 2>&1 || die "apt-get install ${missing[*]} failed"
-  fi
-}
-pids_of() {  # running processes whose executable is exactly $1
-  local p e
-  for p in /proc/[0-9]*; do
-    e=$(readlink "$p/exe" 2>/dev/null) || continue
-    [ "$e" = "$1" ] || [ "$e" = "$1 (deleted)" ] && echo "${p#/proc/}"
-  done
-  return 0
-}
 any_running() { for p in /proc/[0-9]*; do readlink "$p/exe" 2>/dev/null; done | grep -q "^$PBS_EXEC/"; }
 
 # ---------- 1. the installation ----------
@@ -102,7 +78,7 @@ build_from_source() {  # the recipe of shared/research/openpbs/openpbs-build.sh 
 }
 if [ -z "$(installed_version)" ] || [ "${OPENPBS_FROM_SOURCE:-0}" = 1 ]; then
   ! any_running || die "$PBS_EXEC is to be (re)installed but OpenPBS daemons are running; run ci/openpbs/down.sh first"
-  R=$(research_dir) || die "no research directory with openpbs/ (set RESEARCH_DIR)"
+  R=$(research_dir openpbs) || die "no research directory with openpbs/ (set RESEARCH_DIR)"
   if [ "${OPENPBS_FROM_SOURCE:-0}" = 1 ]; then
     build_from_source "$R/openpbs/openpbs-master-src.tar.gz"
   else

@@ -8,14 +8,7 @@ set -uo pipefail
 PREFIX=/opt/torque
 PBS_HOME=/var/spool/torque
 [ "$(id -u)" = 0 ] || { echo "torque-down: must run as root" >&2; exit 1; }
-pids_of() {
-  local p e
-  for p in /proc/[0-9]*; do
-    e=$(readlink "$p/exe" 2>/dev/null) || continue
-    [ "$e" = "$1" ] || [ "$e" = "$1 (deleted)" ] && echo "${p#/proc/}"
-  done
-  return 0
-}
+. "$(dirname "$0")/../lib.sh"
 for d in pbs_sched pbs_mom pbs_server trqauthd; do
   pids=$(pids_of "$PREFIX/sbin/$d" | tr '\n' ' ')
   [ -n "${pids// /}" ] || continue

@@ -51,28 +51,12 @@ tail_logs() {
 die() { trap - ERR; echo "torque-up: FAILED: $*" >&2; tail_logs; exit 1; }
 trap 'die "command failed at line $LINENO: $BASH_COMMAND"' ERR
 [ "$(id -u)" = 0 ] || { echo "torque-up: must run as root" >&2; exit 1; }
+APT_LOG=/tmp/torque-up-apt.log
+. "$here/../lib.sh"
 
-research_dir() {
-  local d
-  for d in "${RESEARCH_DIR:-}" "$here/../../../shared/research" /work/shared/research; do
-    [ -n "$d" ] && [ -d "$d/torque" ] && { (cd "$d" && pwd); return 0; }
-  done
-  return 1
-}
 
 # ---------- 1. the installation ----------
 installed_version() { "$PREFIX/bin/qstat" --version 2>/dev/null | awk '/^Version:/{print $2}'; }
-apt_install() {  # apt_install PKG...: install what is missing, updating the lists once if needed
-  local missing=() p
-  for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  log "apt-get install ${missing[*]}"
-  local a=(apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends "${missing[@]}")
-  if ! "${a[@]}" >/tmp/torque-up-apt.log 2>&1; then
-    apt-get -o DPkg::Lock::Timeout=900 update -q >>/tmp/torque-up-apt.log 2>&1 || true
-    "${a[@]}" >>/tmp/torque-up-apt.log 2>&1 || die "apt-get install ${missing[*]} failed"
-  fi
-}
 build_from_source() {  # the recipe of shared/research/torque/torque-build.sh, staged with DESTDIR
   local src=$1 work=/opt/src/torque-$VERSION stage=/opt/src/torque-$VERSION-stage f
   apt_install build-essential autoconf2.69 automake libtool pkg-config libxml2-dev libssl-dev libboost-dev \
@@ -105,7 +89,7 @@ build_from_source() {  # the recipe of shared/research/torque/torque-build.sh, s
 if [ "$(installed_version)" != "$VERSION" ] || [ "${TORQUE_FROM_SOURCE:-0}" = 1 ]; then
   running_any=$(for p in /proc/[0-9]*; do readlink "$p/exe" 2>/dev/null; done | grep -c "^$PREFIX/" || true)
   [ "$running_any" = 0 ] || die "$PREFIX is to be (re)installed but Torque daemons are running; run ci/torque/down.sh first"
-  R=$(research_dir) || die "no research directory with torque/ (set RESEARCH_DIR)"
+  R=$(research_dir torque) || die "no research directory with torque/ (set RESEARCH_DIR)"
   if [ "${TORQUE_FROM_SOURCE:-0}" = 1 ]; then
     build_from_source "$R/torque/torque-$VERSION-src.tar.gz"
   else
@@ -156,14 +140,6 @@ else
 fi
 
 # ---------- 4. daemons ----------
-pids_of() {  # running processes whose executable is exactly $1 (a replaced binary shows " (deleted)")
-  local p e
-  for p in /proc/[0-9]*; do
-    e=$(readlink "$p/exe" 2>/dev/null) || continue
-    [ "$e" = "$1" ] || [ "$e" = "$1 (deleted)" ] && echo "${p#/proc/}"
-  done
-  return 0
-}
 running() { [ -n "$(pids_of "$PREFIX/sbin/$1")" ]; }
 start() {  # start DAEMON [ARGS]: daemonises itself; keep our stdio (pytest's pipes) out of it
   (cd / && setsid "$PREFIX/sbin/$1" "${@:2}" </dev/null >>"/tmp/torque-up-$1.log" 2>&1) ||
