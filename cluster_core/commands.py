@@ -22,9 +22,9 @@ from .errors import SchedulerError
 
 log = logging.getLogger(__name__)
 
-# Directories where scheduler commands live on clusters whose login PATH lacks them.
-EXTRA_DIRS = ("/usr/local/bin", "/usr/bin", "/usr/local/sbin", "/usr/sbin", "/opt/slurm/bin",
-              "/opt/torque/bin", "/opt/pbs/bin", "/usr/lib/gridengine/bin")
+# System directories a trimmed login PATH may lack. A scheduler's own install directory is the backend's
+# business (<backend>.bin_dir, or its own defaults), never a guess of the core's.
+EXTRA_DIRS = ("/usr/local/bin", "/usr/bin", "/usr/local/sbin", "/usr/sbin")
 
 
 def _setting(key: str) -> Optional[str]:
