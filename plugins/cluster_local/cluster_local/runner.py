@@ -266,7 +266,12 @@ class Runner:
     def _loop(self) -> None:
         while True:
             busy = self.load_new or self.resync  # look at the queue before sleeping
+            registered = self.sel.get_map()
             for key, _ in self.sel.select(0 if busy else self._timeout()):
+                if registered.get(key.fd) is not key:
+                    # let go earlier in this batch (a client dropped by an accept, a worker closed):
+                    # its descriptor is closed, or already reused by what the next select reports
+                    continue
                 what = key.data
                 if what == "listen":
                     self._accept()
