@@ -2,7 +2,9 @@
 
 The result file holds ``{"ok": True, "value": ...}`` or ``{"ok": False, "error": exc, "traceback": text}``,
 written 0600 under a temporary name and renamed, so a half-written result never reads as success.
-Every job pays this module's imports, so it needs only the standard library and cloudpickle.
+Every job pays this module's imports, so it needs only ``os``, ``sys`` and ``pickle``: cloudpickle is
+imported only when the standard pickler cannot write the result (a value of a class the job defined by
+value, a lambda), and when the input holds a function pickled by value (its unpickling imports it).
 """
 
 from __future__ import annotations
@@ -10,11 +12,15 @@ from __future__ import annotations
 import os
 import pickle
 import sys
-import traceback
-from pathlib import Path
 
 
 def _dump(result: dict) -> bytes:
+    try:
+        # by reference, as the standard pickler does, is what cloudpickle would do for these values too;
+        # it refuses what it cannot find under its module and name, and cloudpickle then writes it by value
+        return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        pass
     import cloudpickle
     try:
         return cloudpickle.dumps(result)
@@ -27,9 +33,10 @@ def _dump(result: dict) -> bytes:
                                   "error_repr": repr(result.get("error"))})
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def _write_private(path: str, data: bytes) -> None:
     """0600 under a temporary name in the same directory, then renamed into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    head, name = os.path.split(path)
+    tmp = os.path.join(head, f".{name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -54,7 +61,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2 or (task is not None and task < 0):
         print("usage: python -m cluster_core.runner INPUT.pkl OUTPUT.pkl [--task N]", file=sys.stderr)
         return 2
-    src, dst = Path(argv[0]), Path(argv[1])
+    src, dst = argv[0], argv[1]
     try:
         with open(src, "rb") as fh:
             head = pickle.load(fh)
@@ -70,6 +77,7 @@ def main(argv: list[str]) -> int:
         result = {"ok": True, "value": value}
         code = 0
     except BaseException as exc:  # the job's own failure, reported to the submitter
+        import traceback
         tb = traceback.format_exc()
         sys.stderr.write(tb)
         result = {"ok": False, "error": exc, "traceback": tb, "error_repr": repr(exc)}

@@ -110,3 +110,48 @@ def test_runner_returns_value_and_exception(tmp_path):
 def test_runner_usage_error():
     proc = subprocess.run([sys.executable, "-m", "cluster_core.runner"], capture_output=True, text=True)
     assert proc.returncode == 2 and "usage" in proc.stderr
+
+
+MAIN_SCRIPT = r'''
+import pickle, subprocess, sys
+from pathlib import Path
+from cluster_core.script import atomic_write, function_command, job_files, payload_for
+
+class Point:  # defined in __main__: the node has no such module attribute, so it travels by value
+    def __init__(self, x):
+        self.x = x
+
+def make(x):
+    return Point(x), (lambda: x * 2)
+
+files = job_files(Path(sys.argv[1]), "main")
+atomic_write(files.pickle_in, payload_for(make, (21,), {}), mode=0o600)
+proc = subprocess.run(function_command(files), shell=True, capture_output=True, text=True)
+assert proc.returncode == 0, proc.stderr
+result = pickle.loads(files.pickle_out.read_bytes())
+point, twice = result["value"]
+assert isinstance(point, Point) and point.x == 21 and twice() == 42, result
+print("ok")
+'''
+
+
+def test_runner_returns_values_of_classes_and_lambdas_defined_in_main(tmp_path):
+    """The standard pickler refuses them on the node (no ``__main__.Point`` there); cloudpickle writes
+    them by value, and the submitter gets instances of its own class back."""
+    script = tmp_path / "submitter.py"
+    script.write_text(MAIN_SCRIPT)
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stderr
+
+
+def test_runner_imports_no_cloudpickle_for_a_function_by_reference(tmp_path):
+    """What every task pays: a function importable by name and a plain value need only the standard
+    library on the node."""
+    files = job_files(tmp_path, "f")
+    atomic_write(files.pickle_in, payload_for(pow, (3, 4), {}), mode=0o600)
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "cluster_core.runner",
+                           str(files.pickle_in), str(files.pickle_out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert pickle.loads(files.pickle_out.read_bytes()) == {"ok": True, "value": 81}
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time")}
+    assert "pickle" in imported and "cloudpickle" not in imported
