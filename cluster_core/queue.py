@@ -26,6 +26,18 @@ log = logging.getLogger(__name__)
 
 # A tracked job neither the scheduler nor its exit file knows for this long is reported UNKNOWN.
 LOST_AFTER = 60.0
+# How late the end of a wait may be noticed, as a share of the time waited so far (the pause between
+# polls never exceeds it, nor 10 poll intervals): a 1-minute wait ends at most 6 s late, a long one 10x
+# the interval; the polls of an hour's wait number about 200, whatever the number of jobs.
+OVERSHOOT = 0.1
+
+
+def next_pause(pause: float, base: float, elapsed: float, progressed: bool) -> float:
+    """The pause before the next poll: grows by a quarter while nothing finishes (jobs that keep
+    finishing are followed at the pace reached), within ``[base, min(10 base, OVERSHOOT x elapsed)]``."""
+    if not progressed:
+        pause *= 1.25
+    return max(base, min(pause, base * 10, OVERSHOOT * elapsed))
 
 
 @attrs.define
@@ -142,8 +154,7 @@ class Tracker:
     def wait(self, job_ids: Sequence[str], timeout: Optional[float] = None, progress: Optional[bool] = None) -> None:
         """Block until every job is finished (or lost); WaitTimeout after ``timeout`` seconds."""
         start = time.monotonic()
-        interval = self.backend.info.poll_interval
-        cap = interval * 10
+        base = interval = self.backend.info.poll_interval
         show = _progress_wanted(progress)
         first = True
         last = None
@@ -152,10 +163,8 @@ class Tracker:
                 self.refresh(force=first)
                 first = False
                 left = [j for j in job_ids if not self.is_done(j)]
-                # back off only while nothing finishes: jobs that keep finishing are followed at the pace
-                # reached (a batch draining at the start is not seen up to 25 % of the wait late)
-                if last is not None and len(left) >= last:
-                    interval = min(cap, interval * 1.25)
+                if last is not None:
+                    interval = next_pause(interval, base, time.monotonic() - start, len(left) < last)
                 last = len(left)
                 if show:
                     _show_progress(self, job_ids, len(left), time.monotonic() - start)

@@ -1,0 +1,39 @@
+"""The poll schedule of ``Tracker.wait``: how late a wait's end is seen, and how many polls it costs."""
+
+import pytest
+
+from cluster_core.queue import next_pause
+
+
+def schedule(base: float, until: float, finishing=lambda t: False) -> list[float]:
+    """Poll times of a wait lasting ``until`` seconds; ``finishing(t)``: a job ended before the poll at t."""
+    t, pause, polls = 0.0, base, [0.0]
+    while t < until:
+        t += pause
+        polls.append(t)
+        pause = next_pause(pause, base, t, finishing(t))
+    return polls
+
+
+@pytest.mark.parametrize("base", [0.05, 2.0])
+def test_the_end_is_seen_within_a_tenth_of_the_wait(base):
+    for end in (0.5, 5, 30, 100, 400, 3600):
+        polls = schedule(base, end)
+        seen = next(t for t in polls if t >= end)
+        assert seen - end <= max(base, min(10 * base, 0.1 * seen)) + 1e-9, (end, seen)
+
+
+def test_polls_grow_with_the_log_of_the_wait_then_linearly_at_ten_intervals():
+    polls = schedule(2.0, 3600)
+    gaps = [b - a for a, b in zip(polls, polls[1:])]
+    assert max(gaps) == pytest.approx(20.0) and min(gaps) == pytest.approx(2.0)
+    assert 180 <= len(polls) <= 3600 / 20 + 40  # ~3 a minute once waiting is long, never per job
+    assert len(schedule(2.0, 60)) <= 25
+
+
+def test_jobs_that_keep_finishing_are_followed_at_the_pace_reached():
+    # nothing for 100 s, then one job ends before every poll: the pause stops growing
+    polls = schedule(2.0, 300, finishing=lambda t: t > 100)
+    gaps = [b - a for a, b in zip(polls, polls[1:])]
+    later = [g for a, g in zip(polls, gaps) if a > 110]
+    assert later and max(later) == pytest.approx(min(later))
