@@ -138,7 +138,7 @@ def submit_args(script: Path, options: Mapping[str, Any], directives_in_script: 
     directives = render.render(options)
     if not directives_in_script:
         directives = [shell_for(script) if d == render.SHELL else d for d in directives]
-    args = ["qsub", "-terse"]
+    args = ["qsub", "-terse", "-w", render.verify_level()]
     if directives_in_script:
         args += ["-C", ""]
     return args + render.argv_words(directives) + [str(script)]
@@ -159,6 +159,10 @@ def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool)
         keyword = parse.submit_error_keyword(exc.output, dict(options), render.setting("memory_resource"),
                                              render.setting("gpu_resource"))
         about = f" ({keyword}={options[keyword]!r})" if keyword in options else ""
+        if parse.NO_QUEUE.search(exc.output):
+            asked = ", ".join(f"{k}={options[k]!r}" for k in parse.NO_QUEUE_KEYWORDS if k in options)
+            about = (f": no queue of this cluster can ever run it (qsub -w {render.verify_level()}); "
+                     f"{'it asked for ' + asked if asked else 'check its extra= options'}")
         raise SubmitError(f"Grid Engine refused job {script.name}: {message}{about}", keyword=keyword,
                           command=exc.command, returncode=exc.returncode, output=exc.output) from None
     try:

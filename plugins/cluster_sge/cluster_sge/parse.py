@@ -61,10 +61,17 @@ def error_summary(output: str) -> str:
     return "; ".join(dict.fromkeys(lines)) or "no message"
 
 
+#: What ``qsub -w e`` says of a job no queue could ever run, and the keywords that may be the cause (the
+#: first the job set is named; the message lists every one it set).
+NO_QUEUE = re.compile(r"no suitable queues", re.IGNORECASE)
+NO_QUEUE_KEYWORDS = ("cores", "nodes", "tasks", "tasks_per_node", "mem", "mem_per_cpu", "time", "gpus", "gres",
+                     "exclusive", "partition", "extra")
+
 #: qsub messages (Grid Engine 8.1.9, tests/fixtures/qsub-errors.txt) and the keyword each concerns;
 #: "{mem}" stands for the configured memory resource.
 _SUBMIT_ERRORS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (r"unknown queue|queue .* does not exist|no suitable queues", ("partition",)),
+    (r"unknown queue|queue .* does not exist", ("partition",)),
+    (r"no suitable queues", NO_QUEUE_KEYWORDS),
     (r"parallel environment", ("cores",)),
     (r"requested project", ("account",)),
     (r"advance reservation", ("reservation",)),

@@ -8,7 +8,10 @@ Settings (``cluster config set sge.<name> <value>``):
 ``sge.pe`` (default ``smp``): the parallel environment that gives a job several slots on one host;
 ``sge.memory_resource`` (``h_vmem``): the complex memory is requested with (``mem_free``, ``h_rss``...);
 ``sge.gpu_resource`` (``gpu``): the complex GPUs are requested with;
-``sge.account_flag`` (``-P``): ``-P`` charges a project, ``-A`` only labels the accounting record.
+``sge.account_flag`` (``-P``): ``-P`` charges a project, ``-A`` only labels the accounting record;
+``sge.verify`` (``e``): qsub's ``-w`` level. ``e`` refuses at submission a job no queue could ever run
+(``cores=99`` on 16-slot hosts) instead of leaving it waiting forever; ``w`` only warns, ``n`` skips the
+check (qsub's own default) for a very large cluster where it is slow.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import math
 import re
 from typing import Any, Callable, Mapping, Optional
 
-from cluster_core.errors import OptionError
+from cluster_core.errors import ConfigError, OptionError
 from cluster_core.options import array_indices, render_with
 
 from .parse import TASK_BASE
@@ -32,7 +35,9 @@ _NAME_BAD = re.compile(r"[^\x21-\x7e]|[/:@\\*?]")
 #: Pseudo variables Grid Engine expands in -o/-e paths; a literal one cannot be written.
 _PATH_VARS = re.compile(r"\$(HOME|USER|JOB_ID|JOB_NAME|HOSTNAME|TASK_ID)\b")
 
-DEFAULTS = {"pe": "smp", "memory_resource": "h_vmem", "gpu_resource": "gpu", "account_flag": "-P"}
+DEFAULTS = {"pe": "smp", "memory_resource": "h_vmem", "gpu_resource": "gpu", "account_flag": "-P", "verify": "e"}
+#: The ``-w`` levels a submission may use (``v`` and ``p`` only report, they never submit).
+VERIFY_LEVELS = ("e", "w", "n")
 
 
 def setting(name: str) -> str:
@@ -43,6 +48,15 @@ def setting(name: str) -> str:
     except Exception:  # a broken config surfaces through the core; the defaults still render
         value = None
     return (value or DEFAULTS[name]).strip()
+
+
+def verify_level() -> str:
+    """``sge.verify`` checked: one of VERIFY_LEVELS, else an error naming the setting."""
+    level = setting("verify")
+    if level not in VERIFY_LEVELS:
+        raise ConfigError(f"sge.verify={level!r}: expected one of {', '.join(VERIFY_LEVELS)} (qsub -w: e refuses "
+                          "jobs no queue can run, w warns, n does not check)")
+    return level
 
 
 def job_name(name: str) -> str:

@@ -165,7 +165,7 @@ def main() -> None:
                  ["-P", "nosuch"], ["-t", "0-3"], ["-a", "2099"], ["-ar", "99"], ["-p", "2000"],
                  ["-l", "h_rt=1:00:00:00"], ["-l", "exclusive=TRUE"], ["-l", "gpu=1"], ["-N", "1abc"],
                  ["-N", "a b"], ["-o", "/tmp/a:b"], ["-o", "/tmp/a,b"], ["-hold_jid", "99999999"],
-                 ["-nosuchoption"]):
+                 ["-nosuchoption"], ["-w", "e", "-pe", "smp", "99"]):
         proc = sh(*SUBMIT, "-h", "-o", "/dev/null", "-e", "/dev/null", *opts, str(script("err", "true")),
                   check=False)
         lines.append(f"## qsub {' '.join(opts)}\nrc={proc.returncode}\n{proc.stdout}{proc.stderr}")

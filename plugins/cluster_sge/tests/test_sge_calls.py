@@ -109,8 +109,30 @@ def write(path: Path, text: str) -> Path:
 def test_submit_args_for_the_cores_script(tmp_path):
     script = write(tmp_path / "job.sh", "#!/bin/bash\n#$ -N x\ntrue\n")
     args = calls.submit_args(script, {"name": "x", "outfile": "/o", "errfile": "/e"}, True)
-    assert args == ["qsub", "-terse", "-C", "", "-S", "/bin/bash", "-cwd", "-N", "x", "-o", "/o", "-e", "/e",
+    assert args == ["qsub", "-terse", "-w", "e", "-C", "", "-S", "/bin/bash", "-cwd", "-N", "x", "-o", "/o", "-e", "/e",
                     str(script)]
+
+
+def test_submit_verify_level_from_the_config(tmp_path, cluster_config):
+    import cluster_core as cc
+    from cluster_core.errors import ConfigError
+    script = write(tmp_path / "job.sh", "#!/bin/bash\ntrue\n")
+    cc.set_option("sge.verify", "n")
+    assert calls.submit_args(script, {}, True)[:4] == ["qsub", "-terse", "-w", "n"]
+    cc.set_option("sge.verify", "v")  # only reports, never submits: refused before qsub runs
+    with pytest.raises(ConfigError, match=r"sge.verify='v': expected one of e, w, n"):
+        calls.submit_args(script, {}, True)
+
+
+def test_submit_no_suitable_queue_lists_what_the_job_asked_for(fake, tmp_path):
+    block = (FIXTURES / "qsub-errors.txt").read_text().split("## qsub -w e -pe smp 99\nrc=1\n")[1]
+    fake.add("qsub", f"printf %s {shlex.quote(block)} >&2; exit 1")
+    script = write(tmp_path / "job.sh", "#!/bin/bash\ntrue\n")
+    with pytest.raises(SubmitError) as err:
+        calls.submit(script, {"cores": 99, "time": 60, "name": "x"}, True)
+    assert err.value.keyword == "cores"
+    assert str(err.value) == ("Grid Engine refused job job.sh: no suitable queues: no queue of this cluster can "
+                              "ever run it (qsub -w e); it asked for cores=99, time=60")
 
 
 @pytest.mark.parametrize("first_line, shell", [

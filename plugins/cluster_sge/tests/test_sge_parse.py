@@ -65,6 +65,7 @@ def _errors():
     ("-pe nosuch 2", "cores"), ("-P nosuch", "account"), ("-t 0-3", "array"), ("-a 2099", "begin"),
     ("-ar 99", "reservation"), ("-p 2000", "priority"), ("-l h_rt=1:00:00:00", "time"),
     ("-l exclusive=TRUE", "exclusive"), ("-l gpu=1", "gpus"), ("-N 1abc", "name"), ("-o /tmp/a:b", "outfile"),
+    ("-w e -pe smp 99", "cores"),
 ])
 def test_submit_error_keywords_on_real_messages(options, keyword):
     message = _errors()[options]
@@ -77,6 +78,8 @@ def test_submit_error_keyword_prefers_what_the_job_set():
     assert parse.submit_error_keyword(message, {"mem_per_cpu": 100}) == "mem_per_cpu"
     assert parse.submit_error_keyword('unknown resource "mem_free"', {}, memory_resource="mem_free") == "mem"
     assert parse.submit_error_keyword("something new entirely") is None
+    no_queue = _errors()["-w e -pe smp 99"]
+    assert parse.submit_error_keyword(no_queue, {"time": 99999, "partition": "all.q"}) == "time"
 
 
 def test_error_summary_strips_qsub_framing():

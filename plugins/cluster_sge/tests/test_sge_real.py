@@ -109,6 +109,14 @@ def test_refusals_name_the_keyword(sge, keywords, keyword):
     assert err.value.keyword == keyword and "Grid Engine refused job" in str(err.value)
 
 
+def test_a_job_no_queue_can_run_is_refused_at_submission(sge):
+    """qsub -w e: cores=99 on a 2-slot cell would otherwise wait in qw forever."""
+    with pytest.raises(SubmitError) as err:
+        job("true", cores=99).submit()
+    assert err.value.keyword == "cores"
+    assert "no queue of this cluster can ever run it" in str(err.value) and "cores=99" in str(err.value)
+
+
 def test_values_with_quotes_and_dollars_arrive_exactly(sge, tmp_path):
     # the #$ parser would drop the quotes; the plugin submits argv words (-C '')
     value = "a 'b' \"c\" $(d) `e` \\f"
