@@ -9,6 +9,7 @@ settings live in sections and are addressed as ``section.key`` (``core.backend``
 from __future__ import annotations
 
 import configparser
+import functools
 import os
 import re
 import tempfile
@@ -30,6 +31,12 @@ def config_path() -> Path:
     env = os.environ.get(ENV_CONFIG)
     if env:
         return Path(env).expanduser()
+    return _platform_path(os.environ.get("XDG_CONFIG_HOME"), os.environ.get("HOME"))
+
+
+@functools.lru_cache(maxsize=8)
+def _platform_path(xdg_config_home: Optional[str], home: Optional[str]) -> Path:
+    """The per-user config file (platformdirs costs ~0.1 ms a call: once per environment it depends on)."""
     import platformdirs
     return Path(platformdirs.user_config_dir("cluster-core", appauthor=False)) / "config.ini"
 

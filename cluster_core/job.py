@@ -20,7 +20,7 @@ from .options import array_indices, check_arguments, directive_lines
 from .queue import tracker
 from .records import FunctionCall, QueueJob, State
 from .script import (JobFiles, TaskSpec, atomic_write, function_command, is_job_file, job_files,
-                     payload_for, read_exit_file, render_script, safe_name)
+                     payload_for, read_exit_file, render_script, safe_name, write_script)
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +249,7 @@ class Job(_Outcome):
         self.tasks: list[Task] = []
         self.submitted = False
         self.written = False
+        self._new_files = False  # the script was created by this submission: no earlier outputs to remove
         self._result: Any = None
         self._result_loaded = False
 
@@ -285,7 +286,7 @@ class Job(_Outcome):
         return self.files.script if self.indices is None or self.native_array else \
             self.files.for_task(self.indices[0]).script
 
-    def _write_files(self) -> Optional[Callable[[int], Path]]:
+    def _write_files(self) -> Optional[Callable[[int], tuple[Path, bool]]]:
         """Write the pickle and the script, except the scripts of an array that runs as one job per task:
         for those, return the function that writes one task's script (submit writes each just before it
         submits it, so the first task can start before the last script is written)."""
@@ -309,22 +310,21 @@ class Job(_Outcome):
         if self.indices is None:
             text = render_script(command, exit_file=self.files.exit, directives=self._directives(options),
                                  **common)
-            atomic_write(self.files.script, text, mode=0o755)
+            self._new_files = write_script(self.files.script, text)
             return None
         if self.native_array:
             variables = tuple((backend.info.task_id_variable or "").split())
             # the scheduler's task i + task_id_offset is the core's task i
             task = TaskSpec(self.files, variables=variables, offset=-backend.info.task_id_offset)
             text = render_script(command, directives=self._directives(options), task=task, **common)
-            atomic_write(self.files.script, text, mode=0o755)
+            self._new_files = write_script(self.files.script, text)
             return None
         directives = self._directives({k: v for k, v in options.items() if k != "array"})
 
-        def write_task(index: int) -> Path:
+        def write_task(index: int) -> tuple[Path, bool]:
             script = self.files.for_task(index).script
             text = render_script(command, directives=directives, task=TaskSpec(self.files, fixed=index), **common)
-            atomic_write(script, text, mode=0o755)
-            return script
+            return script, write_script(script, text)
         return write_task
 
     def _directives(self, options: Mapping[str, Any]) -> list[str]:
@@ -355,15 +355,18 @@ class Job(_Outcome):
         backend = self.backend
         options = self._submit_options()
         track = tracker(backend.name)
+        # results of an earlier submission under the same files must not count for this one (files that
+        # did not exist before this submission wrote its script cannot have any)
         if self.indices is None:
-            for path in (self.files.exit, self.files.pickle_out):
-                path.unlink(missing_ok=True)
+            if not self._new_files:
+                for path in (self.files.exit, self.files.pickle_out):
+                    path.unlink(missing_ok=True)
             self.id = backend.submit(self.files.script, options, directives_in_script=True,
                                      call=self._function_call())
             track.track(self.id, self.files.exit, errfile=self.errfile)
         else:
             if self.native_array:
-                for index in self.indices:
+                for index in self.indices if not self._new_files else ():
                     files = self.files.for_task(index)
                     for path in (files.exit, files.pickle_out):
                         path.unlink(missing_ok=True)
@@ -379,9 +382,9 @@ class Job(_Outcome):
                 self.tasks = []
                 for index in self.indices:
                     files = self.files.for_task(index)
-                    for path in (files.exit, files.pickle_out):
+                    script, new = write_task(index)
+                    for path in (files.exit, files.pickle_out) if not new else ():
                         path.unlink(missing_ok=True)
-                    script = write_task(index)
                     task_options = dict(single, outfile=str(files.out), errfile=str(files.err))
                     task_id = backend.submit(script, task_options, directives_in_script=True,
                                              call=self._function_call(index))

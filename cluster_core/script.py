@@ -194,6 +194,25 @@ def atomic_write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
         raise
 
 
+def write_script(path: Path, text: str) -> bool:
+    """A job script, executable; True when it is new. A new one is created in place (nothing reads it
+    before the backend is handed it, and its name carries a random token); one that exists already, which
+    a job of an earlier submission may still be reading, is replaced whole by ``atomic_write``."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o755)
+    except FileExistsError:
+        atomic_write(path, text, mode=0o755)
+        return False
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fd, 0o755)  # whatever the umask
+            fh.write(text.encode())
+    except BaseException:
+        os.unlink(path)
+        raise
+    return True
+
+
 @attrs.frozen
 class ExitRecord:
     """What the script wrote when the command ended."""

@@ -242,3 +242,23 @@ def test_function_jobs_offer_the_call_to_backends_that_take_it(toy, tmp_path):
             proc.wait()
         plugins.unregister("aware")
         queue.reset_trackers("aware")
+
+
+def test_a_written_job_drops_stale_results_when_submitted(toy):
+    """Outputs already under the job's files (a write() before, a hand-run) never pass for this run's."""
+    job = cc.Job(add, (1, 2))
+    job.write()
+    job.files.exit.write_text("0 1 2 end\n")
+    job.files.pickle_out.write_bytes(b"stale")
+    job.submit()
+    assert job.get() == 3
+
+
+def test_a_resubmitted_script_is_replaced_not_rewritten_in_place(toy):
+    job = cc.submit("exit 0")
+    assert job.wait() is True
+    before = job.scriptfile.stat().st_ino
+    job.resubmit()
+    assert job.wait() is True
+    # a job of the earlier submission still reading the old script keeps reading the old file
+    assert job.scriptfile.stat().st_ino != before

@@ -155,3 +155,19 @@ def test_runner_imports_no_cloudpickle_for_a_function_by_reference(tmp_path):
     assert pickle.loads(files.pickle_out.read_bytes()) == {"ok": True, "value": 81}
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time")}
     assert "pickle" in imported and "cloudpickle" not in imported
+
+
+def test_write_script_new_and_existing(tmp_path):
+    import os
+    from cluster_core.script import write_script
+    path = tmp_path / "a.cluster.sh"
+    old = os.umask(0o077)
+    try:
+        assert write_script(path, "echo 1\n") is True
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o755 and path.read_text() == "echo 1\n"
+    inode = path.stat().st_ino
+    assert write_script(path, "echo 2\n") is False
+    assert path.read_text() == "echo 2\n" and path.stat().st_ino != inode
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.cluster.sh"]
