@@ -101,7 +101,8 @@ def slurm_up() -> tuple[bool, str]:
 class Bench:
     def __init__(self, args):
         self.args = args
-        self.scratch = Path(tempfile.mkdtemp(prefix="cluster-bench-"))
+        args.scratch.mkdir(parents=True, exist_ok=True)
+        self.scratch = Path(tempfile.mkdtemp(prefix="scratch-", dir=args.scratch))
         self.config = self.scratch / "cluster-config.ini"  # never written: defaults only
         self.results: list[dict] = []
         self.failed_at: dict[tuple, str] = {}  # (row, tool) -> why larger N are not run
@@ -408,6 +409,10 @@ def parse_args(argv):
     p = argparse.ArgumentParser(prog="benchmarks/run.py", description=__doc__.splitlines()[0])
     p.add_argument("--smoke", action="store_true", help="tiny N, one repeat, short timeouts (what CI runs)")
     p.add_argument("--out", type=Path, default=BENCH / "results", help="output directory (default %(default)s)")
+    p.add_argument("--scratch", type=Path, default=BENCH / "results",
+                   help="where the runs' job and state directories go, in a directory of their own removed at "
+                        "the end (default %(default)s: on the project's disk, as a user's job directory "
+                        "would be; /tmp of a machine that runs many tests can be far slower to create files in)")
     p.add_argument("--ns", help="N for the local rows (default 10,100,1000; smoke 4)")
     p.add_argument("--slurm-ns", help="N for the Slurm rows (default 10,100,1000; smoke 3)")
     p.add_argument("--repeats", type=int, help="repeats per cell (default 3; smoke 1)")
