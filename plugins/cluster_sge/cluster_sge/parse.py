@@ -54,7 +54,7 @@ def error_summary(output: str) -> str:
     """qsub's message without "Unable to run job:" and the closing "Exiting.": what a user should read."""
     lines = []
     for line in output.strip().splitlines():
-        line = re.sub(r"^(Unable to run job|qsub|error): ", "", line.strip())
+        line = re.sub(r"^((Unable to run job|qsub|error): )+", "", line.strip())
         line = re.sub(r"^job rejected: ", "", line)
         if line and line != "Exiting.":
             lines.append(line)
