@@ -176,6 +176,9 @@ def _notes(entry: dict, compact: bool = False) -> str:
                      f"captured records")
     if entry["row"] in ("shell", "function") and ok(entry) and "submit_seconds" in extra:
         notes.append(f"submitting {fmt(extra['submit_seconds']['median'])}")
+    creates = entry.get("create_ms") or []
+    if creates and not compact:
+        notes.append(f"file create {max(creates):.2f} ms at start")
     loads = entry.get("load_1min") or []
     if loads:
         notes.append(f"machine load {min(loads):.1f}" + (f"–{max(loads):.1f}" if max(loads) > min(loads) else ""))
