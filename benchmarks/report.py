@@ -141,7 +141,7 @@ def targets(data: dict) -> list[dict]:
                  f"{r['extra']['polls']['median']:g} polls" for r in done]
         good = all(r["extra"]["scheduler_calls_waiting"]["max"] <= 2 * max(1, r["extra"]["polls"]["max"]) for r in done)
         out.append(_target(name, "; ".join(parts), "≤ 1 squeue + 1 sacct per poll, for all N tasks", good,
-                           "polls grow with the wait (backoff to 20 s), not with N"))
+                           "polls grow with the time waited, not with N"))
     else:
         out.append(_target(name, "–", "per poll, not per job", None, "no Slurm figures"))
     return out

@@ -225,7 +225,7 @@ class Bench:
         spec = dict(run["spec"], kind=f"{row}/{tool}", n=n, name=f"ccbench-{uuid.uuid4().hex[:8]}")
         started = time.monotonic()
         if row in ("shell", "function"):  # the rows that create files by the thousand
-            entry.setdefault("create_ms", []).append(self.settle_disk())
+            entry.setdefault("create_ms", []).append(self.settle_disk(limit=self.args.settle))
         entry.setdefault("load_1min", []).append(round(os.getloadavg()[0], 2))  # others' load on the machine
         try:
             result, reason = self.worker(run["python"], spec, work, run["timeout"])
@@ -453,13 +453,15 @@ def parse_args(argv):
     p.add_argument("--no-peers", action="store_true", help="do not install or run the peers")
     p.add_argument("--no-slurm", action="store_true", help="skip the Slurm rows")
     p.add_argument("--only", help="comma-separated rows to run: import,cli,parse,shell,function,slurm")
+    p.add_argument("--settle", type=float, help="longest wait for a quiet disk before a local-row sample, in "
+                                                "seconds (default 120; smoke 0: one probe, no wait)")
     a = p.parse_args(argv)
     smoke = a.smoke
     defaults = dict(ns="4" if smoke else "10,100,1000", slurm_ns="3" if smoke else "10,100,1000",
                     repeats=1 if smoke else 3, import_repeats=2 if smoke else 30, budget=0 if smoke else 150,
                     timeout=120 if smoke else 600, peer_timeout=30 if smoke else 600,
                     slurm_timeout=120 if smoke else 1200, parse_jobs=500 if smoke else 10_000,
-                    parse_repeats=1 if smoke else 10)
+                    parse_repeats=1 if smoke else 10, settle=0 if smoke else 120)
     for key, value in defaults.items():
         if getattr(a, key) is None:
             setattr(a, key, value)
