@@ -40,7 +40,7 @@ CORES = os.cpu_count() or 1
 # cumulative time of these functions = the cost of one part (file name fragment, function name)
 SUBMIT_PARTS = {
     "Job(): keywords, config, names": [("cluster_core/job.py", "__init__")],
-    "write script (+ pickle)": [("cluster_core/job.py", "write")],
+    "write script (+ pickle)": [("cluster_core/job.py", "_write_files")],
     "local submit_job total": [("cluster_local/control.py", "submit_job")],
     "  sqlite (BEGIN, INSERT, COMMIT)": [("~", "<method 'execute' of 'sqlite3.Connection' objects>")],
     "  environment to JSON": [("cluster_local/store.py", "job_environment"), ("cluster_local/store.py", "to_json")],
@@ -48,7 +48,7 @@ SUBMIT_PARTS = {
     "tracker.track": [("cluster_core/queue.py", "track")],
 }
 RUNNER_PARTS = {
-    "spawn (subprocess.Popen of bash)": [("cluster_local/runner.py", "_spawn")],
+    "spawn (posix_spawn of bash)": [("cluster_local/runner.py", "_spawn")],
     "database writes (_flush)": [("cluster_local/runner.py", "_flush")],
     "read new jobs (_load_new)": [("cluster_local/runner.py", "_load_new")],
     "start: read rows for starts (_start minus spawn)": [("cluster_local/runner.py", "_start")],

@@ -271,15 +271,28 @@ class Bench:
                               stdin=subprocess.DEVNULL, cwd=str(self.scratch))
         return time.perf_counter() - t0, proc
 
+    def fresh_or_error(self, args: list, env: dict, errors: dict, name: str) -> Optional[tuple]:
+        """:meth:`fresh` with a 60 s timeout; None, with the reason in ``errors[name]``, when it hangs or
+        fails."""
+        try:
+            wall, proc = self.fresh(args, env, 60)
+        except subprocess.TimeoutExpired:
+            errors[name] = "did not finish within 60 s"
+            return None
+        if proc.returncode != 0:
+            errors[name] = f"exit code {proc.returncode}: {(proc.stderr.strip().splitlines() or ['?'])[-1][:300]}"
+            return None
+        return wall, proc
+
     def imports(self, pstatus: dict) -> None:
         """Row 1: ``import X`` in a fresh interpreter, timed inside it; also the process's wall time."""
         a = self.args
         env = self.env(self.scratch / "imports")
         probe = ("import time; t0 = time.perf_counter(); import {m}; t1 = time.perf_counter() - t0; import sys, json; "
                  "print(json.dumps({{'seconds': t1, 'modules': len(sys.modules), 'loaded': sorted(m for m in "
-                 "sys.modules if m.split('.')[0] in ('cluster_local', 'cluster_slurm', 'cluster_torque', "
-                 "'importlib', 'subprocess', 'pluggy', 'cloudpickle', 'psutil', 'platformdirs', 'attrs', "
-                 "'cattrs') and '.' not in m or m == 'importlib.metadata')}}))")
+                 "sys.modules if m.split('.')[0] in ('importlib', 'subprocess', 'pluggy', 'cloudpickle', 'psutil', "
+                 "'platformdirs', 'attrs', 'cattrs') and '.' not in m or m == 'importlib.metadata' "
+                 "or m.startswith('cluster_') and not m.startswith('cluster_core'))}}))")
         tools = [("cluster-core", sys.executable, "cluster_core", None),
                  ("submitit", str(peers.python()), "submitit", pstatus.get("submitit")),
                  ("fyrd", str(peers.python()), "fyrd", pstatus.get("fyrd"))]
@@ -297,14 +310,10 @@ class Bench:
             for name, python, module, _status in tools:
                 if name in errors:
                     continue
-                try:
-                    wall, proc = self.fresh([python, "-c", probe.format(m=module)], env, 60)
-                except subprocess.TimeoutExpired:
-                    errors[name] = "did not finish within 60 s"
+                ran = self.fresh_or_error([python, "-c", probe.format(m=module)], env, errors, name)
+                if ran is None:
                     continue
-                if proc.returncode != 0:
-                    errors[name] = f"failed: {(proc.stderr.strip().splitlines() or ['?'])[-1][:300]}"
-                    continue
+                wall, proc = ran
                 info = json.loads(proc.stdout.strip().splitlines()[-1])
                 samples[name]["import"].append(info.pop("seconds"))
                 samples[name]["wall"].append(wall)
@@ -345,15 +354,9 @@ class Bench:
             for name, args, _ in commands:
                 if name in errors:
                     continue
-                try:
-                    wall, proc = self.fresh(args, env, 60)
-                except subprocess.TimeoutExpired:
-                    errors[name] = "did not finish within 60 s"
-                    continue
-                if proc.returncode != 0:
-                    errors[name] = f"exit code {proc.returncode}: {proc.stderr.strip()[-200:]}"
-                    continue
-                samples[name].append(wall)
+                ran = self.fresh_or_error(args, env, errors, name)
+                if ran is not None:
+                    samples[name].append(ran[0])
         for name, _args, _ in commands:
             entry = {"row": "cli", "tool": name, "n": None, "unit": "s", "samples": samples[name],
                      "note": "process wall time", "extra": {}}

@@ -12,7 +12,6 @@ Only the standard library is imported at module level: this file runs under the 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import subprocess

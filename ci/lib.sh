@@ -29,3 +29,17 @@ research_dir() {  # research_dir SUBDIR: the shared/research folder holding SUBD
   done
   return 1
 }
+
+tail_logs() {  # tail_logs DIR... -- FILE...: the newest file of each log directory, then each log file, to stderr
+  local a f files=0
+  for a in "$@"; do
+    if [ "$a" = -- ]; then files=1
+    elif [ $files = 0 ]; then
+      f=$(ls -t "$a" 2>/dev/null | head -1)
+      [ -n "$f" ] && { echo "---- last lines of $a/$f" >&2; tail -n 25 "$a/$f" >&2; }
+    else
+      [ -s "$a" ] && { echo "---- last lines of $a" >&2; tail -n 15 "$a" >&2; }
+    fi
+  done
+  return 0
+}

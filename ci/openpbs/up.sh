@@ -37,18 +37,8 @@ Q=$PBS_EXEC/bin
 
 T0=$EPOCHREALTIME
 log() { printf '[openpbs-up %6.2fs] %s\n' "$(awk "BEGIN{print $EPOCHREALTIME-$T0}")" "$*"; }
-tail_logs() {
-  local d f
-  for d in server_logs sched_logs mom_logs comm_logs; do
-    f=$(ls -t "$PBS_HOME/$d" 2>/dev/null | head -1)
-    [ -n "$f" ] && { echo "---- last lines of $PBS_HOME/$d/$f" >&2; tail -n 25 "$PBS_HOME/$d/$f" >&2; }
-  done
-  for f in "$PBS_HOME/spool/db_start.log" /tmp/openpbs-up-*.log; do
-    [ -s "$f" ] && { echo "---- last lines of $f" >&2; tail -n 15 "$f" >&2; }
-  done
-  return 0
-}
-die() { trap - ERR; echo "openpbs-up: FAILED: $*" >&2; tail_logs; exit 1; }
+show_logs() { tail_logs "$PBS_HOME/server_logs" "$PBS_HOME/sched_logs" "$PBS_HOME/mom_logs" "$PBS_HOME/comm_logs" -- "$PBS_HOME/spool/db_start.log" /tmp/openpbs-up-*.log; }
+die() { trap - ERR; echo "openpbs-up: FAILED: $*" >&2; show_logs; exit 1; }
 trap 'die "command failed at line $LINENO: $BASH_COMMAND"' ERR
 [ "$(id -u)" = 0 ] || { echo "openpbs-up: must run as root" >&2; exit 1; }
 APT_LOG=/tmp/openpbs-up-apt.log

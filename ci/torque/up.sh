@@ -37,18 +37,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 T0=$EPOCHREALTIME
 log() { printf '[torque-up %6.2fs] %s\n' "$(awk "BEGIN{print $EPOCHREALTIME-$T0}")" "$*"; }
-tail_logs() {
-  local d f
-  for d in server_logs mom_logs sched_logs; do
-    f=$(ls -t "$PBS_HOME/$d" 2>/dev/null | head -1)
-    [ -n "$f" ] && { echo "---- last lines of $PBS_HOME/$d/$f" >&2; tail -n 25 "$PBS_HOME/$d/$f" >&2; }
-  done
-  for f in /tmp/torque-up-*.log; do
-    [ -s "$f" ] && { echo "---- last lines of $f" >&2; tail -n 15 "$f" >&2; }
-  done
-  return 0
-}
-die() { trap - ERR; echo "torque-up: FAILED: $*" >&2; tail_logs; exit 1; }
+show_logs() { tail_logs "$PBS_HOME/server_logs" "$PBS_HOME/mom_logs" "$PBS_HOME/sched_logs" -- /tmp/torque-up-*.log; }
+die() { trap - ERR; echo "torque-up: FAILED: $*" >&2; show_logs; exit 1; }
 trap 'die "command failed at line $LINENO: $BASH_COMMAND"' ERR
 [ "$(id -u)" = 0 ] || { echo "torque-up: must run as root" >&2; exit 1; }
 APT_LOG=/tmp/torque-up-apt.log

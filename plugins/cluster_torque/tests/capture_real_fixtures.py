@@ -86,8 +86,8 @@ array = qsub("arr", f"echo task ${INDEX}; exit $(( ${INDEX} * 3 ))", "-t" if TOR
 later = (dt.datetime.now() + dt.timedelta(hours=2)).strftime("%Y%m%d%H%M.%S")
 waiting = qsub("waiting", "true", "-a", later)
 held = qsub("held", "true", "-h")
-wait([odd, fail, array])
-time.sleep(2)  # PBS Pro: subjob states settle after the parent's
+# each task by its own id too: a finished parent does not mean its tasks' records are final (PBS Pro)
+wait([odd, fail, array] + [array.replace("[]", f"[{i}]", 1) for i in (0, 1)])
 capture("two_queued_asked_together", qstat_args(waiting, held))
 if not TORQUE:
     capture("two_queued_asked_together_text", qstat_args(waiting, held, text=True))
