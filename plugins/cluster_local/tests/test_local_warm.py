@@ -7,9 +7,11 @@ from __future__ import annotations
 import os
 import re
 import signal
+import site
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import psutil
 import pytest
@@ -225,9 +227,17 @@ def test_another_interpreter_runs_the_script(warm, tmp_path):
     """A venv's python is a symlink to this very interpreter, but another environment: the job runs its
     script with it."""
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)],
-                   check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
+    # the new environment sees this one's packages (cluster_core, cloudpickle) through a .pth that adds
+    # this environment's site-packages as a site directory (so its own .pth files, editable installs
+    # among them, run too), wherever they are installed: --system-site-packages would only reach the base
+    # interpreter's, which has none of them in a clean checkout's venv
+    site_dir = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    ours = [p for p in site.getsitepackages() if os.path.isdir(p)]
+    Path(site_dir, "_parent_env.pth").write_text(
+        "".join(f"import site; site.addsitedir({p!r})\n" for p in ours))
     assert os.path.realpath(python) == os.path.realpath(sys.executable)
 
     def where():
