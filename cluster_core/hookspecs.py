@@ -120,6 +120,23 @@ def refine_failure(record: "QueueJob", stderr: str) -> Optional["QueueJob"]:
     """
 
 
+@hookspec(firstresult=True)
+def task_id(array_id: str, index: int) -> str:
+    """Optional: the scheduler's own id of task ``index`` (the core's numbering, from 0) of the native
+    array ``array_id``, as its commands take it and print it (``12_3``, ``12[3].server``, ``12.4``).
+
+    Pure (no scheduler call). Without it the core writes ``<array_id>[<index>]``.
+    """
+
+
+@hookspec(firstresult=True)
+def parse_task_id(job_id: str) -> Optional[tuple[str, int]]:
+    """Optional: when ``job_id`` names one task of a native array in the scheduler's own spelling,
+    ``(array id, index)`` with the index in the core's numbering (the inverse of :func:`task_id`); None for
+    any other id. Pure: lets a user hand the core a task's id as the scheduler printed it.
+    """
+
+
 # --- stop -------------------------------------------------------------------------------------------
 
 @hookspec(firstresult=True)

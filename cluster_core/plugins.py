@@ -92,7 +92,7 @@ class Backend:
         self._callers = {spec: pm.subset_hook_caller(spec, remove_plugins=others)
                          for spec in ("backend_info", "detect", "render_options", "submit",
                                       "parse_queue", "cancel", "max_array_size",
-                                      "refine_failure")}
+                                      "refine_failure", "task_id", "parse_task_id")}
         self._info: Optional[BackendInfo] = None
         self._max_array: Optional[tuple] = None
 
@@ -149,6 +149,21 @@ class Backend:
         if not self._callers["refine_failure"].get_hookimpls():
             return record
         return self._call("refine_failure", record=record, stderr=stderr) or record
+
+    def task_id(self, array_id: str, index: int) -> str:
+        """The scheduler's id of one task of a native array (``<array_id>[<index>]`` without the hook)."""
+        if self._callers["task_id"].get_hookimpls():
+            found = self._call("task_id", array_id=array_id, index=index)
+            if found:
+                return str(found)
+        return f"{array_id}[{index}]"
+
+    def parse_task_id(self, job_id: str) -> Optional[tuple[str, int]]:
+        """(array id, index) when ``job_id`` is one task of a native array in the scheduler's spelling."""
+        if not self._callers["parse_task_id"].get_hookimpls():
+            return None
+        found = self._call("parse_task_id", job_id=job_id)
+        return (str(found[0]), int(found[1])) if found else None
 
     def cancel(self, job_ids: Sequence[str]) -> bool:
         if not job_ids:

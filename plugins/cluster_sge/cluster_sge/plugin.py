@@ -70,6 +70,21 @@ def parse_queue(job_ids: Optional[Sequence[str]], user: Optional[str],
 
 
 @hookimpl
+def task_id(array_id: str, index: int) -> str:
+    """Grid Engine's ``<job>.<task>``, its tasks counted from 1: the core's task 0 of job 12 is ``12.1``."""
+    return f"{array_id}.{index + parse.TASK_BASE}"
+
+
+@hookimpl
+def parse_task_id(job_id: str) -> Optional[tuple[str, int]]:
+    try:
+        number, task = parse.split_id(job_id)
+    except ValueError:
+        return None
+    return (number, task - parse.TASK_BASE) if task is not None else None
+
+
+@hookimpl
 def cancel(job_ids: Sequence[str]) -> bool:
     return calls.cancel(job_ids)
 

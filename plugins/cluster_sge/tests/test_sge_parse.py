@@ -290,3 +290,11 @@ def test_refine_oom_from_real_stderr():
     assert refined.state is State.OUT_OF_MEMORY and refined.exitcode == 1
     assert parse.refine_oom(job, "Traceback ...\nKeyError: 'x'\n") is None
     assert parse.refine_oom(acct()[n("exit0")], stderr) is None
+
+
+def test_task_ids_both_ways_counted_from_one():
+    from cluster_sge import plugin
+    assert plugin.task_id("12", 0) == "12.1"
+    assert plugin.parse_task_id("12.4") == ("12", 3)
+    for other in ("12", "12.1-5:1", "x"):
+        assert plugin.parse_task_id(other) is None

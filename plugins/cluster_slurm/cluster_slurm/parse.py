@@ -33,6 +33,15 @@ SACCT_FORMAT = ",".join(SACCT_FIELDS)
 #: A job id we accept to pass to squeue/sacct: "12", "12_3", "12_[1-3]", "12+1" (heterogeneous part).
 JOB_ID_RE = re.compile(r"^\d+(?:_\d+|_\[[\d,%-]+\]|\+\d+)?$")
 
+_TASK_ID_RE = re.compile(r"^(\d+)_(\d+)$")
+
+
+def split_task_id(job_id: str) -> Optional[tuple[str, int]]:
+    """("12", 3) for the task id "12_3"; None for any other id."""
+    m = _TASK_ID_RE.match(str(job_id).strip())
+    return (m.group(1), int(m.group(2))) if m else None
+
+
 # --- states -----------------------------------------------------------------------------------------
 
 #: Every job state Slurm 22.05 prints (squeue %T / sacct State), mapped to the core's states.

@@ -59,6 +59,16 @@ def parse_queue(job_ids: Optional[Sequence[str]], user: Optional[str],
 
 
 @hookimpl
+def task_id(array_id: str, index: int) -> str:
+    return f"{array_id}_{index}"
+
+
+@hookimpl
+def parse_task_id(job_id: str) -> Optional[tuple[str, int]]:
+    return parse.split_task_id(job_id)
+
+
+@hookimpl
 def cancel(job_ids: Sequence[str]) -> bool:
     return calls.cancel(job_ids)
 

@@ -373,3 +373,11 @@ def test_memory_kill_message_refines_failed_to_out_of_memory(fixture_text):
     assert refined.state is State.OUT_OF_MEMORY and refined.exitcode == 137
     assert refine_oom(failed, "Traceback: ValueError\n") is None
     assert refine_oom(QueueJob(id="1", state=State.TIMEOUT), stderr) is None
+
+
+def test_task_ids_both_ways():
+    from cluster_slurm import plugin
+    assert plugin.task_id("274", 3) == "274_3"
+    assert plugin.parse_task_id("274_3") == ("274", 3)
+    for other in ("274", "274_[1-3]", "274+1", "x_1"):
+        assert plugin.parse_task_id(other) is None

@@ -12,7 +12,7 @@ from cluster_core import hookimpl
 from cluster_core.errors import SubmitError
 from cluster_core.records import BackendInfo, Detection, QueueJob
 
-from . import client, dialect, render
+from . import client, dialect, ids, render
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,22 @@ def max_array_size() -> Optional[int]:
 def parse_queue(job_ids: Optional[Sequence[str]], user: Optional[str],
                 partition: Optional[str]) -> list[QueueJob]:
     return client.query(dialect.current(), job_ids, user=user, partition=partition)
+
+
+@hookimpl
+def task_id(array_id: str, index: int) -> str:
+    """``12[].server`` and 3 -> ``12[3].server``."""
+    parsed = ids.try_parse(array_id)
+    return str(parsed.subjob(index)) if parsed is not None else f"{array_id}[{index}]"
+
+
+@hookimpl
+def parse_task_id(job_id: str) -> Optional[tuple[str, int]]:
+    """``12[3].server`` -> (``12[].server``, 3)."""
+    parsed = ids.try_parse(job_id)
+    if parsed is None or not parsed.is_subjob:
+        return None
+    return str(parsed.parent), int(parsed.index)
 
 
 @hookimpl

@@ -160,3 +160,12 @@ def test_slurm_wrapper_is_recognised_by_its_script(tmp_path, monkeypatch):
     monkeypatch.setenv("CLUSTER_QSTAT", str(wrapper))
     flavour = dialect.probe()
     assert flavour.dialect is None and "slurm-wlm-torque" in flavour.reason
+
+
+def test_task_ids_both_ways():
+    from cluster_torque import plugin
+    assert plugin.task_id("12[].vm", 3) == "12[3].vm"
+    assert plugin.task_id("12[]", 0) == "12[0]"
+    assert plugin.parse_task_id("12[3].vm.example.org") == ("12[].vm.example.org", 3)
+    for other in ("12.vm", "12[].vm", "nonsense"):
+        assert plugin.parse_task_id(other) is None
