@@ -93,8 +93,8 @@ def job_name(name: str, dialect: str) -> str:
 
 def output_path(value: str, keyword: str, dialect: str) -> str:
     """qsub reads ``[host:]path`` and splits at the first colon, so a colon in the path is not possible;
-    Torque's mom cannot deliver to a path with a backslash (6.1.3 leaves the file in its spool's
-    ``undelivered/``)."""
+    Torque's mom cannot deliver to a path with a backslash or whitespace (6.1.3 leaves the file in its
+    spool's ``undelivered/``, whatever the quoting or escaping; OpenPBS delivers both)."""
     if ":" in value:
         raise OptionError(f"{keyword}={value!r}: qsub reads 'host:path', so a path containing ':' cannot be "
                           "given; choose a path without a colon", keyword=keyword, value=value)
@@ -102,6 +102,10 @@ def output_path(value: str, keyword: str, dialect: str) -> str:
         raise OptionError(f"{keyword}={value!r}: Torque cannot deliver output to a path containing a "
                           "backslash (it ends up in the server's undelivered directory); choose another path",
                           keyword=keyword, value=value)
+    if dialect == TORQUE and re.search(r"\s", value):
+        raise OptionError(f"{keyword}={value!r}: Torque cannot deliver output to a path containing a space "
+                          "(it ends up in the server's undelivered directory); choose a jobdir (or "
+                          f"{keyword}) without spaces", keyword=keyword, value=value)
     return value
 
 

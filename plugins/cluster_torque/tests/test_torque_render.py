@@ -190,15 +190,16 @@ def pbs_make_argv(line: str) -> list[str]:
 @pytest.mark.parametrize("dialect", [TORQUE, PBSPRO])
 def test_metacharacters_survive_the_directive_line(dialect):
     nasty = "/tmp/it's a $HOME `x` \"q\" ;& dir" + ("\\" if dialect == PBSPRO else "")  # Torque: see below
-    options = check_arguments({"outfile": nasty + "/o", "errfile": nasty + "/e", "workdir": nasty,
+    out = nasty if dialect == PBSPRO else nasty.replace(" ", "_")  # Torque delivers no output to a space
+    options = check_arguments({"outfile": out + "/o", "errfile": out + "/e", "workdir": nasty,
                                "name": "it's;$(rm -rf ~)", "account": "a b'c", "partition": "q\"1"})
     directives = render.render(options, dialect)
     for directive, line in zip(directives, directive_lines(directives, "#PBS")):
         assert line.startswith("#PBS ")
         assert pbs_make_argv(line[len("#PBS "):]) == list(directive)
     words = render.argv(directives)
-    assert words[words.index("-o") + 1] == nasty + "/o"
-    assert words[words.index("-e") + 1] == nasty + "/e"
+    assert words[words.index("-o") + 1] == out + "/o"
+    assert words[words.index("-e") + 1] == out + "/e"
     assert words[words.index("-A") + 1] == "a b'c"
     if dialect == TORQUE:
         assert words[words.index("-d") + 1] == nasty
@@ -217,6 +218,14 @@ def test_torque_and_backslashes_in_paths(caplog):
     with pytest.raises(OptionError, match="outfile=.*backslash"):
         r(TORQUE, outfile="/tmp/b\\sl/o")
     assert r(PBSPRO, outfile="/tmp/b\\sl/o") == [("-o", "/tmp/b\\sl/o")]
+
+
+def test_torque_and_spaces_in_output_paths():
+    """Torque 6.1.3 delivers no output to a path with a space, quoted or escaped (seen on the real server:
+    the files stay in its undelivered/ directory); OpenPBS delivers it."""
+    with pytest.raises(OptionError, match="errfile=.*space.*jobdir"):
+        r(TORQUE, errfile="/tmp/with space/e")
+    assert r(PBSPRO, errfile="/tmp/with space/e") == [("-e", "/tmp/with space/e")]
 
 
 def test_full_job_in_each_dialect():
