@@ -13,13 +13,13 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "hookspecs": ["hookimpl"],
     "errors": ["ClusterError", "OptionError", "ConfigError", "BackendError", "SchedulerError", "SubmitError",
-               "JobError", "JobFailedError", "WaitTimeout", "RemoteTraceback"],
+               "JobError", "JobFailedError", "UnknownJobError", "WaitTimeout", "RemoteTraceback"],
     "records": ["State", "QueueJob", "BackendInfo", "Detection"],
     "options": ["check_arguments", "option_help", "option_to_string", "options_to_string"],
     "config": ["Profile", "get_profile", "set_profile", "del_profile", "get_option", "set_option"],
     "plugins": ["get_cluster_environment", "list_backends", "get_backend"],
     "job": ["Job", "Task", "make_job", "make_job_file", "submit", "submit_file", "wait", "get", "map", "clean",
-            "clean_dir"],
+            "clean_dir", "jobs", "cancel"],
     "queue": ["Queue"],
     "logme": ["setup_logging", "set_log_level"],
 }

@@ -1,4 +1,9 @@
-"""The ``cluster`` command (also ``python -m cluster_core``). Each subcommand imports what it needs."""
+"""The ``cluster`` command (also ``python -m cluster_core``). Each subcommand imports what it needs.
+
+Job ids on the command line are found again through the job records (:mod:`cluster_core.registry`), so
+any shell can follow, wait for, read and cancel a job that another process submitted; an array's id means
+every task of it, and a task is named as the scheduler prints it (``274_3``, ``274[3].server``).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,17 @@ import argparse
 import json
 import shlex
 import sys
+import time
 from typing import Any, Optional, Sequence
+
+# Exit codes, the same for every subcommand (see EPILOG).
+OK, FAILED, USAGE, TIMEOUT, INTERRUPTED = 0, 1, 2, 124, 130
+
+EPILOG = """\
+exit codes: 0 success (every job completed, for wait/get/submit --wait); 1 a job ended otherwise, or an
+error of the scheduler or the system; 2 a usage error or a job id nobody knows (named at once);
+124 wait --timeout ran out (the jobs go on running); 130 interrupted (the jobs go on running).
+"""
 
 
 def _options_table():
@@ -44,6 +59,50 @@ def _print_table(rows: list[dict], columns: Sequence[str]) -> None:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
 
 
+def _find(ids: Sequence[str], backend: Optional[str]) -> list:
+    from .job import find_jobs
+    return find_jobs(list(ids), backend)
+
+
+def _elapsed(rec) -> Optional[str]:
+    if rec is None or not rec.start_time:
+        return None
+    end = rec.end_time or time.time()
+    seconds = int(max(0, end - rec.start_time))
+    days, rest = divmod(seconds, 86400)
+    text = time.strftime("%H:%M:%S", time.gmtime(rest))
+    return f"{days}-{text}" if days else text
+
+
+def _row(unit, full: bool = False) -> dict:
+    """What the commands print about one job or task (the record's outcome merged with the scheduler's)."""
+    rec = unit.record
+    row = {"id": unit.id, "name": unit.name, "backend": unit.backend.name, "state": unit.state.value,
+           "exitcode": unit.exitcode, "elapsed": _elapsed(rec), "nodes": ",".join(rec.nodes) if rec else None,
+           "reason": rec.reason if rec else None}
+    if full:
+        row.update(outfile=_str(unit.outfile), errfile=_str(unit.errfile), runtime=unit.runtime)
+    return row
+
+
+def _str(path) -> Optional[str]:
+    return None if path is None else str(path)
+
+
+def _describe_job(job) -> dict:
+    """A submitted job as `submit --json` and `status --json` print it: the real paths of every file."""
+    from .job import Job
+    info: dict[str, Any] = {"id": job.id, "name": job.name, "backend": job.backend.name,
+                            "script": _str(job.scriptfile)}
+    if isinstance(job, Job) and job.tasks:
+        info.update(outfile=None, errfile=None, tasks=[
+            {"index": t.index, "id": t.id, "outfile": _str(t.outfile), "errfile": _str(t.errfile),
+             "script": _str(t.files.script if (t._own_id and t.files) else job.scriptfile)} for t in job.tasks])
+    else:
+        info.update(outfile=_str(job.outfile), errfile=_str(job.errfile))
+    return info
+
+
 # --- subcommands ------------------------------------------------------------------------------------
 
 def cmd_submit(args) -> int:
@@ -57,66 +116,209 @@ def cmd_submit(args) -> int:
     if words and words[0] == "--":
         words = words[1:]
     if not words:
-        raise SystemExit("cluster submit: give the command to run, e.g. cluster submit --cores 2 -- ./run.sh")
+        print("cluster submit: give the command to run, e.g. cluster submit --cores 2 -- ./run.sh", file=sys.stderr)
+        return USAGE
     command = words[0] if len(words) == 1 else shlex.join(words)
     job = Job(command, backend=args.backend, profile=args.profile, **options).submit()
-    info = {"id": job.id, "name": job.name, "backend": job.backend.name, "script": str(job.scriptfile),
-            "outfile": str(job.outfile), "errfile": str(job.errfile)}
+    info = _describe_job(job)
     if not args.wait:
         print(_to_json(info) if args.json else job.id)
-        return 0
+        return OK
     if not args.json:
         print(job.id, file=sys.stderr)
     job.wait(timeout=args.timeout)
-    info.update(state=job.state.value, exitcode=job.exitcode, runtime=job.runtime)
+    units = job.tasks or [job]
+    info.update(state=job.state.value, exitcode=job.exitcode if not job.tasks else None, runtime=job.runtime)
     if args.json:
-        info.update(stdout=job.stdout, stderr=job.stderr)
+        if job.tasks:
+            for row, task in zip(info["tasks"], job.tasks):
+                row.update(state=task.state.value, exitcode=task.exitcode, stdout=task.stdout, stderr=task.stderr)
+        else:
+            info.update(stdout=job.stdout, stderr=job.stderr)
         print(_to_json(info))
     else:
-        sys.stdout.write(job.stdout or "")
-        sys.stderr.write(job.stderr or "")
-    code = job.exitcode
-    return code if isinstance(code, int) and 0 <= code < 256 else (0 if job.state.value == "completed" else 1)
+        for unit in units:
+            sys.stdout.write(unit.stdout or "")
+            sys.stderr.write(unit.stderr or "")
+    for unit in units:
+        code = unit.exitcode
+        if unit.state.value != "completed" or code:
+            return code if isinstance(code, int) and 0 < code < 256 else FAILED
+    return OK
 
 
 def cmd_wait(args) -> int:
+    from .errors import WaitTimeout
     from .job import wait
-    from .queue import tracker
-    from .plugins import get_backend
-    be = get_backend(args.backend).name
-    ok = wait(list(args.ids), timeout=args.timeout, backend=be)
-    rows = [{"id": i, "state": (tracker(be).record(i).state.value if tracker(be).record(i) else "unknown"),
-             "exitcode": tracker(be).record(i).exitcode if tracker(be).record(i) else None} for i in args.ids]
+    found = _find(args.ids, args.backend)
+    try:
+        ok = wait(found, timeout=args.timeout)
+        code = OK if ok else FAILED
+    except WaitTimeout as exc:
+        print(f"cluster: {exc}", file=sys.stderr)
+        code = TIMEOUT
+    rows = [_row(u) for u in found]
     if args.json:
-        print(_to_json(rows))
+        print(_to_json([{k: r[k] for k in ("id", "state", "exitcode")} for r in rows]))
     else:
         _print_table(rows, ["id", "state", "exitcode"])
-    return 0 if ok else 1
+    return code
+
+
+SNAKEMAKE = {"completed": "success", "pending": "running", "held": "running", "running": "running",
+             "suspended": "running", "completing": "running"}
+
+
+def cmd_status(args) -> int:
+    from .errors import UnknownJobError
+    from .records import State
+    try:
+        found = _find(args.ids, args.backend)
+    except UnknownJobError as exc:
+        if args.format != "snakemake":
+            raise
+        # a job nobody knows any more cannot be running: a workflow engine must hear "failed"
+        print(f"cluster: {exc}", file=sys.stderr)
+        for _ in args.ids:
+            print("failed")
+        return OK
+    states = [u.state for u in found]
+    if args.json:
+        out = []
+        for unit, state in zip(found, states):
+            info = _describe_job(unit)
+            info.update(_row(unit, full=True))
+            if getattr(unit, "tasks", None):
+                for row, task in zip(info["tasks"], unit.tasks):
+                    row.update(state=task.state.value, exitcode=task.exitcode)
+            record = getattr(getattr(unit, "job", unit), "_registry_record", None)
+            if record is not None and record.stem:
+                info["record"] = {k: getattr(record, k) for k in ("kind", "host", "user", "cwd", "submit_time",
+                                                                   "options", "command")}
+            out.append(info)
+        print(_to_json(out))
+    elif args.format == "snakemake":
+        for state in states:
+            print(SNAKEMAKE.get(state.value, "failed"))
+        return OK
+    else:
+        for state in states:
+            print(state.value)
+    return OK if all(s is not State.UNKNOWN for s in states) else FAILED
+
+
+def cmd_get(args) -> int:
+    import pickle
+
+    from .errors import JobError
+    found = _find([args.id], args.backend)[0]
+    try:
+        value = found.get(timeout=args.timeout)
+    except JobError as exc:
+        print(f"cluster: {exc}", file=sys.stderr)
+        return FAILED
+    if args.pickle:
+        with open(args.pickle, "wb") as fh:
+            pickle.dump(value, fh)
+        return OK
+    if args.json:
+        try:
+            print(json.dumps(value, indent=2))
+        except TypeError as exc:
+            print(f"cluster: the result of job {found.id} is not JSON ({exc}); use --pickle FILE", file=sys.stderr)
+            return FAILED
+        return OK
+    tasks = getattr(found, "tasks", None)
+    values = value if tasks else [value]
+    for item in values:
+        if found.is_function:
+            print(item)
+        else:
+            sys.stdout.write(item or "")
+    return OK
+
+
+def cmd_logs(args) -> int:
+    from .errors import JobError
+    found = _find([args.id], args.backend)[0]
+    units = getattr(found, "tasks", None) or [found]
+    paths = [u.errfile if args.err else u.outfile for u in units]
+    if any(p is None for p in paths):
+        raise JobError(f"job {found.id}: its output files are not known (it was not submitted by cluster-core)")
+    headers = len(units) > 1
+    if not args.follow:
+        for unit, path in zip(units, paths):
+            if headers:
+                print(f"==> task {unit.index} ({unit.id}): {path} <==", flush=True)
+            try:
+                with open(path, "rb") as fh:
+                    sys.stdout.buffer.write(fh.read())
+            except FileNotFoundError:
+                print(f"cluster: {path} does not exist (yet)", file=sys.stderr)
+        sys.stdout.flush()
+        return OK
+    offsets = [0] * len(paths)
+    last = None
+    while True:
+        done = found.done
+        for i, (unit, path) in enumerate(zip(units, paths)):
+            try:
+                with open(path, "rb") as fh:
+                    fh.seek(offsets[i])
+                    data = fh.read()
+            except FileNotFoundError:
+                continue
+            if data:
+                if headers and last != i:
+                    print(f"\n==> task {unit.index} ({unit.id}) <==", flush=True)
+                    last = i
+                sys.stdout.buffer.write(data)
+                sys.stdout.flush()
+                offsets[i] += len(data)
+        if done:
+            return OK
+        time.sleep(0.5)
 
 
 def cmd_queue(args) -> int:
+    import fnmatch
+
     from .queue import Queue
-    q = Queue(user=None if args.all else (args.user or "self"), partition=args.partition,
-              backend=args.backend).update(force=True)
-    jobs = list(q.jobs.values())
-    if args.state:
-        jobs = [j for j in jobs if j.state.value in args.state]
-    if args.json:
-        print(_to_json(jobs))
-        return 0
-    rows = [{"id": j.id, "name": j.name, "user": j.user, "partition": j.partition, "state": j.state.value,
-             "exitcode": j.exitcode, "cores": j.cores, "reason": j.reason} for j in jobs]
-    if rows:
-        _print_table(rows, ["id", "name", "user", "partition", "state", "exitcode", "cores", "reason"])
+    if args.ids:
+        rows = []
+        for unit in _find(args.ids, args.backend):
+            rows += [_row(t) for t in (getattr(unit, "tasks", None) or [unit])]
     else:
-        print(f"no jobs on {q.backend.name}", file=sys.stderr)
-    return 0
+        since = None
+        if args.since is not None:
+            from .job import _since
+            since = _since(args.since)
+        q = Queue(user=None if args.all_users else (args.user or "self"), partition=args.partition,
+                  backend=args.backend, history=args.all or since is not None, since=since).update(force=True)
+        rows = []
+        for j in q.jobs.values():
+            rows.append({"id": j.id, "name": j.name, "user": j.user, "partition": j.partition,
+                         "state": j.state.value, "exitcode": j.exitcode, "cores": j.cores,
+                         "elapsed": _elapsed(j), "nodes": ",".join(j.nodes) or None, "reason": j.reason})
+    if args.state:
+        rows = [r for r in rows if r["state"] in args.state]
+    if args.name:
+        rows = [r for r in rows if r.get("name") and fnmatch.fnmatchcase(r["name"], args.name)]
+    if args.json:
+        print(_to_json(rows))
+        return OK
+    if rows:
+        columns = ["id", "name", "user", "partition", "state", "exitcode", "elapsed", "nodes", "reason"]
+        _print_table(rows, [c for c in columns if any(r.get(c) is not None for r in rows) or c in ("id", "state")])
+    else:
+        print("no jobs", file=sys.stderr)
+    return OK
 
 
 def cmd_cancel(args) -> int:
-    from .plugins import get_backend
-    get_backend(args.backend).cancel(list(args.ids))
-    return 0
+    from .job import cancel
+    cancel(_find(args.ids, args.backend))
+    return OK
 
 
 def cmd_keywords(args) -> int:
@@ -125,7 +327,7 @@ def cmd_keywords(args) -> int:
         print(json.dumps(option_help(mode="table"), indent=2, default=str))
     else:
         print(option_help(mode="string"))
-    return 0
+    return OK
 
 
 def cmd_profile(args) -> int:
@@ -137,34 +339,34 @@ def cmd_profile(args) -> int:
         else:
             for name, prof in sorted(profiles.items()):
                 print(f"{name}: " + " ".join(f"{k}={v}" for k, v in prof.kwargs.items()))
-        return 0
+        return OK
     if not args.name:
-        raise SystemExit(f"cluster profile {args.action}: name the profile")
+        print(f"cluster profile {args.action}: name the profile", file=sys.stderr)
+        return USAGE
     if args.action == "show":
         prof = config.get_profile(args.name)
         if prof is None:
             print(f"cluster: no profile named {args.name!r}", file=sys.stderr)
-            return 1
+            return FAILED
         print(json.dumps(prof.kwargs, indent=2) if args.json else
               "\n".join(f"{k} = {v}" for k, v in prof.kwargs.items()))
-        return 0
+        return OK
     if args.action == "set":
         prof = config.set_profile(args.name, _parse_pairs(args.pairs, "profile keyword"))
         print(f"profile {prof.name}: " + " ".join(f"{k}={v}" for k, v in prof.kwargs.items()))
-        return 0
-    if args.action == "delete":
-        if not config.del_profile(args.name):
-            print(f"cluster: no profile named {args.name!r}", file=sys.stderr)
-            return 1
-        return 0
-    raise SystemExit(f"unknown profile action {args.action}")
+        return OK
+    if not config.del_profile(args.name):
+        print(f"cluster: no profile named {args.name!r}", file=sys.stderr)
+        return FAILED
+    return OK
 
 
 def cmd_config(args) -> int:
     from . import config
     if args.action == "path":
         print(config.config_path())
-    elif args.action == "list":
+        return OK
+    if args.action == "list":
         data = config.options()
         if args.json:
             print(json.dumps(data, indent=2))
@@ -172,28 +374,43 @@ def cmd_config(args) -> int:
             for section, items in data.items():
                 for key, value in items.items():
                     print(f"{section}.{key} = {value}")
-    elif args.action == "get":
-        if not args.key:
-            raise SystemExit("cluster config get: name the setting, e.g. core.backend")
+        return OK
+    if not args.key:
+        print(f"cluster config {args.action}: name the setting, e.g. core.backend", file=sys.stderr)
+        return USAGE
+    if args.action == "get":
         value = config.get_option(args.key)
         if value is None:
-            return 1
+            return FAILED
         print(value)
     elif args.action == "set":
-        if not args.key or args.value is None:
-            raise SystemExit("cluster config set: give a setting and a value, e.g. core.backend slurm")
+        if args.value is None:
+            print("cluster config set: give a setting and a value, e.g. core.backend slurm", file=sys.stderr)
+            return USAGE
         config.set_option(args.key, args.value)
-    elif args.action == "unset":
+    else:
         config.set_option(args.key, None)
-    return 0
+    return OK
 
 
 def cmd_clean(args) -> int:
     from .job import clean_dir
-    removed = clean_dir(args.directory, confirm=not args.yes and sys.stdin.isatty(),
-                        outputs=not args.keep_outputs)
-    print(f"removed {len(removed)} job files", file=sys.stderr)
-    return 0
+    if args.older_than is not None:
+        from . import registry
+        from .options import parse_time
+        from .errors import OptionError
+        try:
+            age = parse_time(args.older_than)
+        except ValueError as exc:
+            raise OptionError(f"--older-than {args.older_than!r}: {exc}", keyword="older_than") from None
+        removed = registry.prune(age)
+        print(f"removed {removed} job records older than {args.older_than}", file=sys.stderr)
+        if args.directory is None:
+            return OK
+    removed_files = clean_dir(args.directory, confirm=not args.yes and sys.stdin.isatty(),
+                              outputs=not args.keep_outputs)
+    print(f"removed {len(removed_files)} job files", file=sys.stderr)
+    return OK
 
 
 def cmd_backends(args) -> int:
@@ -201,11 +418,11 @@ def cmd_backends(args) -> int:
     rows = list_backends()
     if args.json:
         print(_to_json(rows))
-        return 0
+        return OK
     _print_table([{"backend": ("* " if r.selected else "  ") + r.name,
                    "available": "yes" if r.available else "no", "priority": r.priority,
                    "reason": r.reason} for r in rows], ["backend", "available", "priority", "reason"])
-    return 0
+    return OK
 
 
 # --- parser -----------------------------------------------------------------------------------------
@@ -213,7 +430,8 @@ def cmd_backends(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     parser = argparse.ArgumentParser(prog="cluster", description="Submit and track jobs on Slurm, Torque/PBS, "
-                                     "Grid Engine or this machine, with one interface.")
+                                     "Grid Engine or this machine, with one interface.", epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"cluster-core {__version__}")
     parser.add_argument("--log-level", default=None,
                         help="debug, info, warn, error or critical (default: warn, or core.log_level)")
@@ -221,15 +439,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
     sub.required = True
 
+    def add(name: str, help_: str, **kwargs) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+                              **kwargs)
+
     def common(p, json_flag=True, backend=True):
         if backend:
-            p.add_argument("--backend", "-b", help="backend name (default: config, $CLUSTER_BACKEND, detection)")
+            p.add_argument("--backend", "-b", help="backend name (default: the job record's, then config, "
+                                                   "$CLUSTER_BACKEND, detection)")
         if json_flag:
             p.add_argument("--json", action="store_true", help="print JSON for scripts")
 
-    p = sub.add_parser("submit", help="submit a command as a job",
-                       description="Submit a command. Job keywords come as --KEYWORD VALUE or -k KEY=VALUE "
-                                   "(see `cluster keywords`); the command follows, after -- if it has options.")
+    p = add("submit", "submit a command as a job",
+            description="Submit a command. Job keywords come as --KEYWORD VALUE or -k KEY=VALUE (see `cluster "
+                        "keywords`); the command follows, after -- if it has options. Prints the job's id (an "
+                        "array's id with --array: status, wait, get, logs and cancel of it apply to every task).")
     common(p)
     p.add_argument("--profile", "-p", help="a saved profile of keywords")
     p.add_argument("-k", "--keyword", action="append", metavar="KEY=VALUE", help="any job keyword or alias")
@@ -246,50 +470,87 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("command", nargs=argparse.REMAINDER, help="the command (one quoted string or words)")
     p.set_defaults(func=cmd_submit)
 
-    p = sub.add_parser("wait", help="wait for jobs to finish")
+    p = add("wait", "wait for jobs to finish",
+            description="Wait until every job (every task of an array) has ended. Exit 0 when all completed, "
+                        "1 when some ended otherwise, 2 at once for ids nobody knows, 124 on --timeout.")
     common(p)
-    p.add_argument("ids", nargs="+")
-    p.add_argument("--timeout", type=float)
+    p.add_argument("ids", nargs="+", metavar="ID")
+    p.add_argument("--timeout", type=float, help="give up after this many seconds (exit 124)")
     p.set_defaults(func=cmd_wait)
 
-    p = sub.add_parser("queue", help="list jobs")
+    p = add("status", "print the state of jobs, one word per id",
+            description="One word per id, in order: pending, held, running, suspended, completing, completed, "
+                        "failed, cancelled, timeout, out_of_memory, node_fail, preempted or unknown (an array: "
+                        "its most active task's while any runs, else its first bad end). Exit 0 when every "
+                        "state is known. --format snakemake prints running, success or failed, as Snakemake's "
+                        "cluster-generic executor expects of --cluster-generic-status-cmd.")
     common(p)
+    p.add_argument("ids", nargs="+", metavar="ID")
+    p.add_argument("--format", choices=["state", "snakemake"], default="state")
+    p.set_defaults(func=cmd_status)
+
+    p = add("get", "print a job's output: a shell job's stdout, a function job's return value",
+            description="Wait for the job, then print a shell job's stdout or a function job's return value "
+                        "(an array: every task's, in order). Exit 1 with the error when it failed.")
+    common(p)
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--timeout", type=float, help="give up waiting after this many seconds")
+    p.add_argument("--pickle", metavar="FILE", help="write the return value to FILE as a pickle")
+    p.set_defaults(func=cmd_get)
+
+    p = add("logs", "print a job's stdout (or stderr) file")
+    common(p, json_flag=False)
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--err", "-e", action="store_true", help="stderr instead of stdout")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing until the job ends")
+    p.set_defaults(func=cmd_logs)
+
+    p = add("queue", "list jobs",
+            description="Your jobs the scheduler lists; with --all also every job you submitted through "
+                        "cluster-core (from the job records: how each ended, also after the scheduler forgot it).")
+    common(p)
+    p.add_argument("ids", nargs="*", metavar="ID", help="only these jobs (an array: each task)")
+    p.add_argument("--all", "-a", action="store_true", help="history too: the job records of every job you submitted")
+    p.add_argument("--since", help="with history: only jobs submitted this long ago or later (2d, 12h, 90m)")
+    p.add_argument("--name", "-n", help="only jobs whose name matches (a glob: 'align*')")
     p.add_argument("--user", "-u", help="whose jobs (default: yours)")
-    p.add_argument("--all", "-a", action="store_true", help="every user's jobs")
+    p.add_argument("--all-users", action="store_true", help="every user's jobs")
     p.add_argument("--partition")
     p.add_argument("--state", action="append", help="only jobs in this state (repeatable)")
     p.set_defaults(func=cmd_queue)
 
-    p = sub.add_parser("cancel", help="cancel jobs")
+    p = add("cancel", "cancel jobs (an array's id cancels every task)")
     common(p, json_flag=False)
-    p.add_argument("ids", nargs="+")
+    p.add_argument("ids", nargs="+", metavar="ID")
     p.set_defaults(func=cmd_cancel)
 
-    p = sub.add_parser("keywords", help="list every job keyword")
+    p = add("keywords", "list every job keyword")
     common(p, backend=False)
     p.set_defaults(func=cmd_keywords)
 
-    p = sub.add_parser("profile", help="list, show, set or delete profiles")
+    p = add("profile", "list, show, set or delete profiles")
     common(p, backend=False)
     p.add_argument("action", choices=["list", "show", "set", "delete"])
     p.add_argument("name", nargs="?")
     p.add_argument("pairs", nargs="*", metavar="KEY=VALUE")
     p.set_defaults(func=cmd_profile)
 
-    p = sub.add_parser("config", help="get or set settings")
+    p = add("config", "get or set settings")
     common(p, backend=False)
     p.add_argument("action", choices=["get", "set", "unset", "list", "path"])
     p.add_argument("key", nargs="?")
     p.add_argument("value", nargs="?")
     p.set_defaults(func=cmd_config)
 
-    p = sub.add_parser("clean", help="delete job files cluster-core wrote")
+    p = add("clean", "delete job files cluster-core wrote, or old job records")
     p.add_argument("directory", nargs="?", help="default: the job directory")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask")
     p.add_argument("--keep-outputs", action="store_true", help="keep stdout/stderr files")
+    p.add_argument("--older-than", metavar="AGE", help="delete the job records of jobs submitted longer ago "
+                                                       "than AGE (30d, 12h) instead of job files")
     p.set_defaults(func=cmd_clean)
 
-    p = sub.add_parser("backends", help="list installed backends and whether each is usable here")
+    p = add("backends", "list installed backends and whether each is usable here")
     common(p, backend=False)
     p.set_defaults(func=cmd_backends)
     return parser
@@ -298,17 +559,36 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .errors import ClusterError
+    from .errors import ClusterError, OptionError, UnknownJobError
     from .logme import setup
     try:
         setup("debug" if args.verbose else args.log_level, default="warning")
         return args.func(args)
+    except (OptionError, UnknownJobError) as exc:
+        print(f"cluster: error: {exc}", file=sys.stderr)
+        return USAGE
     except ClusterError as exc:
         print(f"cluster: error: {exc}", file=sys.stderr)
-        return 1
+        return FAILED
     except KeyboardInterrupt:
         print("cluster: interrupted (submitted jobs keep running)", file=sys.stderr)
-        return 130
+        return INTERRUPTED
+    except BrokenPipeError:  # `cluster queue | head`: the reader left; nothing more to say
+        import os
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return OK
+
+
+def status_main() -> int:
+    """``cluster-status ID...``: ``cluster status`` as one word, for tools that run it without a shell."""
+    return main(["status", *sys.argv[1:]])
+
+
+def cancel_main() -> int:
+    """``cluster-cancel ID...``: ``cluster cancel`` as one word (Snakemake runs its cancel command without
+    a shell, so ``--cluster-generic-cancel-cmd "cluster cancel"`` names no program)."""
+    return main(["cancel", *sys.argv[1:]])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -56,8 +56,20 @@ class JobFailedError(JobError):
         self.job = job
 
 
+class UnknownJobError(JobError, LookupError):
+    """No job record and no scheduler knows these job ids; ``ids`` lists them."""
+
+    def __init__(self, message: str, ids: list[str] | None = None):
+        super().__init__(message)
+        self.ids = list(ids or [])
+
+
 class WaitTimeout(ClusterError, TimeoutError):
-    """wait() gave up before the jobs finished; the jobs go on running."""
+    """wait() gave up before the jobs finished; the jobs go on running. ``pending`` lists their ids."""
+
+    def __init__(self, message: str, pending: list[str] | None = None):
+        super().__init__(message)
+        self.pending = list(pending or [])
 
 
 class RemoteTraceback(Exception):

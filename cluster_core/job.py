@@ -1,25 +1,38 @@
 """Job: one shell command or Python function call, written as a script and run by a backend.
 
-The module-level functions (make_job, submit, wait, get, clean, clean_dir, ...) are the classic job-library
-interface over the same class.
+A Job is submitted by one of four small plans, chosen once from what the job is and what the backend can
+do: one script; a native array (one submission, the scheduler starts every task); one job per task (a
+backend without arrays); a user's own script submitted as it is. Each plan returns the job's record
+(:mod:`cluster_core.registry`), and the Job takes its ids and tasks from that record. A Job found again
+by id, in this or any other process, is built from its record through the same step, so waiting on it,
+reading its output and cancelling it work alike.
+
+The module-level functions (make_job, submit, wait, get, clean, clean_dir, ...) are the classic
+job-library interface over the same class.
 """
 
 from __future__ import annotations
 
+import getpass
 import logging
 import os
 import pickle
 import shlex
+import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
-from . import config, plugins
-from .errors import JobError, JobFailedError, OptionError, RemoteTraceback
+import attrs
+
+from . import config, plugins, registry
+from .errors import JobError, JobFailedError, OptionError, RemoteTraceback, UnknownJobError
 from .options import array_indices, check_arguments, directive_lines
 from .queue import tracker
 from .records import FunctionCall, QueueJob, State
-from .script import (JobFiles, TaskSpec, atomic_write, function_command, is_job_file, job_files,
+from .registry import JobRecord
+from .script import (FILE_RE, JobFiles, TaskSpec, atomic_write, function_command, is_job_file, job_files,
                      payload_for, read_exit_file, render_script, safe_name, write_script)
 
 log = logging.getLogger(__name__)
@@ -35,12 +48,12 @@ def _jobdir(options: Mapping[str, Any]) -> Path:
 class _Outcome:
     """How one tracked unit of work (a job, or one task of an array) ended, and what it left behind.
 
-    Needs: ``files`` (its JobFiles), ``outfile``, ``errfile``, ``function`` (None for shell work),
-    ``_backend_name``, ``submitted``, ``id`` and ``_track_key``.
+    Needs: ``files`` (its JobFiles, None for a job known only by id), ``outfile``, ``errfile``,
+    ``is_function``, ``_backend_name``, ``submitted``, ``id``, ``name`` and ``_track_key``.
     """
 
-    files: JobFiles
-    function: Optional[Callable]
+    files: Optional[JobFiles]
+    is_function: bool
 
     @property
     def backend(self) -> plugins.Backend:
@@ -88,17 +101,21 @@ class _Outcome:
         return self._tracker().is_done(self.update()._track_key)
 
     @property
+    def exit_file(self) -> Optional[Path]:
+        return self.files.exit if self.files is not None else None
+
+    @property
     def exitcode(self) -> Optional[int]:
         rec = self.record
         if rec is not None and rec.exitcode is not None:
             return rec.exitcode
-        ended = read_exit_file(self.files.exit)
+        ended = read_exit_file(self.exit_file) if self.exit_file else None
         return ended.returncode if ended else None
 
     @property
     def runtime(self) -> Optional[float]:
         """Seconds the command ran, from the job's own exit record or the scheduler's times."""
-        ended = read_exit_file(self.files.exit)
+        ended = read_exit_file(self.exit_file) if self.exit_file else None
         if ended is not None and ended.runtime is not None:
             return ended.runtime
         rec = self.record
@@ -133,40 +150,51 @@ class _Outcome:
         if getattr(self, "_result_loaded", False):
             return self._result
         self.wait(timeout=timeout)
-        if self.function is None:
+        if not self.is_function:
             if self.state is not State.COMPLETED:
                 raise self._failure()
             value = self.stdout
+            if value is None:
+                raise JobError(f"job {self.id} ({self.name}) on {self.backend.name} completed, but its output "
+                               f"file {self.outfile or '(unknown: it was not submitted by cluster-core)'} "
+                               "cannot be read")
         else:
             value = self._load_result()
         self._result, self._result_loaded = value, True
         return value
 
     def _load_result(self) -> Any:
+        path = self.files.pickle_out if self.files is not None else None
         try:
-            with open(self.files.pickle_out, "rb") as fh:
+            with open(path, "rb") as fh:  # type: ignore[arg-type]
                 result = pickle.load(fh)
-        except FileNotFoundError:
+        except (FileNotFoundError, TypeError):
             raise self._failure() from None
         except Exception as exc:
-            raise JobFailedError(f"job {self.id} ({self.name}): its result file {self.files.pickle_out} "
+            raise JobFailedError(f"job {self.id} ({self.name}): its result file {path} "
                                  f"cannot be read: {type(exc).__name__}: {exc}", job=self) from None
         if result.get("ok"):
             return result["value"]
         error = result.get("error")
         cause = RemoteTraceback(result.get("traceback", ""))
         if isinstance(error, BaseException):
+            if hasattr(error, "add_note"):
+                error.add_note(f"(raised in job {self.id} ({self.name}) on {self.backend.name}; "
+                               f"its stderr: {self.errfile})")
             raise error from cause
-        raise JobFailedError(f"job {self.id} ({self.name}) raised {result.get('error_repr')}", job=self) from cause
+        raise JobFailedError(f"job {self.id} ({self.name}) on {self.backend.name} raised "
+                             f"{result.get('error_repr')}; its stderr: {self.errfile}", job=self) from cause
 
     def _failure(self) -> JobFailedError:
         rec = self.record
         how = rec.state.value if rec else "unknown"
-        reason = f", {rec.reason}" if rec is not None and rec.reason else ""
+        code = self.exitcode
+        reason = f", {rec.reason}" if rec is not None and rec.reason and rec.reason != f"exit code {code}" else ""
         tail = "\n".join((self.stderr or "").strip().splitlines()[-5:])
-        more = f"; end of its stderr ({self.errfile}):\n{tail}" if tail else ""
-        return JobFailedError(f"job {self.id} ({self.name}) ended {how} with exit code {self.exitcode}"
-                              f"{reason}{more}", job=self)
+        where = f"; its stderr: {self.errfile}" if self.errfile else ""
+        more = f"; its end:\n{tail}" if tail else ""
+        return JobFailedError(f"job {self.id} ({self.name}) on {self.backend.name} ended {how} with exit code "
+                              f"{code}{reason}{where}{more}", job=self)
 
 
 class Task(_Outcome):
@@ -175,9 +203,10 @@ class Task(_Outcome):
     def __init__(self, job: "Job", index: int, job_id: Optional[str] = None):
         self.job = job
         self.index = index
-        self.files = job.files.for_task(index)
-        self.outfile, self.errfile = self.files.out, self.files.err
-        self.function = job.function
+        self.files = job.files.for_task(index) if job.files is not None else None
+        self.outfile = self.files.out if self.files is not None else None
+        self.errfile = self.files.err if self.files is not None else None
+        self.is_function = job.is_function
         self.name = f"{job.name}[{index}]"
         self._backend_name = job._backend_name
         self._own_id = job_id  # set when the backend ran this task as a job of its own
@@ -185,16 +214,20 @@ class Task(_Outcome):
         self.submitted = True
 
     @property
+    def function(self) -> Optional[Callable]:
+        return self.job.function
+
+    @property
     def id(self) -> str:
         if self._own_id:
             return self._own_id
-        rec = self.record
-        if rec is not None and rec.task_id == self.index:
-            return rec.id
-        return f"{self.job.id}[{self.index}]"
+        return self.backend.task_id(self.job.id, self.index)
 
     def cancel(self) -> None:
-        self.backend.cancel([self.id])
+        cancel([self])
+
+    def __reduce_ex__(self, protocol):
+        return (_restore_task, (self.job._record_dict(), self.index))
 
     def __repr__(self) -> str:
         return f"<Task {self.name} id={self.id}>"
@@ -207,6 +240,9 @@ class Job(_Outcome):
     ``backend=`` (a backend name) and ``profile=`` (a saved profile applied under the keywords). With
     ``array=`` the job is an array: ``tasks`` holds one :class:`Task` per index, each with its own output
     and exit code, and ``$CLUSTER_TASK_ID`` holds the index inside the job.
+
+    A submitted Job pickles as its record: unpickled in another process it is the same job, to wait on
+    and read. :meth:`from_id` finds a job again by its id.
     """
 
     def __init__(self, command: Union[str, Callable], args: Sequence[Any] = (),
@@ -226,6 +262,7 @@ class Job(_Outcome):
         else:
             raise OptionError(f"a job runs a command string or a callable, not {type(command).__name__}",
                               keyword="command")
+        self.is_function = self.function is not None
         self.args = tuple(args)
         self.kwargs = dict(kwargs or {})
         self.calls: Optional[list[tuple]] = None  # map(): one (args, kwargs) per task index
@@ -240,15 +277,19 @@ class Job(_Outcome):
         self._backend_name = backend
         self.name: str = self.options.get("name") or safe_name(_default_name(self.function, self.command))
         self.options["name"] = self.name
-        self.files: JobFiles = job_files(_jobdir(self.options), self.name)
+        self.files: Optional[JobFiles] = job_files(_jobdir(self.options), self.name)
         self.outfile = Path(self.options.get("outfile") or self.files.out).absolute()
         self.errfile = Path(self.options.get("errfile") or self.files.err).absolute()
         self.options["outfile"], self.options["errfile"] = str(self.outfile), str(self.errfile)
-        self.scriptfile = self.files.script
+        self.scriptfile: Optional[Path] = self.files.script
+        self._reset()
+        self.written = False
+
+    def _reset(self) -> None:
         self.id: Optional[str] = None
         self.tasks: list[Task] = []
         self.submitted = False
-        self.written = False
+        self._registry_record: Optional[JobRecord] = None
         self._new_files = False  # the script was created by this submission: no earlier outputs to remove
         self._result: Any = None
         self._result_loaded = False
@@ -260,6 +301,8 @@ class Job(_Outcome):
     @property
     def indices(self) -> Optional[list[int]]:
         """The array's task indices, None for a plain job."""
+        if self._registry_record is not None and self._registry_record.kind in ("array", "tasks"):
+            return list(self._registry_record.indices)
         if "array" not in self.options:
             return None
         return array_indices(self.options["array"])[0]
@@ -267,9 +310,16 @@ class Job(_Outcome):
     @property
     def native_array(self) -> bool:
         """True when the backend runs this array as one submission (else one job per task)."""
+        if self._registry_record is not None:
+            return self._registry_record.kind == "array"
         indices = self.indices
         info = self.backend.info
         return indices is not None and info.supports_arrays and len(indices) >= max(1, info.min_array_size)
+
+    def _plan(self) -> "_Plan":
+        if self.indices is None:
+            return _OneScript()
+        return _NativeArray() if self.native_array else _OneJobPerTask()
 
     # --- files --------------------------------------------------------------------------------------
 
@@ -278,18 +328,13 @@ class Job(_Outcome):
 
         For an array on a backend without arrays, one script per task is written (``<stem>.cluster.<i>.sh``).
         """
-        write_task = self._write_files()
-        if write_task is not None:
-            for index in self.indices:
-                write_task(index)
+        path = self._plan().write(self)
         self.written = True
-        return self.files.script if self.indices is None or self.native_array else \
-            self.files.for_task(self.indices[0]).script
+        return path
 
-    def _write_files(self) -> Optional[Callable[[int], tuple[Path, bool]]]:
-        """Write the pickle and the script, except the scripts of an array that runs as one job per task:
-        for those, return the function that writes one task's script (submit writes each just before it
-        submits it, so the first task can start before the last script is written)."""
+    def _prepare(self) -> tuple[dict[str, Any], str, dict[str, Any]]:
+        """Write the function's pickle; return the submit options, the command line, and what every
+        script of this job shares (workdir, modules, dependency exit files)."""
         self.files.jobdir.mkdir(parents=True, exist_ok=True)
         backend = self.backend
         self._backend_name = backend.name
@@ -303,29 +348,12 @@ class Job(_Outcome):
             command = function_command(self.files, config.get_option("core.python"), array=calls is not None)
         else:
             command = self.command
-        common = dict(workdir=options.get("workdir"), modules=options.get("modules", ()))
+        common: dict[str, Any] = dict(workdir=options.get("workdir") or os.getcwd(),
+                                      modules=options.get("modules", ()), umask=_umask())
         if not backend.info.afterok_dependencies:  # the scheduler releases on any end: check success here
-            common["requires"] = [t.files.exit for dep in self._depends if isinstance(dep, _Outcome)
-                                  for t in (getattr(dep, "tasks", None) or [dep])]
-        if self.indices is None:
-            text = render_script(command, exit_file=self.files.exit, directives=self._directives(options),
-                                 **common)
-            self._new_files = write_script(self.files.script, text)
-            return None
-        if self.native_array:
-            variables = tuple((backend.info.task_id_variable or "").split())
-            # the scheduler's task i + task_id_offset is the core's task i
-            task = TaskSpec(self.files, variables=variables, offset=-backend.info.task_id_offset)
-            text = render_script(command, directives=self._directives(options), task=task, **common)
-            self._new_files = write_script(self.files.script, text)
-            return None
-        directives = self._directives({k: v for k, v in options.items() if k != "array"})
-
-        def write_task(index: int) -> tuple[Path, bool]:
-            script = self.files.for_task(index).script
-            text = render_script(command, directives=directives, task=TaskSpec(self.files, fixed=index), **common)
-            return script, write_script(script, text)
-        return write_task
+            common["requires"] = [t.exit_file for dep in self._depends if isinstance(dep, _Outcome)
+                                  for t in (getattr(dep, "tasks", None) or [dep]) if t.exit_file]
+        return options, command, common
 
     def _directives(self, options: Mapping[str, Any]) -> list[str]:
         backend = self.backend
@@ -340,62 +368,85 @@ class Job(_Outcome):
                 if isinstance(dep, Job) and not dep.submitted:
                     log.info("submitting %s first: %s depends on it", dep.name, self.name)
                     dep.submit()
-                ids.append(dep)
+                ids.extend(_dependency_ids(dep))
             options.update(check_arguments({"depends": ids}))
         return options
+
+    def _new_record(self, kind: str, job_id: str, options: Mapping[str, Any], *, indices: Sequence[int] = (),
+                    task_ids: Sequence[str] = ()) -> JobRecord:
+        return JobRecord(
+            backend=self.backend.name, id=job_id, kind=kind, name=self.name,
+            jobdir=str(self.files.jobdir) if self.files else "", stem=self.files.stem if self.files else "",
+            script=str(self.scriptfile or ""), outfile=str(self.outfile or ""), errfile=str(self.errfile or ""),
+            function=self.is_function, command=_describe(self.function, self.command), indices=tuple(indices),
+            task_ids=tuple(task_ids), depends=tuple(options.get("depends", ())),
+            options=_jsonable_options(options), host=_HOST, user=_USER, cwd=os.getcwd(), submit_time=time.time())
 
     # --- running ------------------------------------------------------------------------------------
 
     def submit(self) -> "Job":
-        """Write the files and hand the job to the backend; sets ``id`` (and ``tasks`` for an array)."""
+        """Write the files and hand the job to the backend; sets ``id`` (and ``tasks`` for an array).
+
+        Submitting a job that was already submitted does nothing (use :meth:`resubmit` to run it again).
+        """
         if self.submitted:
-            raise JobError(f"job {self.name} was already submitted as {self.id}; use resubmit()")
-        write_task = self._write_files()
+            log.debug("job %s was already submitted as %s", self.name, self.id)
+            return self
+        record = self._plan().submit(self)
         self.written = True
-        backend = self.backend
-        options = self._submit_options()
-        track = tracker(backend.name)
-        # results of an earlier submission under the same files must not count for this one (files that
-        # did not exist before this submission wrote its script cannot have any)
-        if self.indices is None:
-            if not self._new_files:
-                for path in (self.files.exit, self.files.pickle_out):
-                    path.unlink(missing_ok=True)
-            self.id = backend.submit(self.files.script, options, directives_in_script=True,
-                                     call=self._function_call())
-            track.track(self.id, self.files.exit, errfile=self.errfile)
-        else:
-            if self.native_array:
-                for index in self.indices if not self._new_files else ():
-                    files = self.files.for_task(index)
-                    for path in (files.exit, files.pickle_out):
-                        path.unlink(missing_ok=True)
-                self.id = backend.submit(self.files.script, options, directives_in_script=True)
-                self.tasks = [Task(self, i) for i in self.indices]
-                for task, i in zip(self.tasks, self.indices):
-                    track.track(task._track_key, task.files.exit, array_id=self.id, task=i,
-                                errfile=self.errfile)
-            else:
-                # one job per task; each task's script sends its output to the task's own files, so the
-                # backend is told those (and, for a function, the task's call to run warm if it can)
-                single = {k: v for k, v in options.items() if k != "array"}
-                self.tasks = []
-                for index in self.indices:
-                    files = self.files.for_task(index)
-                    script, new = write_task(index)
-                    for path in (files.exit, files.pickle_out) if not new else ():
-                        path.unlink(missing_ok=True)
-                    task_options = dict(single, outfile=str(files.out), errfile=str(files.err))
-                    task_id = backend.submit(script, task_options, directives_in_script=True,
-                                             call=self._function_call(index))
-                    task = Task(self, index, job_id=task_id)
-                    track.track(task_id, task.files.exit, errfile=task.errfile)
-                    self.tasks.append(task)
-                self.id = self.tasks[0].id
-        self.submitted = True
-        log.info("submitted %s as job %s on %s%s", self.name, self.id, backend.name,
+        self._adopt(record)
+        log.info("submitted %s as job %s on %s%s", self.name, self.id, record.backend,
                  f" ({len(self.tasks)} tasks)" if self.tasks else "")
         return self
+
+    def _adopt(self, record: JobRecord) -> None:
+        """Take the job's identity from its record: its id, its tasks, what the tracker watches."""
+        self._registry_record = record
+        self._backend_name = record.backend
+        self.id = record.id
+        self.submitted = True
+        track = self._tracker()
+        since = record.submit_time or None
+        cancel = record.cancel_requested
+
+        def known(outcome: Optional[registry.Outcome], key: str, index: Optional[int] = None) -> Optional[QueueJob]:
+            if outcome is None:
+                return None
+            return QueueJob(id=key, state=State(outcome.state), exitcode=outcome.exitcode, reason=outcome.reason,
+                            start_time=outcome.start_time, end_time=outcome.end_time, nodes=outcome.nodes,
+                            name=record.name, task_id=index)
+
+        if record.kind in ("job", "file"):
+            self.tasks = []
+            track.track(record.id, self.exit_file if record.kind == "job" else None, errfile=self.errfile,
+                        since=since, owner=(record.id, None), known=known(record.outcome, record.id),
+                        cancel_requested=cancel)
+            return
+        own_ids = record.task_ids if record.kind == "tasks" else (None,) * len(record.indices)
+        self.tasks = [Task(self, i, job_id=tid) for i, tid in zip(record.indices, own_ids)]
+        for task in self.tasks:
+            outcome = known(record.task_outcomes.get(str(task.index)), task._track_key, task.index)
+            if record.kind == "array":
+                track.track(task._track_key, task.exit_file, array_id=record.id, task=task.index,
+                            errfile=task.errfile, since=since, owner=(record.id, task.index), known=outcome,
+                            cancel_requested=cancel)
+            else:
+                track.track(task._track_key, task.exit_file, errfile=task.errfile, since=since,
+                            owner=(record.id, task.index), known=outcome, cancel_requested=cancel)
+
+    def _save_record(self, record: JobRecord) -> None:
+        """Keep the record; a job that was submitted is never lost because its record cannot be written."""
+        try:
+            registry.save(record)
+            if record.kind == "tasks":
+                registry.add_aliases(record)
+        except registry.RegistryError as exc:
+            log.warning("job %s was submitted, but %s; it can be followed from this process only", record.id, exc)
+
+    def _record_dict(self) -> dict:
+        if self._registry_record is None:
+            raise JobError(f"job {self.name} has not been submitted")
+        return registry._to_dict(self._registry_record)
 
     def _function_call(self, task: Optional[int] = None) -> Optional[FunctionCall]:
         """What a backend needs to run this function job (or the array task ``task`` of it, submitted as
@@ -415,7 +466,10 @@ class Job(_Outcome):
         return wait(self.tasks, timeout=timeout, progress=progress)
 
     def get(self, timeout: Optional[float] = None) -> Any:
-        """The return value or stdout; for an array, the list of every task's, in index order."""
+        """The return value or stdout; for an array, the list of every task's, in index order. A job not
+        yet submitted is submitted first."""
+        if not self.submitted:
+            self.submit()
         if not self.tasks:
             return super().get(timeout=timeout)
         return get(self.tasks, timeout=timeout)
@@ -424,12 +478,7 @@ class Job(_Outcome):
     def state(self) -> State:
         if not self.tasks:
             return super().state
-        states = [t.state for t in self.tasks]
-        for s in (State.RUNNING, State.PENDING, State.HELD, State.COMPLETING, State.SUSPENDED):
-            if s in states:
-                return s
-        bad = [s for s in states if s is not State.COMPLETED]
-        return bad[0] if bad else State.COMPLETED
+        return combined_state([t.state for t in self.tasks])
 
     @property
     def done(self) -> bool:
@@ -438,39 +487,416 @@ class Job(_Outcome):
         return all(t.done for t in self.tasks)
 
     def cancel(self) -> None:
-        if self.tasks and not self.native_array:
-            self.backend.cancel([t.id for t in self.tasks])
-        else:
-            self.backend.cancel([self._need_key()])
+        """Cancel the job (every task of an array); one scheduler call."""
+        cancel([self])
 
     def clean(self, outputs: bool = True) -> None:
         """Delete the job's files (its script and pickles; with ``outputs`` also stdout/stderr)."""
+        if self.files is None:
+            return
         kinds = ("sh", "exit", "in.pkl", "out.pkl") + (("out", "err") if outputs else ())
-        for files in [self.files] + [t.files for t in self.tasks]:
+        for files in [self.files] + [t.files for t in self.tasks if t.files is not None]:
             for kind in kinds:
                 files.path(kind).unlink(missing_ok=True)
         if outputs:
             for path in (self.outfile, self.errfile):
-                if path.parent == self.files.jobdir and is_job_file(path):
+                if path is not None and path.parent == self.files.jobdir and is_job_file(path):
                     path.unlink(missing_ok=True)
 
     def resubmit(self) -> "Job":
         """Submit the same job again (a new id); the previous outputs and results are removed first."""
         if self.submitted and not self.done:
             raise JobError(f"job {self.id} ({self.name}) has not finished; cancel it before resubmitting")
+        if self.command is None and self.function is None:
+            raise JobError(f"job {self.id} ({self.name}) was found by its id: its command is not known here, "
+                           "so it cannot be submitted again")
         if self.submitted:
             for unit in self.tasks or [self]:
                 self._tracker().forget(unit._track_key)
-                for path in (unit.files.exit, unit.files.pickle_out, unit.outfile, unit.errfile):
-                    path.unlink(missing_ok=True)
-        self.submitted, self.id, self.tasks = False, None, []
-        self._result, self._result_loaded = None, False
+                for path in (unit.exit_file, unit.files.pickle_out if unit.files else None,
+                             unit.outfile, unit.errfile):
+                    if path is not None:
+                        path.unlink(missing_ok=True)
+        self._reset()
         return self.submit()
 
+    # --- finding jobs again -------------------------------------------------------------------------
+
+    @classmethod
+    def from_id(cls, job_id: Any, backend: Optional[str] = None) -> Union["Job", Task]:
+        """The job (or the task of an array) with this id, from any process: its record tells its files
+        and how it was submitted. ``job_id`` is the scheduler's id (a task in the scheduler's own spelling,
+        such as ``274_3`` or ``274[3].server``, gives that Task) or a tuple ``(array id, index)``.
+
+        Without ``backend`` every backend that has records is searched, then the chosen backend is
+        asked. A job the scheduler knows but that cluster-core did not submit is followed by its id
+        alone (no files: its state, not its output). UnknownJobError when nobody knows the id.
+        """
+        return find_jobs([job_id], backend)[0]
+
+    @classmethod
+    def _from_record(cls, record: JobRecord) -> "Job":
+        job = (FileJob if record.kind == "file" else Job).__new__(FileJob if record.kind == "file" else Job)
+        job.function = None
+        job.command = record.command if not record.function else None
+        job.is_function = record.function
+        job.args, job.kwargs, job.calls, job._depends = (), {}, None, []
+        job.options = dict(record.options)
+        job.profile = None
+        job._backend_name = record.backend
+        job.name = record.name
+        job.files = JobFiles(Path(record.jobdir), record.stem) if record.stem else None
+        job.outfile = Path(record.outfile) if record.outfile else None
+        job.errfile = Path(record.errfile) if record.errfile else None
+        job.scriptfile = Path(record.script) if record.script else None
+        job._reset()
+        job.written = True
+        job._adopt(record)
+        return job
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_backend", None)  # the loaded plugin: looked up again where the job is unpickled
+        return state
+
+    def __reduce_ex__(self, protocol):
+        if self.submitted and self._registry_record is not None:
+            return (_restore_job, (self._record_dict(),))
+        return super().__reduce_ex__(protocol)
+
     def __repr__(self) -> str:
-        what = self.function.__name__ if self.function is not None else self.command
-        status = f"id={self.id} state={self.state.value}" if self.submitted else "not submitted"
+        what = self.function.__name__ if self.function is not None else (self.command or "?")
+        status = f"id={self.id} on {self._backend_name}" if self.submitted else "not submitted"
         return f"<Job {self.name} {status}: {what!r}>"
+
+
+def _restore_job(data: dict) -> Job:
+    return Job._from_record(registry._from_dict(data))
+
+
+def _restore_task(data: dict, index: int) -> Task:
+    job = _restore_job(data)
+    return next(t for t in job.tasks if t.index == index)
+
+
+def combined_state(states: Sequence[State]) -> State:
+    """One state for several tasks: the most active one while any is unfinished, else the first bad end."""
+    for s in (State.RUNNING, State.COMPLETING, State.SUSPENDED, State.PENDING, State.HELD, State.UNKNOWN):
+        if s in states and (s is not State.UNKNOWN or all(x is State.UNKNOWN for x in states)):
+            return s
+    bad = [s for s in states if s is not State.COMPLETED]
+    return bad[0] if bad else State.COMPLETED
+
+
+# --- plans ------------------------------------------------------------------------------------------
+
+class _Plan:
+    """How one kind of job is written and submitted; ``submit`` returns the job's record."""
+
+    def write(self, job: Job) -> Path:
+        raise NotImplementedError
+
+    def submit(self, job: Job) -> JobRecord:
+        raise NotImplementedError
+
+
+def _drop_old_results(files: Iterable[JobFiles]) -> None:
+    """Results of an earlier submission under the same files must not count for this one."""
+    for f in files:
+        for path in (f.exit, f.pickle_out):
+            path.unlink(missing_ok=True)
+
+
+class _OneScript(_Plan):
+    def write(self, job: Job) -> Path:
+        options, command, common = job._prepare()
+        text = render_script(command, exit_file=job.files.exit, directives=job._directives(options), **common)
+        job._new_files = write_script(job.files.script, text)
+        return job.files.script
+
+    def submit(self, job: Job) -> JobRecord:
+        self.write(job)
+        options = job._submit_options()
+        if not job._new_files:
+            _drop_old_results([job.files])
+        job_id = job.backend.submit(job.files.script, options, directives_in_script=True, call=job._function_call())
+        record = job._new_record("job", job_id, options)
+        job._save_record(record)
+        return record
+
+
+class _NativeArray(_Plan):
+    def write(self, job: Job) -> Path:
+        options, command, common = job._prepare()
+        info = job.backend.info
+        variables = tuple((info.task_id_variable or "").split())
+        # the scheduler's task i + task_id_offset is the core's task i
+        task = TaskSpec(job.files, variables=variables, offset=-info.task_id_offset)
+        text = render_script(command, directives=job._directives(options), task=task, **common)
+        job._new_files = write_script(job.files.script, text)
+        return job.files.script
+
+    def submit(self, job: Job) -> JobRecord:
+        self.write(job)
+        options = job._submit_options()
+        indices = job.indices
+        if not job._new_files:
+            _drop_old_results(job.files.for_task(i) for i in indices)
+        job_id = job.backend.submit(job.files.script, options, directives_in_script=True)
+        record = job._new_record("array", job_id, options, indices=indices)
+        job._save_record(record)
+        return record
+
+
+class _OneJobPerTask(_Plan):
+    """An array on a backend without arrays: each task's script is written just before it is submitted
+    (the first task can start before the last script is written), and sends its output to the task's own
+    files, so the backend is told those (and, for a function, the task's call to run warm if it can)."""
+
+    def _task_writer(self, job: Job) -> tuple[dict, Callable[[int], tuple[Path, bool]]]:
+        options, command, common = job._prepare()
+        single = {k: v for k, v in options.items() if k != "array"}
+        directives = job._directives(single)
+
+        def write_task(index: int) -> tuple[Path, bool]:
+            script = job.files.for_task(index).script
+            text = render_script(command, directives=directives, task=TaskSpec(job.files, fixed=index), **common)
+            return script, write_script(script, text)
+        return single, write_task
+
+    def write(self, job: Job) -> Path:
+        _, write_task = self._task_writer(job)
+        for index in job.indices:
+            write_task(index)
+        return job.files.for_task(job.indices[0]).script
+
+    def submit(self, job: Job) -> JobRecord:
+        single, write_task = self._task_writer(job)
+        backend = job.backend
+        indices = job.indices
+        task_ids: list[str] = []
+        record: Optional[JobRecord] = None
+        for index in indices:
+            files = job.files.for_task(index)
+            script, new = write_task(index)
+            if not new:
+                _drop_old_results([files])
+            task_options = dict(single, outfile=str(files.out), errfile=str(files.err))
+            task_ids.append(backend.submit(script, task_options, directives_in_script=True,
+                                           call=job._function_call(index)))
+            if record is None:  # recorded at once: a submitter killed mid-way leaves its tasks findable
+                record = job._new_record("tasks", group_id(task_ids[0]), single, indices=indices[:1],
+                                         task_ids=task_ids)
+                job._save_record(record)
+        record = attrs.evolve(record, indices=tuple(indices), task_ids=tuple(task_ids))
+        job._save_record(record)
+        return record
+
+
+def group_id(first_task_id: str) -> str:
+    """The core's id for an array that a backend without arrays runs as one job per task."""
+    return f"@{first_task_id}"
+
+
+# --- finding jobs -----------------------------------------------------------------------------------
+
+def find_jobs(job_ids: Sequence[Any], backend: Optional[str] = None) -> list[Union[Job, Task]]:
+    """Jobs (or tasks) by id, as :meth:`Job.from_id`; ids that only the scheduler knows are checked with
+    one query per backend for all of them. UnknownJobError names every id nobody knows."""
+    out: list[Any] = []
+    bare: dict[str, list[int]] = {}  # backend -> positions of ids without a record
+    for pos, item in enumerate(job_ids):
+        found = _find_recorded(item, backend)
+        if found is not None:
+            out.append(found)
+            continue
+        if isinstance(item, tuple):
+            raise UnknownJobError(f"no array {item[0]!r} is recorded" + (f" on {backend}" if backend else ""),
+                                  [str(item[0])])
+        be = plugins.get_backend(backend).name
+        out.append(str(item))
+        bare.setdefault(be, []).append(pos)
+    unknown = []
+    for be_name, positions in bare.items():
+        be = plugins.backend(be_name)
+        ids = [out[p] for p in positions]
+        reported = be.parse_queue(ids)
+        seen = {r.id for r in reported} | {r.array_id for r in reported if r.array_id}
+        by_id = {r.id: r for r in reported}
+        for p in positions:
+            job_id = out[p]
+            if job_id not in seen:
+                unknown.append(job_id)
+                continue
+            out[p] = _bare_job(be_name, job_id, by_id.get(job_id))
+    if unknown:
+        where = f"on {backend}" if backend else f"in the job records or on {', '.join(bare)}"
+        raise UnknownJobError(f"unknown job id{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: not found "
+                              f"{where}", unknown)
+    return out
+
+
+def _find_recorded(item: Any, backend: Optional[str]) -> Optional[Union[Job, Task]]:
+    """A Job or Task from the records, None when no record has the id."""
+    if isinstance(item, _Outcome):
+        return item
+    if isinstance(item, tuple):
+        if len(item) != 2:
+            raise OptionError(f"job id {item!r}: a tuple must be (array id, index)", keyword="job_id")
+        array_id, index = str(item[0]), int(item[1])
+        found = _find_recorded(array_id, backend)
+        if isinstance(found, Job):
+            return _task_of(found, index)
+        return None
+    job_id = str(item).strip()
+    if not job_id:
+        raise OptionError("an empty job id", keyword="job_id")
+    names = [backend] if backend else registry.backends_with_records()
+    for name in names:
+        hit = registry.resolve(name, job_id)
+        if hit is None:  # a task in the scheduler's own spelling: the record is its array's
+            split = _parse_task_id(name, job_id)
+            if split is not None:
+                array_hit = registry.resolve(name, split[0])
+                if array_hit is not None and array_hit[1] is None:
+                    hit = (array_hit[0], split[1])
+        if hit is not None:
+            record, index = hit
+            job = Job._from_record(record)
+            return job if index is None else _task_of(job, index)
+    return None
+
+
+def _parse_task_id(backend: str, job_id: str) -> Optional[tuple[str, int]]:
+    try:
+        return plugins.get_backend(backend).parse_task_id(job_id)
+    except Exception as exc:  # an uninstalled backend's records, or a plugin bug: not this id's fault
+        log.debug("cannot ask %s about %r: %s", backend, job_id, exc)
+        return None
+
+
+def _task_of(job: Job, index: int) -> Task:
+    for task in job.tasks:
+        if task.index == index:
+            return task
+    raise UnknownJobError(f"job {job.id} has no task {index} (its tasks: "
+                          f"{_spans([t.index for t in job.tasks]) or 'none'})", [f"{job.id}[{index}]"])
+
+
+def _spans(indices: Sequence[int]) -> str:
+    out, run = [], []
+    for i in sorted(indices):
+        if run and i != run[-1] + 1:
+            out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+            run = []
+        run.append(i)
+    if run:
+        out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ",".join(out)
+
+
+def _bare_job(backend: str, job_id: str, seen: Optional[QueueJob]) -> Job:
+    """A job cluster-core did not submit (or has no record of): followed by its id alone."""
+    record = JobRecord(backend=backend, id=job_id, kind="file", name=(seen.name if seen and seen.name else job_id),
+                       jobdir="", stem="", script="", outfile="", errfile="")
+    return Job._from_record(record)
+
+
+def jobs(since: Optional[float] = None, name: Optional[str] = None, state: Any = None,
+         backend: Optional[str] = None) -> list[Job]:
+    """Every job submitted through cluster-core (by any process of this user), newest first, from the
+    job records; ``since`` (seconds since the epoch, or a duration such as "2d"), ``name`` (exact, or a
+    glob such as "align*"), ``state`` (a state name or several) filter them. States of unfinished jobs
+    are asked of their schedulers: one query per backend for all of them."""
+    import fnmatch
+    cutoff = _since(since)
+    wanted = None if state is None else {State(s) for s in ([state] if isinstance(state, (str, State)) else state)}
+    found: list[Job] = []
+    for record in registry.records(backend, since=cutoff):
+        if name is not None and not fnmatch.fnmatchcase(record.name, name):
+            continue
+        try:
+            found.append(Job._from_record(record))
+        except Exception as exc:  # a record of a backend no longer installed
+            log.debug("job record %s on %s skipped: %s", record.id, record.backend, exc)
+    by_backend: dict[str, list[Job]] = {}
+    for job in found:
+        by_backend.setdefault(job.backend.name, []).append(job)
+    for be, group in by_backend.items():
+        track = tracker(be)
+        if any(not track.is_done(u._track_key) for j in group for u in (j.tasks or [j])):
+            track.refresh(force=True)
+    if wanted is not None:
+        found = [j for j in found if j.state in wanted]
+    return found
+
+
+def _since(value: Any) -> Optional[float]:
+    """An age ("2d", "36h", a number of minutes) or a time (epoch seconds, datetime) as epoch seconds."""
+    import datetime
+
+    from .options import parse_time
+    if value is None:
+        return None
+    if isinstance(value, datetime.datetime):
+        return value.timestamp()
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 10 ** 8:
+        return float(value)
+    try:
+        return time.time() - parse_time(value)
+    except ValueError as exc:
+        raise OptionError(f"since={value!r}: {exc}", keyword="since", value=value) from None
+
+
+def _dependency_ids(dep: Any) -> list[Any]:
+    """What the scheduler is told a dependency's id is: a per-task array's every task."""
+    if isinstance(dep, Job) and dep._registry_record is not None and dep._registry_record.kind == "tasks":
+        return list(dep._registry_record.task_ids)
+    return [dep]
+
+
+def _describe(function: Optional[Callable], command: Optional[str]) -> str:
+    if function is not None:
+        module = getattr(function, "__module__", None) or ""
+        qual = getattr(function, "__qualname__", None) or getattr(function, "__name__", repr(function))
+        return f"{module}.{qual}" if module else qual
+    return command or ""
+
+
+def _jsonable_options(options: Mapping[str, Any]) -> dict:
+    out = {}
+    for key, value in options.items():
+        if isinstance(value, (str, int, float, bool)) or value is None:
+            out[key] = value
+        elif isinstance(value, (list, tuple)):
+            out[key] = [v if isinstance(v, (str, int, float, bool)) else str(v) for v in value]
+        else:
+            out[key] = str(value)
+    return out
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_HOST = socket.gethostname()
+try:
+    _USER = getpass.getuser()
+except Exception:  # no user name for this uid (a container)
+    _USER = str(os.getuid())
+
+
+class _suppress_registry:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if kind is not None and issubclass(kind, registry.RegistryError):
+            log.warning("%s", exc)
+            return True
+        return False
 
 
 def _default_name(function: Optional[Callable], command: Optional[str]) -> str:
@@ -484,10 +910,12 @@ def _default_name(function: Optional[Callable], command: Optional[str]) -> str:
     return words[0].rsplit("/", 1)[-1] if words else "job"
 
 
-def _read_text(path: Path) -> Optional[str]:
+def _read_text(path: Optional[Path]) -> Optional[str]:
+    if path is None:
+        return None
     try:
         return Path(path).read_text(errors="replace")
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
         return None
 
 
@@ -513,6 +941,20 @@ def submit(command: Union[str, Callable], args: Sequence[Any] = (), kwargs: Opti
     return Job(command, args, kwargs, **options).submit()
 
 
+class _UserScript(_Plan):
+    def write(self, job: Job) -> Path:
+        job.files.jobdir.mkdir(parents=True, exist_ok=True)
+        return job.scriptfile
+
+    def submit(self, job: Job) -> JobRecord:
+        self.write(job)
+        options = job._submit_options()
+        job_id = job.backend.submit(job.scriptfile, options, directives_in_script=False)
+        record = job._new_record("file", job_id, options)
+        job._save_record(record)
+        return record
+
+
 class FileJob(Job):
     """A user's existing script, submitted as it is (options passed to the backend, not written in)."""
 
@@ -525,20 +967,8 @@ class FileJob(Job):
                          **{"name": path.stem, **options})
         self.scriptfile = path
 
-    def write(self) -> Path:
-        self.files.jobdir.mkdir(parents=True, exist_ok=True)
-        self.written = True
-        return self.scriptfile
-
-    def submit(self) -> "Job":
-        if self.submitted:
-            raise JobError(f"job {self.name} was already submitted as {self.id}; use resubmit()")
-        self.write()
-        backend = self.backend
-        self.id = backend.submit(self.scriptfile, self._submit_options(), directives_in_script=False)
-        self.submitted = True
-        tracker(backend.name).track(self.id, None, errfile=self.errfile)
-        return self
+    def _plan(self) -> _Plan:
+        return _UserScript()
 
 
 def submit_file(script: Union[str, os.PathLike], depends: Any = None, **options: Any) -> Job:
@@ -548,10 +978,11 @@ def submit_file(script: Union[str, os.PathLike], depends: Any = None, **options:
     return FileJob(script, **options).submit()
 
 
-def _units(jobs: Any) -> list:
-    """Jobs, tasks and ids flattened to what is tracked: an array Job becomes its tasks."""
-    items = [jobs] if isinstance(jobs, (_Outcome, str)) else list(jobs)
-    out = []
+def _units(jobs: Any, backend: Optional[str] = None) -> list[_Outcome]:
+    """Jobs, tasks and ids (found again by id) flattened to what is tracked: an array Job becomes its tasks."""
+    items = [jobs] if isinstance(jobs, (_Outcome, str, int, tuple)) else list(jobs)
+    items = find_jobs(items, backend) if any(not isinstance(i, _Outcome) for i in items) else items
+    out: list[_Outcome] = []
     for item in items:
         if isinstance(item, Job) and item.tasks:
             out.extend(item.tasks)
@@ -561,30 +992,91 @@ def _units(jobs: Any) -> list:
 
 
 def wait(jobs: Any, timeout: Optional[float] = None, backend: Optional[str] = None,
-         progress: Optional[bool] = None) -> bool:
-    """Wait for jobs, tasks or job ids, with one poll per interval for all; True if all completed."""
+         progress: Optional[bool] = None, cancel_on_interrupt: bool = False) -> bool:
+    """Wait for jobs, tasks or job ids, with one poll per interval for all; True if all completed.
+
+    Ctrl-C stops the wait and says which jobs go on running; with ``cancel_on_interrupt`` they are
+    cancelled first.
+    """
+    units = _units(jobs, backend)
     by_backend: dict[str, list[str]] = {}
-    for item in _units(jobs):
-        if isinstance(item, _Outcome):
-            be = item.backend.name
-            by_backend.setdefault(be, []).append(item._need_key())
+    for unit in units:
+        by_backend.setdefault(unit.backend.name, []).append(unit._need_key())
+    try:
+        for be, keys in by_backend.items():
+            tracker(be).wait(keys, timeout=timeout, progress=progress)
+    except KeyboardInterrupt as exc:
+        left = [u for u in units if not u._tracker().is_done(u._track_key)]
+        ids = ", ".join(u.id for u in left[:20]) + (" ..." if len(left) > 20 else "")
+        if cancel_on_interrupt and left:
+            for be in {u.backend.name for u in left}:
+                plugins.backend(be).cancel([u.id for u in left if u.backend.name == be])
+            message = f"interrupted: cancelled {len(left)} unfinished jobs ({ids})"
+        elif left:
+            message = (f"interrupted: {len(left)} jobs go on running ({ids}); wait for them again with "
+                       f"cluster_core.wait([...ids]) or `cluster wait`, or cancel them with `cluster cancel`")
         else:
-            be = plugins.get_backend(backend).name
-            tracker(be).track(str(item))
-            by_backend.setdefault(be, []).append(str(item))
-    for be, keys in by_backend.items():
-        tracker(be).wait(keys, timeout=timeout, progress=progress)
-    return all((tracker(be).record(k) or QueueJob(k, State.UNKNOWN)).state is State.COMPLETED
-               for be, keys in by_backend.items() for k in keys)
+            message = "interrupted: every job had ended"
+        log.warning("%s", message)
+        exc.add_note(message)
+        raise
+    return all((tracker(u.backend.name).record(u._track_key) or QueueJob(u._track_key, State.UNKNOWN)).state
+               is State.COMPLETED for u in units)
 
 
-def get(jobs: Any, timeout: Optional[float] = None) -> Any:
-    """Results of jobs or tasks (one value for one Job, a list for many; an array Job gives a list),
-    waiting for all of them together."""
-    wait(jobs, timeout=timeout)
-    if isinstance(jobs, _Outcome):
-        return jobs.get()
-    return [j.get() for j in jobs]
+def get(jobs: Any, timeout: Optional[float] = None, backend: Optional[str] = None,
+        return_exceptions: bool = False, cancel_on_interrupt: bool = False) -> Any:
+    """Results of jobs, tasks or job ids (one value for one job, a list for many; an array gives a
+    list), waiting for all of them together.
+
+    A failed job's error is raised once every job has ended, saying how many others failed; with
+    ``return_exceptions`` each failed job's exception takes its place in the list instead.
+    """
+    single = isinstance(jobs, (_Outcome, str, int, tuple))
+    items = [jobs] if single else list(jobs)
+    found = find_jobs(items, backend) if any(not isinstance(i, _Outcome) for i in items) else items
+    wait(found, timeout=timeout, backend=backend, cancel_on_interrupt=cancel_on_interrupt)
+    values: list[Any] = []
+    errors: list[tuple[Any, BaseException]] = []
+    for job in found:
+        try:
+            values.append(job.get())
+        except Exception as exc:
+            if not return_exceptions:
+                errors.append((job, exc))
+            values.append(exc)
+    if errors:
+        first = errors[0][1]
+        if len(found) > 1 and hasattr(first, "add_note"):
+            failed = ", ".join(str(j.id) for j, _ in errors[:10]) + (" ..." if len(errors) > 10 else "")
+            first.add_note(f"{len(errors)} of {len(found)} jobs failed ({failed}); "
+                           "get(..., return_exceptions=True) returns every result and error")
+        raise first
+    return values[0] if single else values
+
+
+def cancel(jobs: Any, backend: Optional[str] = None) -> None:
+    """Cancel jobs, tasks or job ids (an array: every task), with one scheduler call per backend."""
+    items = [jobs] if isinstance(jobs, (_Outcome, str, int, tuple)) else list(jobs)
+    found = find_jobs(items, backend) if any(not isinstance(i, _Outcome) for i in items) else items
+    by_backend: dict[str, tuple[list[str], list[str], list[_Outcome]]] = {}
+    for unit in found:
+        ids, records, units = by_backend.setdefault(unit.backend.name, ([], [], []))
+        if isinstance(unit, Job) and unit.tasks and not unit.native_array:
+            ids.extend(t.id for t in unit.tasks)
+        elif isinstance(unit, Job):
+            ids.append(unit._need_key())
+        else:
+            ids.append(unit.id)
+        owner = unit.job if isinstance(unit, Task) else unit
+        if owner._registry_record is not None and owner._registry_record.stem:
+            records.append(owner.id)
+        units.extend(unit.tasks if isinstance(unit, Job) and unit.tasks else [unit])
+    for be, (ids, records, units) in by_backend.items():
+        tracker(be).cancel_requested(u._track_key for u in units)
+        with _suppress_registry():
+            registry.mark_cancel_requested(be, records)
+        plugins.backend(be).cancel(list(dict.fromkeys(ids)))
 
 
 def map(function: Callable, iterable: Iterable[Any], *, star: bool = False, **options: Any) -> list[Task]:
@@ -626,7 +1118,7 @@ def clean_dir(directory: Union[str, os.PathLike, None] = None, confirm: bool = T
         return []
     kinds = None if outputs else {"sh", "exit", "in.pkl", "out.pkl"}
     found = sorted(p for p in folder.iterdir() if p.is_file() and is_job_file(p) and
-                   (kinds is None or p.name.split(".cluster.", 1)[1] in kinds))
+                   (kinds is None or FILE_RE.match(p.name).group("kind") in kinds))
     if not found:
         return []
     if confirm:

@@ -1,8 +1,11 @@
 """Watching jobs: one shared poller per backend per process, and the user-facing Queue.
 
 Every poll asks the backend once (``parse_queue``) for all tracked unfinished jobs, never more often
-than the backend's ``poll_interval``; finished states are cached and never asked again. A job the
-scheduler no longer knows is settled from the exit file its script writes.
+than the backend's ``poll_interval``; finished states are cached and never asked again, and written into
+the job's record so that no other process has to ask either. A job the scheduler no longer knows is
+settled from the exit file its script writes. A scheduler that cannot be reached for a while (a
+controller restarting) is waited out: the wait polls on, with a warning, for up to ``core.outage_limit``
+seconds (600 by default) before it gives up.
 """
 
 from __future__ import annotations
@@ -13,23 +16,26 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
 import attrs
 
 from . import plugins
-from .errors import WaitTimeout
+from .errors import ConfigError, SchedulerError, WaitTimeout
 from .records import QueueJob, State
 from .script import read_exit_file
 
 log = logging.getLogger(__name__)
 
-# A tracked job neither the scheduler nor its exit file knows for this long is reported UNKNOWN.
+# A tracked job neither the scheduler nor its exit file knows for this long after its submission is
+# reported UNKNOWN (or CANCELLED when its cancellation was asked for).
 LOST_AFTER = 60.0
 # How late the end of a wait may be noticed, as a share of the time waited so far (the pause between
 # polls never exceeds it, nor 10 poll intervals): a 1-minute wait ends at most 6 s late, a long one 10x
 # the interval; the polls of an hour's wait number about 200, whatever the number of jobs.
 OVERSHOOT = 0.1
+# How long a wait rides out a scheduler that cannot be asked (seconds; config core.outage_limit).
+OUTAGE_LIMIT = 600.0
 
 
 def next_pause(pause: float, base: float, elapsed: float, progressed: bool) -> float:
@@ -40,16 +46,35 @@ def next_pause(pause: float, base: float, elapsed: float, progressed: bool) -> f
     return max(base, min(pause, base * 10, OVERSHOOT * elapsed))
 
 
+def outage_limit() -> float:
+    """Seconds a wait keeps polling a scheduler that cannot be reached (config ``core.outage_limit``)."""
+    from . import config
+    text = config.get_option("core.outage_limit")
+    if text is None:
+        return OUTAGE_LIMIT
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ConfigError(f"core.outage_limit={text!r}: expected a number of seconds, 0 or more")
+    return value
+
+
 @attrs.define
 class _Tracked:
-    key: str  # a job id, or "<array id>#<index>" for an array task
+    key: str  # a job id, or "<array id>#<index>" for a task of a native array
     exit_file: Optional[Path]
     query_id: str  # the id to ask the scheduler about (an array task's array id)
     task: Optional[int] = None
     errfile: Optional[Path] = None  # where the scheduler's own messages about the job land
+    since: Optional[float] = None  # when it was submitted (seconds since the epoch), if known
     first_asked: Optional[float] = None
     record: Optional[QueueJob] = None
     lost: bool = False
+    owner: Optional[tuple] = None  # (record id, task index or None): where its outcome is kept
+    saved: bool = False  # its final record is in the job record already
+    cancel_requested: bool = False
 
 
 class Tracker:
@@ -64,13 +89,33 @@ class Tracker:
         self.queries = 0
 
     def track(self, key: str, exit_file: Optional[Path] = None, array_id: Optional[str] = None,
-              task: Optional[int] = None, errfile: Optional[Path] = None) -> None:
-        """Watch a job (by id) or an array task (``array_id`` and ``task``; key "<array_id>#<task>")."""
+              task: Optional[int] = None, errfile: Optional[Path] = None, *, since: Optional[float] = None,
+              owner: Optional[tuple] = None, known: Optional[QueueJob] = None,
+              cancel_requested: bool = False) -> None:
+        """Watch a job (by id) or an array task (``array_id`` and ``task``; key "<array_id>#<task>").
+
+        ``owner`` is (record id, task index) of the job record that keeps the outcome; ``known`` is a final
+        outcome read from that record (nothing is asked about the job then).
+        """
         with self._lock:
-            if key not in self._jobs:
-                self._jobs[key] = self._open[key] = _Tracked(key, Path(exit_file) if exit_file else None,
-                                                             query_id=array_id or key, task=task,
-                                                             errfile=Path(errfile) if errfile else None)
+            t = self._jobs.get(key)
+            if t is None:
+                t = self._jobs[key] = self._open[key] = _Tracked(
+                    key, Path(exit_file) if exit_file else None, query_id=array_id or key, task=task,
+                    errfile=Path(errfile) if errfile else None, since=since, owner=owner)
+            if owner is not None and t.owner is None:
+                t.owner = owner
+            t.cancel_requested = t.cancel_requested or cancel_requested
+            if known is not None and known.state.finished and (t.record is None or not t.record.state.finished):
+                t.record, t.saved = known, True
+                self._open.pop(key, None)
+
+    def cancel_requested(self, keys: Iterable[str]) -> None:
+        """Note that these jobs were asked to cancel (one that then vanishes without a word was cancelled)."""
+        with self._lock:
+            for key in keys:
+                if key in self._jobs:
+                    self._jobs[key].cancel_requested = True
 
     def forget(self, job_id: str) -> None:
         with self._lock:
@@ -101,14 +146,24 @@ class Tracker:
                 by_id.setdefault(rec.id, rec)
                 if rec.array_id is not None and rec.task_id is not None:
                     by_task[(rec.array_id, rec.task_id)] = rec
+            wall = time.time()
             for t in pending:
                 rec = by_id.get(t.key) if t.task is None else (
                     by_task.get((t.query_id, t.task)) or by_id.get(t.query_id))
-                self._settle(t, rec, now)
+                self._settle(t, rec, wall)
                 if t.record is not None and t.record.state.finished:
                     self._open.pop(t.key, None)
+            self._save_outcomes(pending)
 
     def _settle(self, t: _Tracked, rec: Optional[QueueJob], now: float) -> None:
+        self._settle_report(t, rec, now)
+        if t.cancel_requested and t.record is not None and t.record.state is State.FAILED:
+            # killed on the user's request: some schedulers' accounting cannot tell that from a crash
+            # (Grid Engine records a qdel'ed job as failed, exit 137)
+            t.record = attrs.evolve(t.record, state=State.CANCELLED, reason=_joined(
+                "cancelled", f"the scheduler reported it failed, exit code {t.record.exitcode}"))
+
+    def _settle_report(self, t: _Tracked, rec: Optional[QueueJob], now: float) -> None:
         if t.first_asked is None:
             t.first_asked = now
         # the exit file only when the scheduler's answer lacks what it tells (one file read per job per
@@ -137,13 +192,37 @@ class Tracker:
             t.record = attrs.evolve(base, state=state, exitcode=ended.returncode, start_time=ended.start,
                                     end_time=ended.end, reason=base.reason or "from the job's exit file")
             return
-        if now - t.first_asked > LOST_AFTER:
+        known_since = min(x for x in (t.since, t.first_asked) if x is not None)
+        if now - known_since > LOST_AFTER:
             # neither the scheduler nor the job can tell any more: stop waiting, say so
+            if t.cancel_requested:
+                t.record = QueueJob(id=t.key, state=State.CANCELLED, reason="cancelled; the scheduler "
+                                    "kept no record of it", array_id=t.query_id if t.task is not None else None,
+                                    task_id=t.task)
+                return
             t.record = QueueJob(id=t.key, state=State.UNKNOWN, reason=(rec.reason if rec else None) or
                                 "the scheduler no longer knows this job and it wrote no exit file")
             t.lost = True
         elif rec is not None:
             t.record = rec
+
+    def _save_outcomes(self, units: Sequence[_Tracked]) -> None:
+        """Write the final outcomes learnt in this poll into their job records, one write per record."""
+        from . import registry
+        by_record: dict[str, dict] = {}
+        for t in units:
+            if t.owner is None or t.saved or t.record is None or not t.record.state.finished:
+                continue
+            r = t.record
+            by_record.setdefault(t.owner[0], {})[t.owner[1]] = registry.Outcome(
+                state=r.state.value, exitcode=r.exitcode, reason=r.reason, start_time=r.start_time,
+                end_time=r.end_time, nodes=r.nodes)
+            t.saved = True
+        for record_id, outcomes in by_record.items():
+            try:
+                registry.record_outcomes(self.backend.name, record_id, outcomes)
+            except registry.RegistryError as exc:
+                log.warning("%s", exc)
 
     def is_done(self, job_id: str) -> bool:
         t = self._jobs.get(job_id)
@@ -152,15 +231,48 @@ class Tracker:
         return t.record.state.finished or t.lost
 
     def wait(self, job_ids: Sequence[str], timeout: Optional[float] = None, progress: Optional[bool] = None) -> None:
-        """Block until every job is finished (or lost); WaitTimeout after ``timeout`` seconds."""
+        """Block until every job is finished (or lost); WaitTimeout after ``timeout`` seconds.
+
+        A scheduler that cannot be asked (SchedulerError marked transient) is polled on with a warning
+        and a growing pause, until it has failed for ``core.outage_limit`` seconds in a row.
+        """
         start = time.monotonic()
         base = interval = self.backend.info.poll_interval
         show = _progress_wanted(progress)
         first = True
         last = None
+        outage_start: Optional[float] = None
         try:
             while True:
-                self.refresh(force=first)
+                try:
+                    self.refresh(force=first)
+                except SchedulerError as exc:
+                    now = time.monotonic()
+                    if not exc.transient:
+                        raise
+                    if outage_start is None:
+                        outage_start = now
+                        limit = outage_limit()
+                    if now - outage_start >= limit:
+                        raise SchedulerError(f"{self.backend.name} could not be asked about the jobs for "
+                                             f"{now - outage_start:.0f} s (core.outage_limit={limit:g}); the "
+                                             f"jobs may go on running. Last error: {exc}", command=exc.command,
+                                             returncode=exc.returncode, output=exc.output) from None
+                    log.warning("%s cannot be asked about the jobs (%s); still waiting (%.0f of %g s)",
+                                self.backend.name, str(exc).splitlines()[0], now - outage_start, limit)
+                    self._last_query = now
+                    interval = min(max(interval * 1.5, base), 30.0)
+                    time.sleep(interval if timeout is None else
+                               min(interval, max(0.0, timeout - (time.monotonic() - start))))
+                    if timeout is not None and time.monotonic() - start >= timeout:
+                        left = [j for j in job_ids if not self.is_done(j)]
+                        raise WaitTimeout(_timeout_message(left, len(job_ids), timeout), left) from exc
+                    continue
+                if outage_start is not None:
+                    log.warning("%s answers again after %.0f s", self.backend.name,
+                                time.monotonic() - outage_start)
+                    outage_start = None
+                    interval = base
                 first = False
                 left = [j for j in job_ids if not self.is_done(j)]
                 if last is not None:
@@ -171,14 +283,22 @@ class Tracker:
                 if not left:
                     return
                 if timeout is not None and time.monotonic() - start >= timeout:
-                    raise WaitTimeout(f"{len(left)} of {len(job_ids)} jobs still not finished after "
-                                      f"{timeout:g} s (e.g. {', '.join(left[:5])}); they go on running")
+                    raise WaitTimeout(_timeout_message(left, len(job_ids), timeout), left)
                 pause = interval if timeout is None else min(interval, max(0.0, timeout - (time.monotonic() - start)))
                 time.sleep(pause)
         finally:
             if show:
                 sys.stderr.write("\n")
                 sys.stderr.flush()
+
+
+def _joined(*parts: Optional[str]) -> str:
+    return "; ".join(p for p in parts if p)
+
+
+def _timeout_message(left: Sequence[str], total: int, timeout: float) -> str:
+    return (f"{len(left)} of {total} jobs still not finished after {timeout:g} s "
+            f"(e.g. {', '.join(left[:5])}); they go on running")
 
 
 def _tail(path: Path, size: int = 8192) -> str:
@@ -239,14 +359,18 @@ class Queue:
     """The jobs of a user (and partition) on a backend, as ``QueueJob`` records keyed by job id.
 
     ``update()`` makes one scheduler query for the listing (plus one for tracked jobs that have left
-    it), never one per job, and not more often than the backend's poll interval.
+    it), never one per job, and not more often than the backend's poll interval. With ``history`` the
+    jobs this user submitted through cluster-core (their records) are listed too, with how they ended,
+    also after the scheduler forgot them; ``since`` (seconds since the epoch) limits them to newer ones.
     """
 
     def __init__(self, user: Optional[str] = "self", partition: Optional[str] = None,
-                 backend: Optional[str] = None):
+                 backend: Optional[str] = None, history: bool = False, since: Optional[float] = None):
         self.user = getpass.getuser() if user == "self" else user
         self.partition = partition
         self.backend = plugins.get_backend(backend)
+        self.history = history
+        self.since = since
         self.jobs: dict[str, QueueJob] = {}
         self._last = 0.0
 
@@ -256,6 +380,15 @@ class Queue:
             return self
         self._last = now
         listing = {r.id: r for r in self.backend.parse_queue(None, self.user, self.partition)}
+        if self.history:
+            from .job import jobs as recorded_jobs
+            for job in recorded_jobs(since=self.since, backend=self.backend.name):
+                for unit in job.tasks or [job]:
+                    rec = unit.record or QueueJob(unit.id, State.PENDING)
+                    rec = attrs.evolve(rec, id=unit.id, name=rec.name or unit.name)
+                    if self.partition and rec.partition not in (None, self.partition):
+                        continue
+                    self.jobs.setdefault(unit.id, rec)
         self.jobs.update(listing)
         track = tracker(self.backend.name)
         gone = [j for j, r in self.jobs.items() if j not in listing and not r.state.finished]
@@ -293,9 +426,11 @@ class Queue:
         from .job import wait as wait_jobs
         return wait_jobs(list(jobs), timeout=timeout, backend=self.backend.name, progress=progress)
 
-    def get(self, jobs: Iterable, timeout: Optional[float] = None):
+    def get(self, jobs: Iterable, timeout: Optional[float] = None, return_exceptions: bool = False) -> Any:
+        """Results of jobs (Job objects or ids), as :func:`cluster_core.get`."""
         from .job import get as get_jobs
-        return get_jobs(list(jobs), timeout=timeout)
+        return get_jobs(list(jobs), timeout=timeout, backend=self.backend.name,
+                        return_exceptions=return_exceptions)
 
     def __getitem__(self, job_id: str) -> QueueJob:
         return self.jobs[str(job_id)]

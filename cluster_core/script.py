@@ -147,10 +147,12 @@ class TaskSpec:
 def render_script(command: str, *, exit_file: Optional[Path] = None, directives: Sequence[str] = (),
                   workdir: Optional[str] = None, modules: Sequence[str] = (),
                   env: Optional[Mapping[str, str]] = None, task: Optional[TaskSpec] = None,
-                  requires: Sequence[Path] = ()) -> str:
+                  requires: Sequence[Path] = (), umask: Optional[int] = None) -> str:
     """The text of a job script: shebang, scheduler directives, the exit-file preamble, then the user's
     command verbatim. Every value the library adds is quoted. With ``task``, an array task's script;
-    with ``requires``, exit files that must all say 0 before the command runs (else "not run")."""
+    with ``requires``, exit files that must all say 0 before the command runs (else "not run");
+    ``umask`` (the submitter's) is set before the command, as ``workdir`` is entered, so that a job
+    starts alike on every scheduler."""
     if task is not None:
         exit_line = "\n".join(task.lines())
     elif exit_file is not None:
@@ -162,6 +164,8 @@ def render_script(command: str, *, exit_file: Optional[Path] = None, directives:
         lines.append(_REQUIRES.format(files=" ".join(shlex.quote(str(p)) for p in requires)))
     for key, value in (env or {}).items():
         lines.append(f"export {key}={shlex.quote(str(value))}")
+    if umask is not None:
+        lines.append(f"umask {int(umask):04o}")
     if workdir:
         lines.append(f"cd {shlex.quote(str(workdir))} || exit 1")
     for module in modules:

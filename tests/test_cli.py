@@ -59,7 +59,7 @@ def test_cancel_from_another_process(env, tmp_path):
 
 def test_bad_keyword_is_a_clear_error(env, tmp_path):
     proc = cluster(env, "submit", "-k", "coers=2", "true", ok=False, cwd=tmp_path)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # a usage error
     assert proc.stderr.startswith("cluster: error: unknown job keyword 'coers'; did you mean 'cores'")
     proc = cluster(env, "submit", "--mem", "lots", "true", ok=False, cwd=tmp_path)
     assert "mem='lots'" in proc.stderr and "Traceback" not in proc.stderr

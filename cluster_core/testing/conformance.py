@@ -10,11 +10,22 @@ In a backend's tests::
 
 Class attributes tune it: ``job_options`` (added to every job), ``timeout`` (seconds to wait for a
 trivial job), ``time_limit_test`` (run the wall-time test; the scheduler must enforce ``time``),
-``time_limit`` and ``time_limit_sleep``, ``hold_test`` (the scheduler takes ``hold=True``). Override the ``backend_ready`` fixture to skip or set up.
+``time_limit`` and ``time_limit_sleep``, ``hold_test`` (the scheduler takes ``hold=True``),
+``other_processes`` (the backend is installed, so a new interpreter can load it: off only for a backend
+registered by hand inside the test process). Override the ``backend_ready`` fixture to skip or set up.
+
+"Another process" checks run a new interpreter (``sys.executable``) with this process's environment: it
+never saw the job, and finds it through the job records alone, as a second shell or tomorrow's session does.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
 import time
 from typing import Any, Callable
 
@@ -54,11 +65,14 @@ class BackendConformance:
     time_limit: str = "1m"
     time_limit_sleep: int = 150
     hold_test: bool = True
+    other_processes: bool = True
 
     @pytest.fixture(autouse=True)
     def _conformance_setup(self, tmp_path, monkeypatch, backend_ready):
         from cluster_core.queue import reset_trackers
+        from cluster_core.registry import ENV_REGISTRY
         monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv(ENV_REGISTRY, str(tmp_path / "job-records"))
         self.tmp = tmp_path
         yield
         reset_trackers(self.backend)  # a scheduler set up afresh per test may hand out the same ids
@@ -195,3 +209,124 @@ class BackendConformance:
         job = self.submit(f"sleep {self.time_limit_sleep}", time=self.time_limit)
         job.wait(timeout=self.time_limit_sleep + self.timeout)
         assert job.state is State.TIMEOUT
+
+    # --- jobs that outlive the process that submitted them ------------------------------------------
+
+    def _need_other_processes(self) -> None:
+        if not self.other_processes:
+            pytest.skip(f"{self.backend} is registered inside the test process only: another process "
+                        "cannot load it")
+
+    def second_process(self, code: str) -> Any:
+        """Run ``code`` in a new interpreter with this environment; the JSON it prints last is returned."""
+        self._need_other_processes()
+        proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                              timeout=self.timeout * 4, env=dict(os.environ), cwd=str(self.tmp))
+        assert proc.returncode == 0, f"the second process failed:\n{proc.stdout}\n{proc.stderr}"
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    def cli(self, *args: str, expect: int = 0) -> subprocess.CompletedProcess:
+        """``cluster ARGS`` as a new process (a second shell), with this backend; its exit code is checked."""
+        self._need_other_processes()
+        proc = subprocess.run([sys.executable, "-m", "cluster_core", *args], capture_output=True, text=True,
+                              timeout=self.timeout * 4, env=dict(os.environ, NO_COLOR="1"), cwd=str(self.tmp))
+        assert proc.returncode == expect, f"cluster {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}"
+        return proc
+
+    def keyword_args(self) -> list[str]:
+        return [w for k, v in self.job_options.items() for w in ("-k", f"{k}={v}")]
+
+    def test_every_kind_of_job_found_by_id_from_another_process(self):
+        shell = self.submit("echo shell-out; exit 3")
+        func = self.submit(_square, (7,))
+        array = self.submit('echo "t$CLUSTER_TASK_ID"', array="0-2")
+        tasks = cc.map(_square, [2, 3], backend=self.backend, **self.job_options)
+        got = self.second_process(f"""
+            import json, cluster_core as cc
+            be, t = {self.backend!r}, {self.timeout * 2!r}
+            shell = cc.Job.from_id({shell.id!r})            # the backend comes from the job's record
+            out = {{"shell_ok": shell.wait(timeout=t), "shell": [shell.state.value, shell.exitcode, shell.stdout]}}
+            out["func"] = cc.get({func.id!r}, timeout=t)
+            out["array"] = cc.get({array.id!r}, timeout=t)    # an array's id: every task, in order
+            out["task"] = cc.get({array.tasks[1].id!r}, backend=be, timeout=t)  # the scheduler's own task id
+            out["pair"] = cc.Job.from_id(({array.id!r}, 2), backend=be).stdout
+            out["map"] = cc.get({[t.id for t in tasks]!r}, timeout=t)
+            print(json.dumps(out))
+        """)
+        assert got == {"shell_ok": False, "shell": ["failed", 3, "shell-out\n"], "func": 49,
+                       "array": ["t0\n", "t1\n", "t2\n"], "task": "t1\n", "pair": "t2\n", "map": [4, 9]}
+
+    def test_a_pickled_job_works_where_it_is_unpickled(self):
+        job = self.submit(_square, (5,))
+        task = cc.map(_square, [6], backend=self.backend, **self.job_options)[0]
+        (self.tmp / "jobs.pkl").write_bytes(pickle.dumps([job, task]))
+        got = self.second_process(f"""
+            import json, pickle
+            job, task = pickle.loads(open("jobs.pkl", "rb").read())
+            print(json.dumps([job.get(timeout={self.timeout!r}), task.get(timeout={self.timeout!r}), job.id]))
+        """)
+        assert got == [25, 36, job.id]
+
+    def test_outcome_kept_after_the_scheduler_and_the_exit_file_are_gone(self):
+        """Once a job's end is known, its record tells it: another process asks no scheduler, and needs no
+        exit file (a scheduler that forgot the job, a job directory cleaned of its exit files)."""
+        job = self.submit("exit 4")
+        assert job.wait(timeout=self.timeout) is False
+        job.files.exit.unlink()
+        got = self.second_process(f"""
+            import json, cluster_core as cc
+            be = cc.get_backend({self.backend!r})
+            def asked(*args, **kwargs):
+                raise AssertionError("the scheduler was asked about a job whose end is recorded")
+            be.parse_queue = asked
+            job = cc.Job.from_id({job.id!r})
+            print(json.dumps([job.state.value, job.exitcode]))
+        """)
+        assert got == ["failed", 4]
+
+    def test_unknown_id_is_an_error_at_once(self):
+        with pytest.raises(cc.UnknownJobError, match="99999999"):
+            cc.wait(["99999999"], backend=self.backend, timeout=self.timeout)
+        self.cli("wait", "--backend", self.backend, "99999999", expect=2)
+
+    def test_start_directory_and_umask_are_the_submitters(self):
+        """Every backend starts a job where it was submitted, with the submitter's umask (Torque and
+        OpenPBS would start it in $HOME, Grid Engine and PBS with their own umask)."""
+        here = self.tmp / "submitted-from-here"  # Torque delivers no output to a path with a space
+        here.mkdir()
+        old = os.umask(0o027)
+        cwd = os.getcwd()
+        try:
+            os.chdir(here)
+            job = self.submit("pwd; umask; touch made-here")
+        finally:
+            os.chdir(cwd)
+            os.umask(old)
+        assert job.wait(timeout=self.timeout) is True
+        assert job.stdout.splitlines() == [str(here), "0027"]
+        assert (here / "made-here").exists()
+
+    def test_cli_array_status_wait_get_logs_cancel_from_other_shells(self):
+        kw = self.keyword_args()
+        array_id = self.cli("submit", "--backend", self.backend, *kw, "--array", "0-2", "--",
+                            'echo "t$CLUSTER_TASK_ID"; exit $((CLUSTER_TASK_ID == 1 ? 5 : 0))').stdout.strip()
+        assert array_id and "\n" not in array_id
+        self.cli("wait", array_id, expect=1)  # one task failed
+        assert self.cli("status", array_id).stdout == "failed\n"
+        assert self.cli("status", "--format", "snakemake", array_id).stdout == "failed\n"
+        info = json.loads(self.cli("status", "--json", array_id).stdout)[0]
+        assert [(t["index"], t["state"], t["exitcode"]) for t in info["tasks"]] == [
+            (0, "completed", 0), (1, "failed", 5), (2, "completed", 0)]
+        assert all(open(t["outfile"]).read() == f"t{t['index']}\n" for t in info["tasks"])
+        logs = self.cli("logs", array_id).stdout
+        assert all(f"t{i}\n" in logs for i in range(3))
+        good = self.cli("submit", "--backend", self.backend, *kw, "--array", "0-1", "--",
+                        'echo "ok$CLUSTER_TASK_ID"').stdout.strip()
+        assert self.cli("get", good).stdout == "ok0\nok1\n"
+        assert self.cli("status", "--format", "snakemake", good).stdout == "success\n"
+        sleeper = self.cli("submit", "--backend", self.backend, *kw, "--array", "0-1", "--",
+                           "sleep 300").stdout.strip()
+        assert self.cli("status", "--format", "snakemake", sleeper).stdout == "running\n"
+        self.cli("cancel", sleeper)
+        self.cli("wait", sleeper, expect=1)
+        assert self.cli("status", sleeper).stdout == "cancelled\n"

@@ -7,9 +7,10 @@ import pytest
 
 @pytest.fixture
 def cluster_config(tmp_path, monkeypatch):
-    """A fresh, empty config file for the test; returns its path."""
-    from cluster_core import config
+    """A fresh, empty config file (and job-record directory) for the test; returns the config's path."""
+    from cluster_core import config, registry
     path = tmp_path / "cluster-config.ini"
     monkeypatch.setenv(config.ENV_CONFIG, str(path))
+    monkeypatch.setenv(registry.ENV_REGISTRY, str(tmp_path / "job-records"))
     monkeypatch.delenv("CLUSTER_BACKEND", raising=False)
     return path

@@ -1,0 +1,361 @@
+"""Job records: every submission leaves a small JSON file that any process can load by backend and id.
+
+A record says what was submitted (backend, scheduler ids, the files, the checked keywords, where and when)
+and, once known, how it ended. It is what lets a second shell, a workflow engine or tomorrow's session
+find a job again after the submitting process is gone and after the scheduler has forgotten it.
+
+Layout: ``<root>/<backend>/<shard>/<id>.json``, one file per record, written to a temporary name and
+renamed, so a reader never sees half a record and the directory is safe on NFS shared by several login
+nodes (no SQLite, no locks: a rename is atomic there too). ``<shard>`` is two hex digits of a hash of
+the id, so no directory grows past a few hundred entries per 100 000 jobs and a lookup is one ``open``.
+The tasks of a map submitted one job per task also get an alias each: a symbolic link named after the
+task's id whose target text is ``<record id>#<index>`` (one system call to write, one to read, atomic).
+
+The root is ``$CLUSTER_CORE_REGISTRY``, else the config's ``core.registry``, else
+``<user state dir>/cluster-core/jobs``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import os
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any, Iterator, Optional, Sequence
+
+import attrs
+
+from .errors import ClusterError
+
+log = logging.getLogger(__name__)
+
+ENV_REGISTRY = "CLUSTER_CORE_REGISTRY"
+FORMAT = 1
+
+#: What a record's kind says about how it was submitted.
+KINDS = ("job", "array", "tasks", "file")
+
+
+@attrs.frozen
+class Outcome:
+    """How one job or task ended (or the latest that is known of it)."""
+
+    state: str
+    exitcode: Optional[int] = None
+    reason: Optional[str] = None
+    start_time: Optional[float] = None
+    end_time: Optional[float] = None
+    nodes: tuple = attrs.field(default=(), converter=tuple)
+
+    @property
+    def runtime(self) -> Optional[float]:
+        if self.start_time is None or self.end_time is None:
+            return None
+        return max(0.0, self.end_time - self.start_time)
+
+
+@attrs.frozen
+class JobRecord:
+    """One submission, as any process can load it.
+
+    kind: "job" (one script), "array" (one native array submission; tasks ``indices``), "tasks" (an array
+    submitted one job per task on a backend without arrays; ``task_ids[i]`` is the scheduler's id of the
+    task with index ``indices[i]``, and ``id`` is the core's name for the whole: "@<first task id>"),
+    "file" (a user's own script, submitted as it is).
+    outcome: how a job ended; task_outcomes: the same per task of an array, keyed by str(index).
+    """
+
+    backend: str
+    id: str
+    kind: str = attrs.field(validator=attrs.validators.in_(KINDS))
+    name: str
+    jobdir: str
+    stem: str
+    script: str
+    outfile: str
+    errfile: str
+    function: bool = False
+    command: str = ""
+    indices: tuple = attrs.field(default=(), converter=tuple)
+    task_ids: tuple = attrs.field(default=(), converter=tuple)
+    depends: tuple = attrs.field(default=(), converter=tuple)
+    options: dict = attrs.field(factory=dict)
+    host: str = ""
+    user: str = ""
+    cwd: str = ""
+    submit_time: float = 0.0
+    outcome: Optional[Outcome] = None
+    task_outcomes: dict = attrs.field(factory=dict)
+    cancel_requested: bool = False
+    format: int = FORMAT
+
+    @property
+    def finished(self) -> bool:
+        """True when the outcome of the job (every task of an array) is final and recorded."""
+        from .records import State
+        if self.kind in ("array", "tasks"):
+            return len(self.task_outcomes) >= len(self.indices) and all(
+                State(o.state).finished for o in self.task_outcomes.values())
+        return self.outcome is not None and State(self.outcome.state).finished
+
+
+class RegistryError(ClusterError):
+    """The job records cannot be read or written; the message names the directory."""
+
+
+def root() -> Path:
+    """The directory holding every backend's records (not created here)."""
+    env = os.environ.get(ENV_REGISTRY)
+    if env:
+        return Path(env).expanduser()
+    from . import config
+    configured = config.get_option("core.registry")
+    if configured:
+        return Path(configured).expanduser()
+    return _default_root(os.environ.get("XDG_STATE_HOME"), os.environ.get("HOME"))
+
+
+@functools.lru_cache(maxsize=8)
+def _default_root(xdg_state_home: Optional[str], home: Optional[str]) -> Path:
+    import platformdirs
+    return Path(platformdirs.user_state_dir("cluster-core", appauthor=False)) / "jobs"
+
+
+def _file_name(job_id: str) -> str:
+    # ids are short and mostly plain ("12", "12.server", "274[].srv"); anything a file name cannot hold
+    # is %-escaped, and a leading dot (hidden, or "..") too
+    name = urllib.parse.quote(job_id, safe="@[]_+-=,")
+    return ("%2E" + name[1:] if name.startswith(".") else name) + ".json"
+
+
+def _shard(job_id: str) -> str:
+    return hashlib.blake2b(job_id.encode(), digest_size=1).hexdigest()
+
+
+def path_of(backend: str, job_id: str, base: Optional[Path] = None) -> Path:
+    """Where the record (or alias) of ``job_id`` on ``backend`` lives."""
+    return (base or root()) / _file_name(backend)[:-5] / _shard(job_id) / _file_name(job_id)
+
+
+_made_dirs: set[str] = set()
+
+
+def _ensure_dir(path: Path) -> None:
+    key = str(path)
+    if key in _made_dirs:
+        return
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise RegistryError(f"cannot create the job-record directory {path}: {exc.strerror}; set "
+                            f"`cluster config set core.registry DIR` (or ${ENV_REGISTRY}) to a writable "
+                            "directory") from None
+    _made_dirs.add(key)
+
+
+# --- writing ----------------------------------------------------------------------------------------
+
+def _to_dict(record: JobRecord) -> dict:
+    return attrs.asdict(record, recurse=True, value_serializer=_jsonable)
+
+
+def _jsonable(_inst, _field, value: Any) -> Any:
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _from_dict(data: dict) -> JobRecord:
+    data = dict(data)
+    outcome = data.get("outcome")
+    data["outcome"] = Outcome(**outcome) if outcome else None
+    data["task_outcomes"] = {str(k): Outcome(**v) for k, v in (data.get("task_outcomes") or {}).items()}
+    known = {a.name for a in attrs.fields(JobRecord)}
+    return JobRecord(**{k: v for k, v in data.items() if k in known})
+
+
+def save(record: JobRecord) -> Path:
+    """Write (or replace) a record; returns its path."""
+    path = path_of(record.backend, record.id)
+    _ensure_dir(path.parent)
+    text = json.dumps(_to_dict(record), separators=(",", ":"), default=str)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with _suppress():
+            os.unlink(tmp)
+        raise RegistryError(f"cannot write the job record {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def add_aliases(record: JobRecord) -> None:
+    """Let each task of a "tasks" record be found by its own id (a symbolic link per task)."""
+    for index, task_id in zip(record.indices, record.task_ids):
+        path = path_of(record.backend, task_id)
+        _ensure_dir(path.parent)
+        target = f"{record.id}#{index}"
+        try:
+            os.symlink(target, path)
+        except FileExistsError:  # an older alias of a reused id (a scheduler that restarted its count)
+            with _suppress():
+                os.unlink(path)
+            with _suppress():
+                os.symlink(target, path)
+        except OSError as exc:
+            raise RegistryError(f"cannot write the job record alias {path}: {exc.strerror or exc}") from None
+
+
+class _suppress:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        return kind is not None and issubclass(kind, OSError)
+
+
+# --- reading ----------------------------------------------------------------------------------------
+
+def load(backend: str, job_id: str) -> Optional[JobRecord]:
+    """The record of ``job_id`` on ``backend`` (an alias is not followed), None when there is none."""
+    return _read(path_of(backend, job_id))
+
+
+def _read(path: Path) -> Optional[JobRecord]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        log.warning("job record %s cannot be read (%s); ignored", path, exc)
+        return None
+    try:
+        return _from_dict(data)
+    except (TypeError, ValueError) as exc:
+        log.warning("job record %s is not a record of this version (%s); ignored", path, exc)
+        return None
+
+
+def resolve(backend: str, job_id: str) -> Optional[tuple[JobRecord, Optional[int]]]:
+    """The record a job id belongs to and, for one task of an array, its index.
+
+    Looks for the id's own record, then for an alias (a task of a map submitted one job per task).
+    """
+    path = path_of(backend, job_id)
+    try:
+        target = os.readlink(path)
+    except FileNotFoundError:
+        return None
+    except OSError:  # not a link: a record of its own
+        record = _read(path)
+        return (record, None) if record is not None else None
+    record_id, _, index = target.rpartition("#")
+    record = load(backend, record_id)
+    if record is None or not index.isdigit():
+        return None
+    return record, int(index)
+
+
+def backends_with_records(base: Optional[Path] = None) -> list[str]:
+    """The backends that have a records directory."""
+    base = base or root()
+    try:
+        return sorted(urllib.parse.unquote(p.name) for p in base.iterdir() if p.is_dir())
+    except FileNotFoundError:
+        return []
+
+
+def records(backend: Optional[str] = None, since: Optional[float] = None) -> Iterator[JobRecord]:
+    """Every record (of one backend), newest first; with ``since`` (seconds since the epoch) only those
+    written after it (the file's time says, before it is read)."""
+    base = root()
+    found: list[tuple[float, str]] = []
+    for name in ([backend] if backend else backends_with_records(base)):
+        top = base / _file_name(name)[:-5]
+        try:
+            shards = list(os.scandir(top))
+        except FileNotFoundError:
+            continue
+        for shard in shards:
+            if not shard.is_dir(follow_symlinks=False):
+                continue
+            for entry in os.scandir(shard.path):
+                if not entry.name.endswith(".json") or entry.is_symlink():
+                    continue
+                try:
+                    mtime = entry.stat(follow_symlinks=False).st_mtime
+                except FileNotFoundError:
+                    continue
+                if since is None or mtime >= since:  # written after its submission: older cannot match
+                    found.append((mtime, entry.path))
+    read = [r for r in (_read(Path(path)) for _, path in found)
+            if r is not None and (since is None or r.submit_time >= since)]
+    read.sort(key=lambda r: r.submit_time, reverse=True)
+    yield from read
+
+
+def prune(older_than: float, now: Optional[float] = None) -> int:
+    """Delete the records of jobs submitted more than ``older_than`` seconds ago that are finished (or
+    that nobody could know about any more), and aliases left pointing at nothing; returns how many."""
+    now = time.time() if now is None else now
+    removed = 0
+    base = root()
+    for name in backends_with_records(base):
+        top = base / _file_name(name)[:-5]
+        for shard in os.scandir(top):
+            if not shard.is_dir(follow_symlinks=False):
+                continue
+            for entry in list(os.scandir(shard.path)):
+                if entry.is_symlink():
+                    continue
+                record = _read(Path(entry.path))
+                if record is None or now - record.submit_time <= older_than:
+                    continue
+                with _suppress():
+                    os.unlink(entry.path)
+                    removed += 1
+            for entry in list(os.scandir(shard.path)):
+                if entry.is_symlink():  # an alias whose record is gone
+                    record_id = os.readlink(entry.path).rpartition("#")[0]
+                    if not path_of(name, record_id, base).exists():
+                        with _suppress():
+                            os.unlink(entry.path)
+    return removed
+
+
+# --- outcomes ---------------------------------------------------------------------------------------
+
+def record_outcomes(backend: str, record_id: str, outcomes: dict[Optional[int], Outcome]) -> None:
+    """Add what is now known of how a job (key None) or tasks (key: index) ended, in one write."""
+    record = load(backend, record_id)
+    if record is None:
+        return
+    changes: dict[str, Any] = {}
+    if None in outcomes and outcomes[None] != record.outcome:
+        changes["outcome"] = outcomes[None]
+    tasks = {str(i): o for i, o in outcomes.items() if i is not None and record.task_outcomes.get(str(i)) != o}
+    if tasks:
+        changes["task_outcomes"] = {**record.task_outcomes, **tasks}
+    if changes:
+        save(attrs.evolve(record, **changes))
+
+
+def mark_cancel_requested(backend: str, record_ids: Sequence[str]) -> None:
+    """Note that the user asked to cancel these jobs: one that then leaves the scheduler without a word
+    (no exit file, no accounting) was cancelled, not lost."""
+    for record_id in dict.fromkeys(record_ids):
+        record = load(backend, record_id)
+        if record is not None and not record.cancel_requested:
+            save(attrs.evolve(record, cancel_requested=True))

@@ -1,0 +1,144 @@
+"""Job records: one file per record, atomic, found by id from any process, safe with many writers."""
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+
+import attrs
+import pytest
+
+from cluster_core import registry
+from cluster_core.registry import JobRecord, Outcome
+
+
+@pytest.fixture
+def records(tmp_path, monkeypatch):
+    root = tmp_path / "records"
+    monkeypatch.setenv(registry.ENV_REGISTRY, str(root))
+    return root
+
+
+def record(job_id="12", kind="job", backend="slurm", **kw):
+    base = dict(backend=backend, id=job_id, kind=kind, name="fit", jobdir="/j", stem="fit.0a1b2c3d",
+                script="/j/fit.0a1b2c3d.cluster.sh", outfile="/j/o", errfile="/j/e", submit_time=time.time())
+    base.update(kw)
+    return JobRecord(**base)
+
+
+def test_saved_record_loads_back_equal_and_is_private(records):
+    rec = record(options={"cores": 2, "depends": ["1", "2"]}, outcome=Outcome("completed", 0, nodes=["n1"]))
+    path = registry.save(rec)
+    assert registry.load("slurm", "12") == rec
+    assert path.parent.parent.parent == records and path.name == "12.json"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert registry.load("slurm", "13") is None and registry.load("torque", "12") is None
+    assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("job_id", ["12[].server.example.org", "../../etc/passwd", ".hidden", "a/b", "1 2", "é"])
+def test_any_id_is_one_file_inside_the_records(records, job_id):
+    registry.save(record(job_id))
+    assert registry.load("slurm", job_id).id == job_id
+    files = [p for p in records.rglob("*") if p.is_file()]
+    assert len(files) == 1 and records in files[0].parents and files[0].parent.parent.name == "slurm"
+
+
+def test_tasks_found_by_their_own_ids_through_aliases(records):
+    rec = record("@7", kind="tasks", backend="local", indices=(0, 1, 2), task_ids=("7", "9", "10"))
+    registry.save(rec)
+    registry.add_aliases(rec)
+    assert registry.resolve("local", "9") == (rec, 1)
+    assert registry.resolve("local", "@7") == (rec, None)
+    assert registry.resolve("local", "8") is None
+    # an id a restarted scheduler hands out again: the newest alias wins
+    again = record("@10", kind="tasks", backend="local", indices=(0,), task_ids=("10",))
+    registry.save(again)
+    registry.add_aliases(again)
+    assert registry.resolve("local", "10") == (again, 0)
+
+
+def test_outcomes_recorded_in_one_write_and_finished(records):
+    registry.save(record("5", kind="array", indices=(0, 1)))
+    assert not registry.load("slurm", "5").finished
+    registry.record_outcomes("slurm", "5", {0: Outcome("completed", 0)})
+    assert not registry.load("slurm", "5").finished
+    registry.record_outcomes("slurm", "5", {1: Outcome("failed", 3, reason="exit code 3")})
+    rec = registry.load("slurm", "5")
+    assert rec.finished and rec.task_outcomes == {"0": Outcome("completed", 0), "1": Outcome("failed", 3, "exit code 3")}
+    registry.mark_cancel_requested("slurm", ["5", "404"])
+    assert registry.load("slurm", "5").cancel_requested
+
+
+def test_history_newest_first_since_and_prune(records):
+    now = time.time()
+    registry.save(record("1", submit_time=now - 40 * 86400, outcome=Outcome("completed", 0)))
+    registry.save(record("2", submit_time=now - 3600))
+    registry.save(record("3", backend="local", submit_time=now - 60))
+    old = registry.path_of("slurm", "1")
+    os.utime(old, (now - 40 * 86400, now - 40 * 86400))
+    assert [r.id for r in registry.records()] == ["3", "2", "1"]
+    assert [r.id for r in registry.records("slurm")] == ["2", "1"]
+    assert [r.id for r in registry.records(since=now - 7200)] == ["3", "2"]
+    assert registry.prune(30 * 86400) == 1
+    assert registry.load("slurm", "1") is None and registry.load("slurm", "2") is not None
+
+
+def test_prune_removes_aliases_of_pruned_records(records):
+    rec = record("@7", kind="tasks", backend="local", indices=(0,), task_ids=("7",), submit_time=0.0)
+    registry.save(rec)
+    registry.add_aliases(rec)
+    assert registry.prune(86400) == 1
+    assert not os.path.lexists(registry.path_of("local", "7"))
+
+
+def test_a_corrupt_record_is_ignored_with_a_warning(records, caplog):
+    path = registry.save(record("12"))
+    path.write_text('{"backend": "slurm", "id": "12", "kind"')
+    with caplog.at_level(logging.WARNING, logger="cluster_core"):
+        assert registry.load("slurm", "12") is None
+    assert str(path) in caplog.text
+    path.write_text(json.dumps({"backend": "slurm", "id": "12", "kind": "nonsense"}))
+    assert registry.load("slurm", "12") is None
+
+
+def test_unwritable_root_is_a_clear_error(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv(registry.ENV_REGISTRY, str(blocker / "records"))
+    with pytest.raises(registry.RegistryError, match="core.registry"):
+        registry.save(record())
+
+
+def test_concurrent_writers_from_many_processes(records):
+    """Eight processes save 200 records each, and rewrite one shared record's outcome: every record
+    is complete, none is half-written, and no temporary file is left."""
+    code = """
+import sys, time
+from cluster_core import registry
+from cluster_core.registry import JobRecord, Outcome
+w = int(sys.argv[1])
+for i in range(200):
+    registry.save(JobRecord(backend="slurm", id=f"{w}-{i}", kind="job", name="n", jobdir="/j", stem="s",
+                            script="x", outfile="o", errfile="e", submit_time=time.time()))
+    registry.save(JobRecord(backend="slurm", id="shared", kind="job", name=f"w{w}", jobdir="/j", stem="s",
+                            script="x", outfile="o", errfile="e", outcome=Outcome("completed", w)))
+"""
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(w)], env=dict(os.environ)) for w in range(8)]
+    assert [p.wait(timeout=120) for p in procs] == [0] * 8
+    found = list(registry.records("slurm"))
+    assert len(found) == 8 * 200 + 1
+    shared = registry.load("slurm", "shared")
+    assert shared.name == f"w{shared.outcome.exitcode}"
+    assert not [p for p in records.rglob("*.tmp")]
+
+
+def test_a_record_of_a_newer_format_keeps_what_this_version_knows(records):
+    rec = record("12")
+    data = attrs.asdict(rec)
+    data["a_field_from_the_future"] = 1
+    registry.path_of("slurm", "12").parent.mkdir(parents=True)
+    registry.path_of("slurm", "12").write_text(json.dumps(data))
+    assert registry.load("slurm", "12") == rec
