@@ -5,6 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/setup.sh
+# the test-only dependencies (Snakemake for the workflow-engine tests)
+if ! .venv/bin/python -m pip install -q -e ".[test]" > .venv/pip-test.log 2>&1; then
+  cat .venv/pip-test.log >&2
+  echo "ci/test.sh: installing the test dependencies failed (log above, also in .venv/pip-test.log)" >&2
+  exit 1
+fi
 # Every scheduler with a ci/<name>/up.sh, in this order (Slurm first: the others share its munge).
 if [ "$(id -u)" = 0 ] && [ "${CLUSTER_TEST_SCHEDULERS:-1}" != 0 ]; then
   for sched in slurm sge torque openpbs; do

@@ -20,7 +20,8 @@ OK, FAILED, USAGE, TIMEOUT, INTERRUPTED = 0, 1, 2, 124, 130
 EPILOG = """\
 exit codes: 0 success (every job completed, for wait/get/submit --wait); 1 a job ended otherwise, or an
 error of the scheduler or the system; 2 a usage error or a job id nobody knows (named at once);
-124 wait --timeout ran out (the jobs go on running); 130 interrupted (the jobs go on running).
+124 wait --timeout ran out (the jobs go on running). Ctrl-C ends it as SIGINT does (a shell shows 130);
+the jobs go on running.
 """
 
 
@@ -572,12 +573,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return FAILED
     except KeyboardInterrupt:
         print("cluster: interrupted (submitted jobs keep running)", file=sys.stderr)
+        _die_of_sigint()
         return INTERRUPTED
     except BrokenPipeError:  # `cluster queue | head`: the reader left; nothing more to say
         import os
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return OK
+
+
+def _die_of_sigint() -> None:
+    """End as a process killed by Ctrl-C does (the parent sees the signal, not an exit code), so that a
+    program running this one (a shell script, a workflow engine) knows the user interrupted it."""
+    import os
+    import signal
+    sys.stdout.flush()
+    sys.stderr.flush()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
 
 
 def status_main() -> int:

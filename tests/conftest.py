@@ -7,6 +7,18 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from toy_backend import ToyBackend  # noqa: E402
 
+from cluster_core.testing.gate import SchedulerGate  # noqa: E402
+
+SLURM = SchedulerGate("slurm")  # core tests that also run against the real Slurm (marked slurm)
+
+
+def pytest_collection_modifyitems(config, items):
+    SLURM.modify_items(items)
+
+
+def pytest_runtest_setup(item):
+    SLURM.setup(item)
+
 
 def _registered(backend, monkeypatch, tmp_path):
     """Register a toy backend, choose it for the test, run in tmp_path; undo everything afterwards."""
