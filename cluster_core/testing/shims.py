@@ -48,6 +48,54 @@ class ShimDir:
         self._write(command, body)
         return self
 
+    def lose_answer(self, command: str, stderr: str, returncode: int = 1) -> "ShimDir":
+        """The real command runs and does its work, then its answer is lost: it prints ``stderr`` and exits
+        with ``returncode`` (a submission whose reply timed out)."""
+        real = self._real(command)
+        self._write(command, f'printf "%s\\n" {shlex.quote(command)} >> {shlex.quote(str(self.log))}\n'
+                             f'{shlex.quote(real)} "$@" > /dev/null 2>&1\n'
+                             f"printf '%s\\n' {shlex.quote(stderr)} >&2\nexit {int(returncode)}\n")
+        return self
+
+    def fail_first(self, command: str, times: int, stderr: str, returncode: int = 1) -> "ShimDir":
+        """The first ``times`` calls fail with ``stderr``; later calls run the real command."""
+        real = self._real(command)
+        counter = self.dir / f".{command}.count"
+        self._write(command, f'printf "%s\\n" {shlex.quote(command)} >> {shlex.quote(str(self.log))}\n'
+                             f'echo x >> {shlex.quote(str(counter))}\n'
+                             f'if [ "$(wc -l < {shlex.quote(str(counter))})" -le {int(times)} ]; then\n'
+                             f"  printf '%s\\n' {shlex.quote(stderr)} >&2; exit {int(returncode)}\nfi\n"
+                             f'exec {shlex.quote(real)} "$@"\n')
+        return self
+
+    def flaky(self, command: str, fail_percent: int, stderr: str, hang_percent: int = 0,
+              hang_seconds: float = 0.0, lose_percent: int = 0, returncode: int = 1, seed: int = 1) -> "ShimDir":
+        """Of every 100 calls (in a fixed pseudo-random order from ``seed``), ``fail_percent`` fail with
+        ``stderr`` before reaching the scheduler, ``lose_percent`` run the real command and then fail with
+        ``stderr`` (its work done, its answer lost), ``hang_percent`` hang ``hang_seconds`` first and then
+        run it; the rest run it at once."""
+        real = self._real(command)
+        counter = self.dir / f".{command}.count"
+        fail, lose = int(fail_percent), int(fail_percent) + int(lose_percent)
+        say = f"printf '%s\\n' {shlex.quote(stderr)} >&2; exit {int(returncode)}"
+        self._write(command, f'printf "%s\\n" {shlex.quote(command)} >> {shlex.quote(str(self.log))}\n'
+                             f'echo x >> {shlex.quote(str(counter))}\n'
+                             f'n=$(wc -l < {shlex.quote(str(counter))})\n'
+                             f'r=$(( (n * 7919 + {int(seed)} * 104729) % 100 ))\n'
+                             f'if [ "$r" -lt {fail} ]; then {say}; fi\n'
+                             f'if [ "$r" -lt {lose} ]; then {shlex.quote(real)} "$@" >/dev/null 2>&1; {say}; fi\n'
+                             f'if [ "$r" -lt {lose + int(hang_percent)} ]; then sleep {hang_seconds}; fi\n'
+                             f'exec {shlex.quote(real)} "$@"\n')
+        return self
+
+    def _real(self, command: str) -> str:
+        old = os.environ.get("PATH", "") if self._old_path is None else self._old_path
+        path = os.pathsep.join(p for p in old.split(os.pathsep) if os.path.abspath(p) != str(self.dir.absolute()))
+        real = shutil.which(command, path=path)
+        if real is None:
+            raise FileNotFoundError(f"{command} is not on PATH; nothing to wrap")
+        return real
+
     def _write(self, command: str, body: str) -> None:
         path = self.dir / command
         path.write_text("#!/bin/sh\n" + body)

@@ -90,13 +90,16 @@ def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool)
             res = run(args, timeout=SUBMIT_TIMEOUT, retries=0, transient=TRANSIENT)
             break
         except SchedulerError as exc:
-            if not exc.transient or attempt > SUBMIT_RETRIES:
+            if not exc.transient:
                 _refused(exc, script, options)
-            already = _find_by_comment(token)
+            # the job may have been created all the same: only a definite "no such job" allows another try
+            already = _find_by_comment(token, exc)
             if already:
                 log.warning("sbatch failed transiently (%s) but job %s was created; not submitting again",
                             str(exc).splitlines()[0], already)
                 return already
+            if attempt > SUBMIT_RETRIES:
+                _refused(exc, script, options)
             delay = SUBMIT_BACKOFF * 2 ** (attempt - 1)
             log.warning("%s; retrying in %.0f s (attempt %d of %d)", str(exc).splitlines()[0], delay, attempt,
                         SUBMIT_RETRIES + 1)
@@ -110,13 +113,33 @@ def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool)
                           output=res.stdout + res.stderr) from None
 
 
-def _find_by_comment(token: str) -> Optional[str]:
-    """The id of this user's job carrying ``token`` as its comment, if the controller has it."""
-    try:
-        out = run(["squeue", "-h", "-t", "all", "-u", getpass.getuser(), "-o", "%i|%k"], timeout=QUERY_TIMEOUT,
-                  check=False).stdout
-    except SchedulerError:
-        return None
+#: How long a submission keeps asking whether a job whose sbatch failed transiently exists (seconds).
+CHECK_PATIENCE = 600.0
+
+
+def _find_by_comment(token: str, cause: SchedulerError) -> Optional[str]:
+    """The id of this user's job carrying ``token`` as its comment, or None when the controller says it
+    has none. While squeue itself fails it is asked again (with back-off, up to CHECK_PATIENCE seconds):
+    an unanswered question is no "no", and reading it as one submits the job twice. SubmitError when it
+    never answers: whether the job exists cannot be told, and it is not submitted again."""
+    deadline = time.monotonic() + CHECK_PATIENCE
+    delay = SUBMIT_BACKOFF
+    while True:
+        try:
+            out = run(["squeue", "-h", "-t", "all", "-u", getpass.getuser(), "-o", "%i|%k"],
+                      timeout=QUERY_TIMEOUT, retries=0, transient=TRANSIENT).stdout
+            break
+        except SchedulerError as exc:
+            if not exc.transient or time.monotonic() + delay > deadline:
+                raise SubmitError(
+                    f"sbatch failed ({str(cause).splitlines()[0]}) and squeue cannot tell whether the job "
+                    f"was created ({str(exc).splitlines()[0]}); it is not submitted again, so as not to run "
+                    f"it twice. Look for it with: squeue -u {getpass.getuser()} -t all -o '%i %k' | grep {token}",
+                    command=exc.command, returncode=exc.returncode, output=exc.output, transient=True) from None
+            log.warning("sbatch failed and squeue cannot be asked whether the job exists (%s); asking again "
+                        "in %.0f s", str(exc).splitlines()[0], delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 30.0)
     for line in out.splitlines():
         job_id, _, comment = line.partition("|")
         if comment.strip() == token:
@@ -158,6 +181,9 @@ def _squeue(extra: Sequence[str]) -> str:
         raise
 
 
+_sacct_warned: set[str] = set()
+
+
 def _sacct(ids: Sequence[str]) -> list[QueueJob]:
     """Finished jobs from the accounting database; [] when accounting is off or sacct fails."""
     if not ids:
@@ -166,8 +192,12 @@ def _sacct(ids: Sequence[str]) -> list[QueueJob]:
         res = run(["sacct", "-X", "-n", "-P", "-o", parse.SACCT_FORMAT, "-j", ",".join(ids)],
                   timeout=QUERY_TIMEOUT, retries=1, backoff=1.0, transient=TRANSIENT)
     except SchedulerError as exc:
-        level = logging.DEBUG if "accounting storage is disabled" in exc.output else logging.WARNING
-        log.log(level, "sacct cannot tell about jobs %s: %s", ",".join(ids[:10]), exc)
+        # said once per kind of failure: with accounting down, every poll would repeat it
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        quiet = "accounting storage is disabled" in exc.output or first in _sacct_warned
+        _sacct_warned.add(first)
+        log.log(logging.DEBUG if quiet else logging.WARNING, "sacct cannot tell about jobs %s: %s "
+                "(jobs it alone knows are settled from their exit files)", ",".join(ids[:10]), exc)
         return []
     return parse.parse_sacct(res.stdout)
 
