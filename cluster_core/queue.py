@@ -151,8 +151,8 @@ class Tracker:
                 rec = by_id.get(t.key) if t.task is None else (
                     by_task.get((t.query_id, t.task)) or by_id.get(t.query_id))
                 self._settle(t, rec, wall)
-                if t.record is not None and t.record.state.finished:
-                    self._open.pop(t.key, None)
+                if t.record is not None and (t.record.state.finished or t.lost):
+                    self._open.pop(t.key, None)  # never asked about again (a lost job: not at every poll)
             self._save_outcomes(pending)
 
     def _settle(self, t: _Tracked, rec: Optional[QueueJob], now: float) -> None:
@@ -192,14 +192,15 @@ class Tracker:
             t.record = attrs.evolve(base, state=state, exitcode=ended.returncode, start_time=ended.start,
                                     end_time=ended.end, reason=base.reason or "from the job's exit file")
             return
+        if t.cancel_requested and rec is None:
+            # asked to cancel, and gone without a word (cancelled while queued: no exit file, and no
+            # accounting record where accounting is off or down)
+            t.record = QueueJob(id=t.key, state=State.CANCELLED, reason="cancelled; the scheduler kept no "
+                                "record of it", array_id=t.query_id if t.task is not None else None, task_id=t.task)
+            return
         known_since = min(x for x in (t.since, t.first_asked) if x is not None)
         if now - known_since > LOST_AFTER:
             # neither the scheduler nor the job can tell any more: stop waiting, say so
-            if t.cancel_requested:
-                t.record = QueueJob(id=t.key, state=State.CANCELLED, reason="cancelled; the scheduler "
-                                    "kept no record of it", array_id=t.query_id if t.task is not None else None,
-                                    task_id=t.task)
-                return
             t.record = QueueJob(id=t.key, state=State.UNKNOWN, reason=(rec.reason if rec else None) or
                                 "the scheduler no longer knows this job and it wrote no exit file")
             t.lost = True
