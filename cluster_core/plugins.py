@@ -213,7 +213,17 @@ def list_backends() -> list[BackendStatus]:
         chosen = choose_backend_name()
     except BackendError:
         pass
-    return [attrs.evolve(r, selected=(r.name == chosen)) for r in rows]
+    fallback = chosen == DEFAULT_BACKEND and any(not r.available and r.name != DEFAULT_BACKEND for r in rows) \
+        and not (os.environ.get(ENV_BACKEND) or _configured_backend())
+    return [attrs.evolve(r, selected=(r.name == chosen),
+                         reason=(r.reason + "; chosen because no installed scheduler is usable here: jobs run on "
+                                 "this machine" if fallback and r.name == chosen else r.reason)) for r in rows]
+
+
+def _configured_backend() -> Optional[str]:
+    from . import config
+    value = config.get_option("core.backend")
+    return value if value and value != "auto" else None
 
 
 _detected: Optional[str] = None
@@ -226,6 +236,7 @@ def get_cluster_environment(refresh: bool = False) -> str:
         if _detected is not None and not refresh:
             return _detected
         best: Optional[tuple[int, str]] = None
+        missed: list[str] = []
         for name in backend_names():
             be = backend(name)
             try:
@@ -236,11 +247,19 @@ def get_cluster_environment(refresh: bool = False) -> str:
             log.debug("backend %s: %s (%s)", name, "available" if det.available else "not available", det.reason)
             if det.available and (best is None or prio > best[0]):
                 best = (prio, name)
+            elif not det.available and name != DEFAULT_BACKEND:
+                missed.append(f"{name}: {det.reason}")
         if best is None:
             if DEFAULT_BACKEND not in backend_names():
                 raise BackendError("no backend is available and the local backend is not installed; "
                                    "pip install cluster-core[local]")
             best = (0, DEFAULT_BACKEND)
+        if best[1] == DEFAULT_BACKEND and missed:
+            # a scheduler plugin is installed but unusable (a module not loaded, a controller down): jobs
+            # would run on this (login) machine; say so, loudly, once
+            log.warning("no scheduler answers here, so jobs run on this machine with the local backend (%s). "
+                        "Choose explicitly with `cluster config set core.backend NAME` or $%s.",
+                        "; ".join(missed), ENV_BACKEND)
         _detected = best[1]
         return _detected
 

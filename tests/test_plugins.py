@@ -111,6 +111,27 @@ def test_local_is_the_fallback(fresh_plugins, cluster_config, monkeypatch):
     assert plugins.get_cluster_environment(refresh=True) == "local"
 
 
+def test_falling_back_to_local_while_a_scheduler_is_installed_is_loud(fresh_plugins, cluster_config,
+                                                                      monkeypatch, caplog):
+    """A scheduler plugin installed but not usable (its module not loaded): the job would run on the
+    login node, so a warning names the scheduler and why, and `cluster backends` says so too."""
+    monkeypatch.delenv("CLUSTER_BACKEND", raising=False)
+    for name in plugins.backend_names():
+        if name != "local":
+            plugins.unregister(name)
+    plugins.register(ToyBackend("sched", available=False), name="sched")
+    with caplog.at_level("WARNING", logger="cluster_core"):
+        assert plugins.get_cluster_environment(refresh=True) == "local"
+    assert "jobs run on this machine" in caplog.text and "sched: toy is switched off" in caplog.text
+    rows = {r.name: r for r in plugins.list_backends()}
+    assert rows["local"].selected and "no installed scheduler is usable" in rows["local"].reason
+    caplog.clear()
+    plugins.unregister("sched")  # nothing else installed: local is simply the backend, no warning
+    with caplog.at_level("WARNING", logger="cluster_core"):
+        assert plugins.get_cluster_environment(refresh=True) == "local"
+    assert not caplog.text
+
+
 def test_detect_that_raises_is_contained(fresh_plugins, cluster_config):
     class Raising(ToyBackend):
         @plugins.hookspecs.hookimpl
