@@ -434,12 +434,18 @@ class Job(_Outcome):
                 track.track(task._track_key, task.exit_file, errfile=task.errfile, since=since,
                             owner=(record.id, task.index), known=outcome, cancel_requested=cancel)
 
+    def _add_task(self, index: int, task_id: str) -> Task:
+        """A task of a one-job-per-task array that its record does not list (found through its alias)."""
+        task = Task(self, index, job_id=task_id)
+        self._tracker().track(task._track_key, task.exit_file, errfile=task.errfile,
+                              since=self._registry_record.submit_time or None, owner=(self.id, index))
+        self.tasks.append(task)
+        return task
+
     def _save_record(self, record: JobRecord) -> None:
         """Keep the record; a job that was submitted is never lost because its record cannot be written."""
         try:
             registry.save(record)
-            if record.kind == "tasks":
-                registry.add_aliases(record)
         except registry.RegistryError as exc:
             log.warning("job %s was submitted, but %s; it can be followed from this process only", record.id, exc)
 
@@ -688,6 +694,8 @@ class _OneJobPerTask(_Plan):
                 record = job._new_record("tasks", group_id(task_ids[0]), single, indices=indices[:1],
                                          task_ids=task_ids)
                 job._save_record(record)
+            with _suppress_registry():  # each task findable by its own id as soon as it exists
+                registry.add_alias(record.backend, task_ids[-1], record.id, index)
         record = attrs.evolve(record, indices=tuple(indices), task_ids=tuple(task_ids))
         job._save_record(record)
         return record
@@ -763,7 +771,12 @@ def _find_recorded(item: Any, backend: Optional[str]) -> Optional[Union[Job, Tas
         if hit is not None:
             record, index = hit
             job = Job._from_record(record)
-            return job if index is None else _task_of(job, index)
+            if index is None:
+                return job
+            if record.kind == "tasks" and all(t.index != index for t in job.tasks):
+                # its submitter died before it recorded this task; the task's alias still names it
+                return job._add_task(index, job_id)
+            return _task_of(job, index)
     return None
 
 

@@ -203,18 +203,23 @@ def save(record: JobRecord) -> Path:
 def add_aliases(record: JobRecord) -> None:
     """Let each task of a "tasks" record be found by its own id (a symbolic link per task)."""
     for index, task_id in zip(record.indices, record.task_ids):
-        path = path_of(record.backend, task_id)
-        _ensure_dir(path.parent)
-        target = f"{record.id}#{index}"
-        try:
+        add_alias(record.backend, task_id, record.id, index)
+
+
+def add_alias(backend: str, task_id: str, record_id: str, index: int) -> None:
+    """Let task ``index`` of the record ``record_id`` be found by its own id ``task_id``."""
+    path = path_of(backend, task_id)
+    _ensure_dir(path.parent)
+    target = f"{record_id}#{index}"
+    try:
+        os.symlink(target, path)
+    except FileExistsError:  # an older alias of a reused id (a scheduler that restarted its count)
+        with _suppress():
+            os.unlink(path)
+        with _suppress():
             os.symlink(target, path)
-        except FileExistsError:  # an older alias of a reused id (a scheduler that restarted its count)
-            with _suppress():
-                os.unlink(path)
-            with _suppress():
-                os.symlink(target, path)
-        except OSError as exc:
-            raise RegistryError(f"cannot write the job record alias {path}: {exc.strerror or exc}") from None
+    except OSError as exc:
+        raise RegistryError(f"cannot write the job record alias {path}: {exc.strerror or exc}") from None
 
 
 class _suppress:

@@ -45,3 +45,19 @@ def toy(cluster_config, tmp_path, monkeypatch):
 def toy_arrays(cluster_config, tmp_path, monkeypatch):
     """A toy backend with native arrays (at most 4 tasks per submission)."""
     yield from _registered(ToyBackend("toyarr", arrays=True, max_array=4), monkeypatch, tmp_path)
+
+
+@pytest.fixture
+def local(tmp_path, monkeypatch, cluster_config):
+    """The real local backend with its own state dir (2 cores), chosen for the test, run in tmp_path;
+    its runner is shut down afterwards. Yields the state dir."""
+    state = tmp_path / "state"
+    monkeypatch.setenv("CLUSTER_LOCAL_DIR", str(state))
+    monkeypatch.setenv("CLUSTER_LOCAL_THREADS", "2")
+    monkeypatch.setenv("CLUSTER_BACKEND", "local")
+    monkeypatch.chdir(tmp_path)
+    yield state
+    import cluster_local
+    from cluster_core.queue import reset_trackers
+    cluster_local.shutdown_runner(state)
+    reset_trackers("local")

@@ -24,20 +24,6 @@ def fail_on_three(x):
     return x
 
 
-@pytest.fixture
-def local(tmp_path, monkeypatch, cluster_config):
-    state = tmp_path / "state"
-    monkeypatch.setenv("CLUSTER_LOCAL_DIR", str(state))
-    monkeypatch.setenv("CLUSTER_LOCAL_THREADS", "2")
-    monkeypatch.setenv("CLUSTER_BACKEND", "local")
-    monkeypatch.chdir(tmp_path)
-    yield state
-    import cluster_local
-    from cluster_core.queue import reset_trackers
-    cluster_local.shutdown_runner(state)
-    reset_trackers("local")
-
-
 def cluster(*args, expect=0, timeout=120):
     proc = subprocess.run([sys.executable, "-m", "cluster_core", *args], capture_output=True, text=True,
                           timeout=timeout, env=dict(os.environ, NO_COLOR="1"))
