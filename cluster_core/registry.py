@@ -6,7 +6,9 @@ find a job again after the submitting process is gone and after the scheduler ha
 
 Layout: ``<root>/<backend>/<shard>/<id>.json``, one file per record, written to a temporary name and
 renamed, so a reader never sees half a record and the directory is safe on NFS shared by several login
-nodes (no SQLite, no locks: a rename is atomic there too). ``<shard>`` is two hex digits of a hash of
+nodes (no SQLite, no locks: a rename is atomic there too). How the job ended goes beside it, once known,
+into ``<id>.end``, and a cancellation asked for into ``<id>.cancel``: a record is never read back to be
+changed, which keeps a submission and a finished job to one small write each. ``<shard>`` is two hex digits of a hash of
 the id, so no directory grows past a few hundred entries per 100 000 jobs and a lookup is one ``open``.
 The tasks of a map submitted one job per task also get an alias each: a symbolic link named after the
 task's id whose target text is ``<record id>#<index>`` (one system call to write, one to read, atomic).
@@ -159,16 +161,22 @@ def _ensure_dir(path: Path) -> None:
 
 # --- writing ----------------------------------------------------------------------------------------
 
+_FIELDS = tuple(a.name for a in attrs.fields(JobRecord) if a.name not in ("outcome", "task_outcomes",
+                                                                          "cancel_requested"))
+_OUTCOME_FIELDS = tuple(a.name for a in attrs.fields(Outcome))
+
+
+def _outcome_dict(outcome: Outcome) -> dict:
+    return {name: getattr(outcome, name) for name in _OUTCOME_FIELDS}
+
+
 def _to_dict(record: JobRecord) -> dict:
-    return attrs.asdict(record, recurse=True, value_serializer=_jsonable)
-
-
-def _jsonable(_inst, _field, value: Any) -> Any:
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
-    if isinstance(value, Path):
-        return str(value)
-    return value
+    """The whole record as plain data (what a pickled Job carries)."""
+    data = {name: getattr(record, name) for name in _FIELDS}
+    data["outcome"] = _outcome_dict(record.outcome) if record.outcome else None
+    data["task_outcomes"] = {k: _outcome_dict(v) for k, v in record.task_outcomes.items()}
+    data["cancel_requested"] = record.cancel_requested
+    return data
 
 
 def _from_dict(data: dict) -> JobRecord:
@@ -180,11 +188,9 @@ def _from_dict(data: dict) -> JobRecord:
     return JobRecord(**{k: v for k, v in data.items() if k in known})
 
 
-def save(record: JobRecord) -> Path:
-    """Write (or replace) a record; returns its path."""
-    path = path_of(record.backend, record.id)
+def _write(path: Path, text: str) -> None:
+    """``text`` into ``path`` by a temporary name in the same directory and a rename (atomic, NFS too)."""
     _ensure_dir(path.parent)
-    text = json.dumps(_to_dict(record), separators=(",", ":"), default=str)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
@@ -197,7 +203,21 @@ def save(record: JobRecord) -> Path:
         with _suppress():
             os.unlink(tmp)
         raise RegistryError(f"cannot write the job record {path}: {exc.strerror or exc}") from None
+
+
+def save(record: JobRecord) -> Path:
+    """Write (or replace) what was submitted; returns the record's path. How it ended and whether its
+    cancellation was asked are kept beside it (:func:`record_outcomes`, :func:`mark_cancel_requested`),
+    so that the record itself is written once per submission and never read back to be changed."""
+    path = path_of(record.backend, record.id)
+    _write(path, json.dumps({name: getattr(record, name) for name in _FIELDS}, separators=(",", ":"),
+                            default=str))
     return path
+
+
+def _side(path: Path, kind: str) -> Path:
+    """The file beside a record that keeps its outcome ("end") or its cancellation ("cancel")."""
+    return path.with_name(path.name[:-len(".json")] + "." + kind)
 
 
 def add_aliases(record: JobRecord) -> None:
@@ -246,11 +266,29 @@ def _read(path: Path) -> Optional[JobRecord]:
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         log.warning("job record %s cannot be read (%s); ignored", path, exc)
         return None
+    ends = _read_end(_side(path, "end"))
+    if ends:
+        data["outcome"] = ends.pop("", None)
+        data["task_outcomes"] = ends
+    data["cancel_requested"] = os.path.exists(_side(path, "cancel"))
     try:
         return _from_dict(data)
     except (TypeError, ValueError) as exc:
         log.warning("job record %s is not a record of this version (%s); ignored", path, exc)
         return None
+
+
+def _read_end(path: Path) -> dict:
+    """The outcomes kept beside a record: "" for the job, str(index) for each task."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        log.warning("job outcome file %s cannot be read (%s); ignored", path, exc)
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def resolve(backend: str, job_id: str) -> Optional[tuple[JobRecord, Optional[int]]]:
@@ -298,12 +336,12 @@ def records(backend: Optional[str] = None, since: Optional[float] = None) -> Ite
                 continue
             for entry in os.scandir(shard.path):
                 if not entry.name.endswith(".json") or entry.is_symlink():
-                    continue
+                    continue  # an alias, an outcome or a cancellation beside a record
                 try:
                     mtime = entry.stat(follow_symlinks=False).st_mtime
                 except FileNotFoundError:
                     continue
-                if since is None or mtime >= since:  # written after its submission: older cannot match
+                if since is None or mtime >= since:  # written at its submission: older cannot match
                     found.append((mtime, entry.path))
     read = [r for r in (_read(Path(path)) for _, path in found)
             if r is not None and (since is None or r.submit_time >= since)]
@@ -331,6 +369,9 @@ def prune(older_than: float, now: Optional[float] = None) -> int:
                 with _suppress():
                     os.unlink(entry.path)
                     removed += 1
+                for kind in ("end", "cancel"):
+                    with _suppress():
+                        os.unlink(_side(Path(entry.path), kind))
             for entry in list(os.scandir(shard.path)):
                 if entry.is_symlink():  # an alias whose record is gone
                     record_id = os.readlink(entry.path).rpartition("#")[0]
@@ -343,24 +384,23 @@ def prune(older_than: float, now: Optional[float] = None) -> int:
 # --- outcomes ---------------------------------------------------------------------------------------
 
 def record_outcomes(backend: str, record_id: str, outcomes: dict[Optional[int], Outcome]) -> None:
-    """Add what is now known of how a job (key None) or tasks (key: index) ended, in one write."""
-    record = load(backend, record_id)
-    if record is None:
+    """Keep what is now known of how a job (key None) or its tasks (key: index) ended: one small file
+    beside the record, merged with what it held (a job's outcome is written once; an array's grows)."""
+    path = _side(path_of(backend, record_id), "end")
+    if not os.path.exists(path.with_name(path.name[:-len(".end")] + ".json")):
         return
-    changes: dict[str, Any] = {}
-    if None in outcomes and outcomes[None] != record.outcome:
-        changes["outcome"] = outcomes[None]
-    tasks = {str(i): o for i, o in outcomes.items() if i is not None and record.task_outcomes.get(str(i)) != o}
-    if tasks:
-        changes["task_outcomes"] = {**record.task_outcomes, **tasks}
-    if changes:
-        save(attrs.evolve(record, **changes))
+    ends = _read_end(path)
+    new = {("" if i is None else str(i)): _outcome_dict(o) for i, o in outcomes.items()}
+    if all(ends.get(k) == v for k, v in new.items()):
+        return
+    ends.update(new)
+    _write(path, json.dumps(ends, separators=(",", ":"), default=str))
 
 
 def mark_cancel_requested(backend: str, record_ids: Sequence[str]) -> None:
     """Note that the user asked to cancel these jobs: one that then leaves the scheduler without a word
     (no exit file, no accounting) was cancelled, not lost."""
     for record_id in dict.fromkeys(record_ids):
-        record = load(backend, record_id)
-        if record is not None and not record.cancel_requested:
-            save(attrs.evolve(record, cancel_requested=True))
+        path = path_of(backend, record_id)
+        if path.exists():
+            _write(_side(path, "cancel"), "")

@@ -184,3 +184,18 @@ def test_resubmit_keeps_working_and_a_found_job_says_why_it_cannot(local):
     func.wait()
     with pytest.raises(cc.JobError, match="its command is not known here"):
         cc.Job.from_id(func.id).resubmit()  # the function itself is not in the record
+
+
+def test_cli_clean_older_than_prunes_records(local):
+    import attrs
+
+    from cluster_core import registry
+    old = cc.submit("true", name="ancient")
+    old.wait()
+    rec = registry.load("local", old.id)
+    registry.save(attrs.evolve(rec, submit_time=time.time() - 40 * 86400))
+    new = cc.submit("true", name="recent")
+    new.wait()
+    assert "removed 1 job records" in cluster("clean", "--older-than", "30d").stderr
+    assert registry.load("local", old.id) is None and registry.load("local", new.id) is not None
+    cluster("clean", "--older-than", "soon", expect=2)

@@ -184,4 +184,5 @@ def test_interrupt_cancels_every_submitted_job(workflow):
         assert cc.wait([j.id for j in jobs], timeout=60, backend=backend) is False
     except cc.WaitTimeout:
         pytest.fail(f"the jobs were not cancelled; Snakemake said:\n{out}")
-    assert {j.state.value for j in recorded("smk-slow", backend)} == {"cancelled"}, out
+    states = {j.id: (j.state.value, j.record.reason if j.record else None) for j in recorded("smk-slow", backend)}
+    assert {s for s, _ in states.values()} == {"cancelled"}, f"{states}\n{out}"

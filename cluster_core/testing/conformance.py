@@ -241,6 +241,9 @@ class BackendConformance:
         func = self.submit(_square, (7,))
         array = self.submit('echo "t$CLUSTER_TASK_ID"', array="0-2")
         tasks = cc.map(_square, [2, 3], backend=self.backend, **self.job_options)
+        script = self.tmp / "users-own.sh"
+        script.write_text("#!/bin/bash\necho from-the-users-script\n")
+        own = cc.submit_file(script, backend=self.backend, **self.job_options)
         got = self.second_process(f"""
             import json, cluster_core as cc
             be, t = {self.backend!r}, {self.timeout * 2!r}
@@ -251,10 +254,12 @@ class BackendConformance:
             out["task"] = cc.get({array.tasks[1].id!r}, backend=be, timeout=t)  # the scheduler's own task id
             out["pair"] = cc.Job.from_id(({array.id!r}, 2), backend=be).stdout
             out["map"] = cc.get({[t.id for t in tasks]!r}, timeout=t)
+            out["own"] = cc.get({own.id!r}, timeout=t)
             print(json.dumps(out))
         """)
         assert got == {"shell_ok": False, "shell": ["failed", 3, "shell-out\n"], "func": 49,
-                       "array": ["t0\n", "t1\n", "t2\n"], "task": "t1\n", "pair": "t2\n", "map": [4, 9]}
+                       "array": ["t0\n", "t1\n", "t2\n"], "task": "t1\n", "pair": "t2\n", "map": [4, 9],
+                       "own": "from-the-users-script\n"}
 
     def test_a_pickled_job_works_where_it_is_unpickled(self):
         job = self.submit(_square, (5,))
@@ -305,6 +310,14 @@ class BackendConformance:
         assert job.wait(timeout=self.timeout) is True
         assert job.stdout.splitlines() == [str(here), "0027"]
         assert (here / "made-here").exists()
+
+    def test_job_sees_the_submitters_environment(self, monkeypatch):
+        """As Slurm does by default, every backend passes the submitting environment to the job (Torque,
+        OpenPBS and Grid Engine pass almost nothing unless told)."""
+        monkeypatch.setenv("CLUSTER_KIT_PROBE", "a value; with $pace")
+        job = self.submit('printf "%s\\n" "$CLUSTER_KIT_PROBE"')
+        assert job.wait(timeout=self.timeout) is True
+        assert job.stdout == "a value; with $pace\n"
 
     def test_cli_array_status_wait_get_logs_cancel_from_other_shells(self):
         kw = self.keyword_args()
