@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
 from cluster_core.errors import SchedulerError, SubmitError
+from cluster_core.script import is_job_file, read_exit_file
 
 from . import proctools
-from .store import (CANCELLED, HELD, MARKER, PENDING, RUNNING, UNKNOWN, chunks, connect,
-                    job_environment, kill_grace, marker_slot, memory_limit, placeholders, state_dir,
-                    state_key, threads_limit, to_json, transaction)
+from .store import (CANCELLED, COMPLETED, FAILED, HELD, MARKER, PENDING, RUNNING, UNKNOWN, chunks,
+                    job_environment, kill_grace, marker_slot, memory_limit, placeholders, reserve_id,
+                    state_dir, state_key, threads_limit, to_json, transaction, using)
 
 log = logging.getLogger("cluster_core.local")
 
@@ -349,26 +350,35 @@ def submit_job(script: os.PathLike | str, options: Mapping[str, Any], sdir: Opti
     name = str(opts.get("name") or os.path.basename(script_path))
     state = HELD if opts.get("hold") else PENDING
 
-    conn = connect(sdir)
-    with transaction(conn):
-        if deps:
-            found = {r[0] for r in conn.execute(f"SELECT id FROM jobs WHERE id IN ({placeholders(deps)})", deps)}
-            missing = [str(d) for d in deps if d not in found]
-            if missing:
-                raise SubmitError(f"depends: no local job {', '.join(missing)} (in {sdir})", keyword="depends")
-        cur = conn.execute(
-            "INSERT INTO jobs (name, script, options, env, cores, mem_mb, time_limit, depends, workdir,"
-            " outfile, errfile, state, submit_time, user, call) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (name, script_path, to_json(opts), env_json, cores, mem, opts.get("time"), to_json(deps),
-             workdir, files["outfile"], files["errfile"], state, time.time(), _user(), _call_json(call, opts)))
-        job_id = cur.lastrowid
+    row = (name, script_path, to_json(opts), env_json, cores, mem, opts.get("time"), to_json(deps), workdir,
+           files["outfile"], files["errfile"], state, time.time(), _user(), _call_json(call, opts))
+
+    def insert(conn) -> int:
+        with transaction(conn):
+            if deps:
+                found = {r[0] for r in conn.execute(f"SELECT id FROM jobs WHERE id IN ({placeholders(deps)})",
+                                                    deps)}
+                missing = [str(d) for d in deps if d not in found]
+                if missing:
+                    raise SubmitError(f"depends: no local job {', '.join(missing)} (in {sdir})",
+                                      keyword="depends")
+            job_id = conn.execute(
+                "INSERT INTO jobs (name, script, options, env, cores, mem_mb, time_limit, depends, workdir,"
+                " outfile, errfile, state, submit_time, user, call) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                row).lastrowid
+            reserve_id(sdir, job_id)
+            return job_id
+    job_id = using(sdir, insert, SubmitError)
     if state == PENDING:
         try:
             ensure_runner(sdir)
         except SchedulerError as exc:
-            with transaction(conn):
-                conn.execute("UPDATE jobs SET state='FAILED', reason=?, end_time=? WHERE id=? AND state=?",
-                             (f"the runner did not start: {exc}", time.time(), job_id, PENDING))
+            def fail(conn) -> None:
+                with transaction(conn):
+                    conn.execute("UPDATE jobs SET state='FAILED', reason=?, end_time=? WHERE id=? AND state=?",
+                                 (f"the runner did not start: {exc}", time.time(), job_id, PENDING))
+            with contextlib.suppress(SchedulerError):
+                using(sdir, fail)
             raise SubmitError(str(exc), output=exc.output) from None
     return job_id
 
@@ -383,16 +393,17 @@ def job_rows(job_ids: Optional[Sequence[Any]] = None, user: Optional[str] = None
              sdir: Optional[Path] = None) -> list[Mapping[str, Any]]:
     """Rows of the given jobs (those known), or of every active or recently finished job."""
     sdir = state_dir(sdir)
-    conn = connect(sdir)
-    if job_ids is not None:
-        ids = _ints(job_ids)
-        rows = []
-        for part in chunks(ids):
+
+    def read(conn) -> list:
+        if job_ids is None:
+            return list(conn.execute(
+                f"SELECT {_COLUMNS} FROM jobs WHERE state IN ('PENDING', 'HELD', 'RUNNING') OR end_time > ? "
+                f"ORDER BY id", (time.time() - RECENT,)))
+        rows: list = []
+        for part in chunks(_ints(job_ids)):
             rows += conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id IN ({placeholders(part)})", part)
-    else:
-        rows = list(conn.execute(
-            f"SELECT {_COLUMNS} FROM jobs WHERE state IN ('PENDING', 'HELD', 'RUNNING') OR end_time > ? "
-            f"ORDER BY id", (time.time() - RECENT,)))
+        return rows
+    rows = using(sdir, read)
     if user:
         rows = [r for r in rows if r["user"] == user]
     if any(r["state"] in (PENDING, RUNNING) for r in rows) and not runner_alive(sdir):
@@ -412,62 +423,90 @@ def cancel(job_ids: Sequence[Any], sdir: Optional[Path] = None, reason: str = "c
     ids = _ints(job_ids)
     if not ids:
         return
-    conn = connect(sdir)
-    changed = 0
-    with transaction(conn):
-        for part in chunks(ids):
-            qs = placeholders(part)
-            changed += conn.execute(
-                f"UPDATE jobs SET state=?, reason=?, end_time=?, env='{{}}' WHERE id IN ({qs}) AND state IN (?, ?)",
-                (CANCELLED, reason, time.time(), *part, PENDING, HELD)).rowcount
-            changed += conn.execute(
-                f"UPDATE jobs SET cancel_requested=1 WHERE id IN ({qs}) AND state=?",
-                (*part, RUNNING)).rowcount
-    if changed:
+
+    def ask(conn) -> int:
+        changed = 0
+        with transaction(conn):
+            for part in chunks(ids):
+                qs = placeholders(part)
+                changed += conn.execute(
+                    f"UPDATE jobs SET state=?, reason=?, end_time=?, env='{{}}' WHERE id IN ({qs}) AND state IN (?, ?)",
+                    (CANCELLED, reason, time.time(), *part, PENDING, HELD)).rowcount
+                changed += conn.execute(
+                    f"UPDATE jobs SET cancel_requested=1 WHERE id IN ({qs}) AND state=?",
+                    (*part, RUNNING)).rowcount
+        return changed
+    if using(sdir, ask):
         _runner_or_locked(sdir, "sync", lambda: settle_without_runner(sdir, reason))
 
 
 def settle_without_runner(sdir: Path, reason: str = "cancelled by user", everything: bool = False) -> None:
     """With runner.lock held and no runner: kill running jobs asked to be cancelled (all of them with
-    ``everything``), mark the rest of their kind as lost, and kill stray processes of finished jobs."""
-    conn = connect(sdir)
+    ``everything``: their process trees, sessions and whatever carries their marker), settle those of
+    their kind already gone by their exit files, and kill stray processes of finished jobs."""
+    key = state_key(sdir)
     where = "state='RUNNING'" if everything else "state='RUNNING' AND cancel_requested=1"
-    rows = list(conn.execute(f"SELECT id, pid, pid_ctime FROM jobs WHERE {where}"))
-    marks = proctools.marked(state_key(sdir)) if (rows or everything) else {}
+    rows = using(sdir, lambda conn: list(conn.execute(f"SELECT id, pid, pid_ctime, script, call FROM jobs "
+                                                      f"WHERE {where}")))
+    roots = {row["id"]: proctools.find(row["pid"], row["pid_ctime"], f"{key}:{row['id']}") for row in rows}
+    marks = proctools.marked(key, {row["pid"]: row["id"] for row in rows if roots[row["id"]]}) \
+        if (rows or everything) else {}
     grace = kill_grace()
     outcome = []
     for row in rows:
-        root = proctools.find(row["pid"], row["pid_ctime"], f"{state_key(sdir)}:{row['id']}")
+        root = roots[row["id"]]
         procs = proctools.tree(root) + marks.pop(row["id"], [])
         if root is not None:
             proctools.terminate(procs, row["pid"], grace)
-            outcome.append((CANCELLED, reason, row["id"]))
+            outcome.append((CANCELLED, None, reason, time.time(), row["id"]))
         else:
             proctools.terminate(procs, None, 0)
-            outcome.append((UNKNOWN, LOST_REASON, row["id"]))
+            ended = ended_by_exit_file(row["script"], row["call"])
+            outcome.append((*ended, row["id"]) if ended else (UNKNOWN, None, LOST_REASON, time.time(), row["id"]))
     if everything:
-        with transaction(conn):
-            conn.execute("UPDATE jobs SET state=?, reason=?, end_time=? WHERE state IN (?, ?)",
-                         (CANCELLED, reason, time.time(), PENDING, HELD))
-        for job_id, procs in marks.items():
+        for procs in marks.values():
             proctools.terminate(procs, None, 0)
-    if outcome:
+
+    def record(conn) -> None:
         with transaction(conn):
-            for state, why, job_id in outcome:
-                conn.execute("UPDATE jobs SET state=?, reason=?, end_time=? WHERE id=? AND state=?",
-                             (state, why, time.time(), job_id, RUNNING))
+            if everything:
+                conn.execute("UPDATE jobs SET state=?, reason=?, end_time=? WHERE state IN (?, ?)",
+                             (CANCELLED, reason, time.time(), PENDING, HELD))
+            for state, code, why, end, job_id in outcome:
+                conn.execute("UPDATE jobs SET state=?, exitcode=?, reason=?, end_time=?, env='{}' "
+                             "WHERE id=? AND state=?", (state, code, why, end, job_id, RUNNING))
+    if everything or outcome:
+        using(sdir, record)
+
+
+def ended_by_exit_file(script: Optional[str], call: Optional[str]
+                       ) -> Optional[tuple[str, int, Optional[str], float]]:
+    """How a job ended by the exit record its cluster-core script (or warm worker) wrote: state, exit
+    code, reason and end time; None without one (not a cluster-core job, or killed before it wrote)."""
+    path = json.loads(call).get("exit") if call else None
+    if path is None and script and script.endswith(".sh") and is_job_file(Path(script)):
+        path = script[:-len("sh")] + "exit"
+    ended = read_exit_file(Path(path)) if path else None
+    if ended is None:
+        return None
+    end = ended.end or time.time()
+    code = 0 if ended.not_run else ended.returncode  # "not run": the script left at once, with 0
+    return (COMPLETED, 0, None, end) if code == 0 else (FAILED, code, f"exit code {code}", end)
 
 
 def release(job_ids: Sequence[Any], sdir: Optional[Path] = None) -> int:
     """Let held jobs run; returns how many were released."""
     sdir = state_dir(sdir)
     ids = _ints(job_ids)
-    conn = connect(sdir)
-    changed = 0
-    with transaction(conn):
-        for part in chunks(ids):
-            changed += conn.execute(f"UPDATE jobs SET state=? WHERE id IN ({placeholders(part)}) AND state=?",
-                                    (PENDING, *part, HELD)).rowcount
+
+    def free(conn) -> int:
+        changed = 0
+        with transaction(conn):
+            for part in chunks(ids):
+                changed += conn.execute(f"UPDATE jobs SET state=? WHERE id IN ({placeholders(part)}) AND state=?",
+                                        (PENDING, *part, HELD)).rowcount
+        return changed
+    changed = using(sdir, free)
     if changed:
         ensure_runner(sdir, "sync")
     return changed
@@ -499,7 +538,11 @@ def shutdown_runner(sdir: Optional[Path] = None, timeout: float = 30.0) -> bool:
         # the lock goes with the runner's process (even while it is a zombie nobody has reaped)
         with runner_lock_if_free(sdir) as free:
             if free:
-                settle_without_runner(sdir, "runner shut down", everything=True)
+                try:
+                    settle_without_runner(sdir, "runner shut down", everything=True)
+                except SchedulerError as exc:  # the jobs' processes are gone; their states wait for a runner
+                    log.warning("the local runner for %s stopped, but its jobs could not be marked "
+                                "cancelled: %s", sdir, exc)
                 return status is not None
         if time.monotonic() > deadline:
             raise SchedulerError(f"the local runner for {sdir} did not stop within {timeout:g} s")
@@ -509,10 +552,11 @@ def shutdown_runner(sdir: Optional[Path] = None, timeout: float = 30.0) -> bool:
 
 def purge(older_than: float = 7 * 86400, sdir: Optional[Path] = None) -> int:
     """Forget jobs that finished more than ``older_than`` seconds ago; returns how many."""
-    conn = connect(state_dir(sdir))
-    with transaction(conn):
-        return conn.execute(
-            "DELETE FROM jobs WHERE end_time < ? AND state NOT IN ('PENDING', 'HELD', 'RUNNING')",
-            (time.time() - older_than,)).rowcount
+    def forget(conn) -> int:
+        with transaction(conn):
+            return conn.execute(
+                "DELETE FROM jobs WHERE end_time < ? AND state NOT IN ('PENDING', 'HELD', 'RUNNING')",
+                (time.time() - older_than,)).rowcount
+    return using(state_dir(sdir), forget)
 
 

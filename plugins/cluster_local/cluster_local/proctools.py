@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Iterable, Optional
+from typing import Iterable, Mapping, Optional
 
 import psutil
 
@@ -93,8 +93,9 @@ def terminate(procs: list[psutil.Process], pgid: Optional[int], grace: float) ->
         psutil.wait_procs(left, timeout=2.0)
 
 
-def marked(key: str) -> dict[int, list[psutil.Process]]:
-    """This user's live processes whose environment carries this state dir's job marker, by job id."""
+def marked(key: str, sessions: Optional[Mapping[int, int]] = None) -> dict[int, list[psutil.Process]]:
+    """This user's live processes whose environment carries this state dir's job marker, by job id; with
+    ``sessions`` (session id -> job id) also those in a job's session that dropped the marker."""
     uid = os.getuid()
     me = os.getpid()
     found: dict[int, list[psutil.Process]] = {}
@@ -103,12 +104,53 @@ def marked(key: str) -> dict[int, list[psutil.Process]]:
             if proc.pid == me or proc.info["uids"] is None or proc.info["uids"].real != uid:
                 continue
             job = marker_job(proc.environ().get(MARKER), key)
+            if job is None and sessions:
+                job = sessions.get(os.getsid(proc.pid))
             if job is None or proc.status() == psutil.STATUS_ZOMBIE:
                 continue  # not a job of this state dir (an idle warm worker shows no job)
             found.setdefault(job, []).append(proc)
         except (psutil.Error, OSError, ValueError):
             continue
     return found
+
+
+def children(pid: int) -> list[int]:
+    """The pids of the children of a process's main thread (where it forks, and where the kernel hands
+    orphans to a subreaper), from /proc/<pid>/task/<pid>/children: no look at every process; psutil's
+    scan where the kernel lacks that file."""
+    try:
+        fd = os.open(f"/proc/{pid}/task/{pid}/children", os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        try:
+            return [p.pid for p in psutil.Process(pid).children()]
+        except (psutil.Error, OSError):
+            return []
+    except OSError:
+        return []
+    try:
+        data = b""
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return [int(p) for p in data.split()]
+            data += chunk
+    except OSError:
+        return []
+    finally:
+        os.close(fd)
+
+
+def job_of(pid: int, key: str) -> Optional[int]:
+    """The job of this state dir whose marker a live process carries, else None."""
+    proc = find(pid)
+    try:
+        return marker_job(proc.environ().get(MARKER), key) if proc is not None else None
+    except (psutil.Error, OSError):
+        return None
+
+
+def unique(procs: Iterable[psutil.Process]) -> list[psutil.Process]:
+    return list({p.pid: p for p in procs}.values())
 
 
 def is_session_leader(proc: psutil.Process) -> bool:

@@ -2,8 +2,9 @@
 
 It sleeps in one ``select`` on its socket, a self-pipe that signals write to (SIGCHLD, SIGTERM), pidfds of
 jobs it adopted from a dead runner, and a timeout for the next wall-time, kill-grace or idle deadline:
-never a polling loop. Each pass of the loop commits what happened in one SQLite transaction. It exits
-after ``$CLUSTER_LOCAL_IDLE`` seconds with nothing running; the next submitter starts a new one.
+never a polling loop. Each pass of the loop commits what happened in one SQLite transaction; a pass that
+cannot (a full disk) keeps it for the next try, after a growing pause. It exits after
+``$CLUSTER_LOCAL_IDLE`` seconds with nothing running; the next submitter starts a new one.
 
 Run as ``python -m cluster_local.runner [--foreground] [--ready-fd N] STATE_DIR``.
 """
@@ -20,6 +21,7 @@ import os
 import selectors
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -30,17 +32,22 @@ from cluster_core.errors import ConfigError
 from cluster_core.options import format_time
 
 from . import proctools
-from .control import LOST_REASON, private_dir, request, socket_path
-from .store import (CANCELLED, COMPLETED, FAILED, FINISHED, MARKER, PENDING, RUNNING, TIMEOUT, UNKNOWN,
-                    chunks, idle_timeout, kill_grace, memory_limit, open_db, placeholders, state_key,
-                    threads_limit, transaction, worker_jobs)
+from .control import LOST_REASON, _user, ended_by_exit_file, private_dir, request, socket_path
+from .store import (CANCELLED, COMPLETED, DB_NAME, FAILED, FINISHED, LOW_SPACE, MARKER, PENDING, RUNNING,
+                    TIMEOUT, UNKNOWN, chunks, damaged, file_id, free_space, idle_timeout, kill_grace,
+                    memory_limit, open_db, placeholders, problem, set_aside, state_key, threads_limit,
+                    transaction, worker_jobs)
 
 log = logging.getLogger("cluster_core.local.runner")
 
 PR_SET_CHILD_SUBREAPER = 36
 MAX_CLIENTS = 256  # client connections kept open at once (each submitting process keeps one)
 KEEP_FINISHED = 7 * 86400  # seconds a finished job stays in the database
+FIRST_PAUSE, MAX_PAUSE = 0.05, 5.0  # seconds between tries while the database cannot be used: doubling
 _BAD = frozenset(FINISHED) - {COMPLETED}
+# what the runner keeps of a job it runs: enough to write its row again into a new database, and to find
+# its exit file and output directories
+_INFO = ("name", "script", "workdir", "outfile", "errfile", "call", "user")
 
 
 class _Run:
@@ -49,7 +56,7 @@ class _Run:
 
     __slots__ = ("id", "pid", "ctime", "marker", "spawned", "pidfd", "cores", "mem", "limit", "deadline",
                  "kill_state", "kill_reason", "kill_at", "victims", "discard", "worker", "exit_file",
-                 "started")
+                 "started", "info")
 
     def __init__(self, job_id, pid, ctime, marker, cores, mem, limit, deadline, spawned=False):
         self.id, self.pid, self.ctime, self.marker, self.spawned = job_id, pid, ctime, marker, spawned
@@ -63,6 +70,7 @@ class _Run:
         self.worker: Optional[_WorkerProc] = None
         self.exit_file: Optional[str] = None
         self.started = 0.0
+        self.info: dict = {}
 
     @property
     def own(self) -> bool:
@@ -143,7 +151,11 @@ class Runner:
         self.stop_waiters: list[socket.socket] = []
         self.clients: dict[socket.socket, bytearray] = {}
         self.idle_since: Optional[float] = time.monotonic()
-        self.retry_at: Optional[float] = None
+        self.retry_at: Optional[float] = None  # the database failed: no use of it before then
+        self.failures = 0  # passes in a row that could not use the database
+        self.pause = 0.0
+        self.recovered = False
+        self.db_id: Optional[tuple] = None
         self.started = time.time()
         self.pid = os.getpid()
         self.was_clean = False
@@ -173,7 +185,7 @@ class Runner:
         self.was_clean = clean.exists()
         with contextlib.suppress(FileNotFoundError):
             clean.unlink()
-        self.db = open_db(self.sdir)
+        self._open_db()
         self._listen()
         self._signals()
         with contextlib.suppress(Exception):
@@ -182,12 +194,13 @@ class Runner:
         _close_on_exec()
         log.info("runner %d serving %s: %d cores, %d MB, idle exit after %g s", os.getpid(), self.sdir,
                  self.threads, self.memory, self.idle)
-        self._recover()
         try:
             self._loop()
         finally:
             self._close_listener()
             self._stop_workers()
+            if not self.running:
+                self._kill_orphans()
             for conn in self.stop_waiters:
                 with contextlib.suppress(OSError):
                     conn.send(b"bye\n")
@@ -220,8 +233,9 @@ class Runner:
             if time.monotonic() > deadline:
                 raise SystemExit("another process held runner.lock for 60 s without serving; giving up")
             time.sleep(0.02)
-        os.ftruncate(self.lock_fd, 0)
-        os.write(self.lock_fd, f"{os.getpid()}\n".encode())
+        with contextlib.suppress(OSError):  # for people to read; a full disk may refuse it
+            os.ftruncate(self.lock_fd, 0)
+            os.write(self.lock_fd, f"{os.getpid()}\n".encode())
 
     def _listen(self) -> None:
         path = self.sock_path
@@ -265,7 +279,8 @@ class Runner:
 
     def _loop(self) -> None:
         while True:
-            busy = self.load_new or self.resync  # look at the queue before sleeping
+            paused = self.retry_at is not None and time.monotonic() < self.retry_at
+            busy = not paused and (self.load_new or self.resync or not self.recovered)  # look before sleeping
             registered = self.sel.get_map()
             for key, _ in self.sel.select(0 if busy else self._timeout()):
                 if registered.get(key.fd) is not key:
@@ -284,24 +299,21 @@ class Runner:
                 elif isinstance(what, _Run):
                     self._adopted_ended(what)
             self._reap()
-            if self.resync:
-                self._resync()
-            if self.load_new:
-                self._load_new()
             self._timers()
-            starts = self._schedule()
-            if starts:
-                self._start(starts)
-            self._flush()
+            if self.retry_at is None or time.monotonic() >= self.retry_at:
+                self._use_db()
             now = time.monotonic()
             if self.running:
                 self.idle_since = None
             elif self.idle_since is None:
                 self.idle_since = now
-            if self.updates:
-                continue  # a failed flush retries on its timer first
-            if self.stopping and not self.running:
+            if self.stopping and not self.running and (not self.updates or self.failures):
+                if self.updates:
+                    log.error("leaving with %d changes not written to the state database; the next runner "
+                              "settles the jobs concerned from their exit files", len(self.updates))
                 return
+            if self.updates:
+                continue  # a failed write is tried again after its pause, never given up by an idle exit
             if not self.running and now - self.idle_since >= self.idle:
                 self._close_listener()  # from now on submitters start a new runner
                 if not self._work_arrived():
@@ -311,9 +323,94 @@ class Runner:
                 self.load_new = self.resync = True
                 self.idle_since = now
 
+    def _use_db(self) -> None:
+        """One pass over the database: read what changed, start what can start, write what happened. A
+        pass that fails pauses the database (jobs are still watched and killed meanwhile)."""
+        try:
+            if file_id(self.sdir / DB_NAME) != self.db_id:
+                self._reopen()
+            if not self.recovered:
+                self._recover()
+            if self.resync:
+                self._resync()
+            if self.load_new:
+                self._load_new()
+            starts = self._schedule()
+            if starts:
+                self._start(starts)
+            self._flush()
+        except sqlite3.Error as exc:
+            self._db_failed(exc)
+            return
+        if self.failures:
+            log.info("the state database works again after %d failed attempts", self.failures)
+        self.failures, self.pause, self.retry_at = 0, 0.0, None
+
+    def _db_failed(self, exc: sqlite3.Error) -> None:
+        """Set a damaged database aside and go on in a new one; else wait a growing, bounded pause before
+        the next try (a full disk: the runner neither spins nor gives up what it has to write)."""
+        self.load_new = self.resync = True  # read again what this pass may have missed
+        if damaged(exc):
+            try:
+                set_aside(self.sdir)
+                self._reopen()
+                return
+            except (sqlite3.Error, OSError) as again:
+                exc = again
+        self.failures += 1
+        self.pause = min(MAX_PAUSE, FIRST_PAUSE * 2 ** min(self.failures - 1, 16))
+        self.retry_at = time.monotonic() + self.pause
+        if self.failures == 1:
+            log.warning("%s; trying again in growing pauses up to %g s (%d changes to write)",
+                        problem(self.sdir, exc), MAX_PAUSE, len(self.updates))
+
+    def _open_db(self) -> None:
+        try:
+            self.db = open_db(self.sdir)
+        except sqlite3.Error as exc:
+            if not damaged(exc):
+                raise
+            set_aside(self.sdir)
+            self.db = open_db(self.sdir)
+        self.db_id = file_id(self.sdir / DB_NAME)
+
+    def _reopen(self) -> None:
+        """The database file was replaced (a damaged one set aside): go on in the new one, writing the
+        jobs running here into it again, and read its queue afresh."""
+        with contextlib.suppress(sqlite3.Error):
+            self.db.close()
+        self._open_db()
+        present: set = set()
+        for part in chunks(list(self.running)):
+            present.update(r[0] for r in self.db.execute(
+                f"SELECT id FROM jobs WHERE id IN ({placeholders(part)})", part))
+        # a start the new database does not know is no cancellation (see _discard)
+        self.updates = [(sql, params, None) for sql, params, _ in self.updates]
+        lost = [run for run in self.running.values() if run.id not in present and not run.discard]
+        self.updates += [self._row_again(run) for run in lost]
+        self.load_new = self.resync = True
+        log.warning("the state database %s was replaced; %d running jobs written into it again",
+                    self.sdir / DB_NAME, len(lost))
+
+    @staticmethod
+    def _row_again(run: "_Run") -> tuple:
+        """The update that writes a running job's row into a database that lost it (what only its
+        submitter knew, its options and environment, stays empty)."""
+        i = run.info
+        return ("INSERT OR IGNORE INTO jobs (id, name, script, options, env, cores, mem_mb, time_limit, "
+                "depends, workdir, outfile, errfile, state, pid, pid_ctime, submit_time, start_time, user, call) "
+                "VALUES (?, ?, ?, '{}', '{}', ?, ?, ?, '[]', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run.id, i.get("name") or f"job {run.id}", i.get("script") or "", run.cores, run.mem or None,
+                 run.limit, i.get("workdir") or "/", i.get("outfile"), i.get("errfile"), RUNNING, run.pid,
+                 run.ctime, i.get("start_time") or time.time(), i.get("start_time"), i.get("user"),
+                 i.get("call")), None)
+
     def _work_arrived(self) -> bool:
-        count, top = self.db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM jobs WHERE state=?",
-                                     (PENDING,)).fetchone()
+        try:
+            count, top = self.db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM jobs WHERE state=?",
+                                         (PENDING,)).fetchone()
+        except sqlite3.Error:
+            return True  # cannot tell: stay
         return count != len(self.pending) or top > self.last_id
 
     def _timeout(self) -> Optional[float]:
@@ -326,7 +423,7 @@ class Runner:
                 due.append(run.deadline)
             if run.pidfd is None and not run.own:
                 due.append(now + 1.0)  # adopted without a pidfd: look again in a second
-        if not self.running and self.idle_since is not None:
+        if not self.running and self.idle_since is not None and not self.updates:
             due.append(self.idle_since + self.idle)
         return max(0.0, min(due) - now) if due else None
 
@@ -425,7 +522,8 @@ class Runner:
                 "state_dir": str(self.sdir), "socket": str(self.sock_path), "threads": self.threads,
                 "memory": self.memory, "idle_timeout": self.idle, "started": self.started,
                 "running": sorted(self.running), "pending": sorted(self.pending),
-                "stopping": self.stopping, "workers": sorted(self.workers)}
+                "stopping": self.stopping, "workers": sorted(self.workers), "db_failures": self.failures,
+                "db_pause": self.pause}
 
     def _stop(self, reason: str, cancel_queued: bool) -> None:
         if self.stopping:
@@ -436,8 +534,11 @@ class Runner:
             self.updates.append(("UPDATE jobs SET state=?, reason=?, end_time=? WHERE state IN ('PENDING', 'HELD')",
                                  (CANCELLED, reason, time.time()), None))
             self.pending.clear()
-        for run in list(self.running.values()):
-            self._kill(run, CANCELLED, reason)
+        self.retry_at = None  # one more try to write before leaving, even while paused
+        runs = [run for run in self.running.values() if not run.kill_state]
+        marks = proctools.marked(self.key, self._sessions(runs)) if runs else {}
+        for run in runs:
+            self._kill(run, CANCELLED, reason, marks)
 
     # --- signals and children -------------------------------------------------------------------
 
@@ -486,6 +587,7 @@ class Runner:
                 proctools.send(proctools.alive(run.victims), signal.SIGKILL, run.pid)
         elif run.spawned:
             proctools.send(proctools.alive(run.victims), signal.SIGKILL, run.pid)
+            self._kill_orphans()
         else:
             proctools.send(proctools.alive(run.victims) + proctools.marked(self.key).get(run.id, []),
                            signal.SIGKILL)
@@ -493,6 +595,7 @@ class Runner:
             return
         code: Optional[int] = None
         signame = None
+        end = time.time()
         if status is not None:
             if os.WIFSIGNALED(status):
                 sig = os.WTERMSIG(status)
@@ -500,8 +603,12 @@ class Runner:
                 signame = _signame(sig)
             else:
                 code = os.WEXITSTATUS(status)
+        ended = ended_by_exit_file(run.info.get("script"), run.info.get("call")) \
+            if status is None and not run.kill_state else None
         if run.kill_state:
             state, reason = run.kill_state, run.kill_reason
+        elif ended is not None:  # adopted from a dead runner: its exit file tells how it ended
+            state, code, reason, end = ended
         elif status is None:
             state, reason = UNKNOWN, f"{LOST_REASON} (a runner restart left its exit status unknown)"
         elif signame:
@@ -509,24 +616,62 @@ class Runner:
         elif code == 0:
             state, reason = COMPLETED, None
         else:
-            state, reason = FAILED, f"exit code {code}"
+            state, reason = FAILED, self._short_of_space(run) or f"exit code {code}"
         # the environment (a few KB) has served its purpose: drop it so the database stays small
         self.updates.append(("UPDATE jobs SET state=?, exitcode=?, reason=?, end_time=?, env='{}' WHERE id=?",
-                             (state, code, reason, time.time(), run.id), None))
+                             (state, code, reason, end, run.id), None))
         self._final(run.id, state)
 
     # --- killing --------------------------------------------------------------------------------
 
-    def _kill(self, run: _Run, state: str, reason: str) -> None:
+    @staticmethod
+    def _short_of_space(run: _Run) -> Optional[str]:
+        """A likely cause of a failure that the job's own stderr cannot tell: a (nearly) full file system
+        where its output, error or exit file goes."""
+        info = run.info
+        dirs = {os.path.dirname(p) for p in (info.get("outfile"), info.get("errfile"), info.get("script")) if p}
+        if not info.get("outfile") and info.get("workdir"):
+            dirs.add(info["workdir"])
+        for path in sorted(dirs):
+            free = free_space(Path(path))
+            if free < LOW_SPACE:
+                return (f"only {int(free) // 1024} KB free in {path}, where the job writes its files: "
+                        f"writes there may have failed")
+        return None
+
+    def _kill_orphans(self) -> None:
+        """Kill what ended jobs left running outside their session and process group (a double fork):
+        the runner, a subreaper, inherits it, and its marker tells whose it is (unmarked: left alone)."""
+        for pid in proctools.children(self.pid):
+            if pid in self.by_pid or pid in self.workers:
+                continue
+            job = proctools.job_of(pid, self.key)
+            if job is not None and job not in self.running:
+                log.info("killing process %d, left running by job %d", pid, job)
+                proctools.send(proctools.tree(proctools.find(pid)), signal.SIGKILL)
+
+    def _kill(self, run: _Run, state: str, reason: str, marks: Optional[dict] = None) -> None:
         if run.kill_state:
             return
         run.kill_state, run.kill_reason = state, reason
-        run.victims = proctools.tree(self._find(run))
+        run.victims = self._victims(run, marks)
         if self.grace > 0:
             proctools.send(run.victims, signal.SIGTERM, run.pid)
             run.kill_at = time.monotonic() + self.grace
         else:
             proctools.send(run.victims, signal.SIGKILL, run.pid)
+
+    def _victims(self, run: _Run, marks: Optional[dict] = None) -> list:
+        """Every live process of a job: its tree, its session, and whatever carries its marker (a double
+        fork leaves the first two; ``marks`` is proctools.marked's answer, when asked for several jobs)."""
+        if marks is None:
+            marks = proctools.marked(self.key, self._sessions([run]))
+        return proctools.unique(proctools.tree(self._find(run)) + marks.get(run.id, []))
+
+    def _sessions(self, runs: list) -> dict[int, int]:
+        """Session id -> job id for these jobs (a job is the leader of its session): only where the pid is
+        surely still the job's (our unreaped child, or an adopted process checked by its marker)."""
+        return {run.pid: run.id for run in runs if run.own or self._find(run) is not None}
 
     @staticmethod
     def _find(run: _Run):
@@ -535,13 +680,16 @@ class Runner:
 
     def _timers(self) -> None:
         now = time.monotonic()
+        due = [run for run in self.running.values() if run.kill_at is not None and now >= run.kill_at]
+        marks = proctools.marked(self.key, self._sessions(due)) if due else {}
+        for run in due:
+            run.kill_at = None
+            run.victims = proctools.unique(proctools.alive(run.victims) + self._victims(run, marks))
+            proctools.send(run.victims, signal.SIGKILL, run.pid)
         for run in list(self.running.values()):
             if run.kill_at is not None:
-                if now >= run.kill_at:
-                    run.kill_at = None
-                    run.victims = proctools.alive(run.victims) + proctools.tree(self._find(run))
-                    proctools.send(run.victims, signal.SIGKILL, run.pid)
-            elif run.kill_state is None and run.deadline is not None and now >= run.deadline:
+                continue
+            if run.kill_state is None and run.deadline is not None and now >= run.deadline:
                 self._kill(run, TIMEOUT, f"time limit of {format_time(run.limit)} reached")
             elif not run.own and run.pidfd is None and self._find(run) is None:
                 self._ended(run, None)
@@ -576,11 +724,13 @@ class Runner:
             self.waiters.setdefault(dep, []).append(w.id)
 
     def _requeue(self, rows) -> None:
-        """Replace the queue by these rows (in id order)."""
+        """Replace the queue by these rows (in id order), but for jobs this runner started or ended whose
+        rows still say queued (their updates not written yet)."""
         self.pending = {}
         self.waiters = {}
         for row in rows:
-            self._queue(_Wait(row))
+            if row["id"] not in self.running and row["id"] not in self.known:
+                self._queue(_Wait(row))
 
     def _load(self, where: str, params: tuple) -> list:
         return list(self.db.execute(f"SELECT id, cores, mem_mb, depends, state FROM jobs WHERE {where} "
@@ -604,10 +754,12 @@ class Runner:
             state = self._db_state(job_id)
             if state in FINISHED:
                 self._final(job_id, state)
-        for (job_id,) in self.db.execute("SELECT id FROM jobs WHERE state=? AND cancel_requested=1", (RUNNING,)):
-            run = self.running.get(job_id)
-            if run is not None:
-                self._kill(run, CANCELLED, "cancelled by user")
+        runs = [self.running[job_id] for (job_id,) in
+                self.db.execute("SELECT id FROM jobs WHERE state=? AND cancel_requested=1", (RUNNING,))
+                if job_id in self.running and not self.running[job_id].kill_state]
+        marks = proctools.marked(self.key, self._sessions(runs)) if runs else {}
+        for run in runs:
+            self._kill(run, CANCELLED, "cancelled by user", marks)
 
     def _db_state(self, job_id: int) -> Optional[str]:
         row = self.db.execute("SELECT state FROM jobs WHERE id=?", (job_id,)).fetchone()
@@ -668,7 +820,7 @@ class Runner:
         ids = [w.id for w in starts]
         for part in chunks(ids):
             for row in self.db.execute("SELECT id, name, script, env, workdir, outfile, errfile, time_limit, "
-                                       f"call FROM jobs WHERE id IN ({placeholders(part)})", part):
+                                       f"call, user FROM jobs WHERE id IN ({placeholders(part)})", part):
                 rows[row["id"]] = row
         for w in starts:
             row = rows.get(w.id)
@@ -693,8 +845,9 @@ class Runner:
                 self._final(w.id, FAILED)
                 continue
             self.running[w.id] = run
+            run.info = dict({k: row[k] for k in _INFO}, start_time=time.time())
             self.updates.append(("UPDATE jobs SET state=?, pid=?, pid_ctime=?, start_time=? WHERE id=? AND state=?",
-                                 (RUNNING, run.pid, run.ctime, time.time(), w.id, PENDING),
+                                 (RUNNING, run.pid, run.ctime, run.info["start_time"], w.id, PENDING),
                                  lambda run=run: self._discard(run)))
 
     def _marker(self, job_id: int) -> str:
@@ -955,37 +1108,38 @@ class Runner:
         self.resync = True
 
     def _flush(self) -> None:
+        """Write what happened in one transaction (kept for the next try when it fails)."""
         if not self.updates:
             return
         zero = []
-        try:
-            with transaction(self.db):
-                for sql, params, on_zero in self.updates:
-                    if self.db.execute(sql, params).rowcount == 0 and on_zero is not None:
-                        zero.append(on_zero)
-        except Exception:
-            log.exception("could not write %d updates to the state database; retrying", len(self.updates))
-            self.retry_at = time.monotonic() + 1.0
-            return
+        with transaction(self.db):
+            for sql, params, on_zero in self.updates:
+                if self.db.execute(sql, params).rowcount == 0 and on_zero is not None:
+                    zero.append(on_zero)
         self.updates.clear()
-        self.retry_at = None
         for callback in zero:
             callback()
 
     # --- after a crash --------------------------------------------------------------------------
 
     def _recover(self) -> None:
-        """Adopt the jobs a dead runner left running, settle the ones it lost, kill strays, and load
-        the queue."""
-        with transaction(self.db):
-            self.db.execute("DELETE FROM jobs WHERE end_time < ? AND state NOT IN ('PENDING', 'HELD', 'RUNNING')",
-                            (time.time() - KEEP_FINISHED,))
+        """Adopt the jobs a dead runner left running, settle the ones it lost (by their exit files), kill
+        strays, write back live jobs a damaged database lost, and load the queue. Reads first: a failure
+        leaves nothing half done."""
         self.last_id = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM jobs").fetchone()[0]
         rows = list(self.db.execute(
-            "SELECT id, pid, pid_ctime, cores, mem_mb, time_limit, start_time, state, cancel_requested "
-            "FROM jobs WHERE state IN (?, ?) AND id <= ?", (RUNNING, PENDING, self.last_id)))
+            f"SELECT id, pid, pid_ctime, cores, mem_mb, time_limit, start_time, state, cancel_requested, "
+            f"depends, {', '.join(_INFO)} FROM jobs WHERE state IN (?, ?) AND id <= ?",
+            (RUNNING, PENDING, self.last_id)))
         running = [r for r in rows if r["state"] == RUNNING]
         marks = proctools.marked(self.key) if (running or self._has_marked_candidates()) else {}
+        rowless = set(marks)
+        for part in chunks(list(marks)):
+            rowless -= {r[0] for r in self.db.execute(f"SELECT id FROM jobs WHERE id IN ({placeholders(part)})",
+                                                      part)}
+        self.recovered = True
+        self.updates.append(("DELETE FROM jobs WHERE end_time < ? AND state NOT IN ('PENDING', 'HELD', 'RUNNING')",
+                             (time.time() - KEEP_FINISHED,), None))
         now = time.time()
         for row in rows:
             procs = marks.pop(row["id"], [])
@@ -998,20 +1152,39 @@ class Runner:
                 self._adopt(row, proc, now)
             elif row["state"] == RUNNING:
                 proctools.send(procs, signal.SIGKILL)
-                self.updates.append(("UPDATE jobs SET state=?, reason=?, end_time=? WHERE id=? AND state=?",
-                                     (UNKNOWN, LOST_REASON, now, row["id"], RUNNING), None))
-                self.known[row["id"]] = UNKNOWN
-                log.warning("job %d: %s", row["id"], LOST_REASON)
-        for job_id, procs in marks.items():  # processes of jobs that ended: strays
-            log.warning("killing %d stray processes of finished job %d", len(procs), job_id)
+                state, code, reason, end = ended_by_exit_file(row["script"], row["call"]) or \
+                    (UNKNOWN, None, LOST_REASON, now)
+                self.updates.append(("UPDATE jobs SET state=?, exitcode=?, reason=?, end_time=?, env='{}' "
+                                     "WHERE id=? AND state=?", (state, code, reason, end, row["id"], RUNNING), None))
+                self.known[row["id"]] = state
+                log.warning("job %d ended while no runner ran: %s", row["id"], reason or state.lower())
+        for job_id, procs in marks.items():
+            leader = next((p for p in procs if proctools.is_session_leader(p)), None) \
+                if job_id in rowless else None
+            if leader is not None and (proctools.create_time(leader.pid) or 0) > now - KEEP_FINISHED:
+                # a live job whose row a damaged database took with it: write back what can be told
+                self._adopt(self._rowless(job_id, leader), leader, now)
+                self.updates.append(self._row_again(self.running[job_id]))
+                continue
+            log.warning("killing %d stray processes of finished job %d", len(procs), job_id)  # strays
             proctools.send(procs, signal.SIGKILL)
-        self._requeue([row for row in self._load("state = ? AND id <= ?", (PENDING, self.last_id))
-                       if row["id"] not in self.running])
+        self._requeue([row for row in rows if row["state"] == PENDING])
         for job_id, state in list(self.known.items()):
             if state in _BAD:
                 self._final(job_id, state)
         self.load_new = True
-        self._flush()
+
+    @staticmethod
+    def _rowless(job_id: int, proc) -> dict:
+        """What can be told of a live job from its process alone."""
+        try:
+            cmd, cwd = proc.cmdline(), proc.cwd()
+        except Exception:  # gone meanwhile (psutil.Error), or not ours to read
+            cmd, cwd = [], "/"
+        script = cmd[1] if len(cmd) == 2 and os.path.basename(cmd[0]) == "bash" else ""
+        return {"id": job_id, "name": f"job {job_id} (recovered)", "script": script, "workdir": cwd,
+                "outfile": None, "errfile": None, "call": None, "user": _user(), "cores": 1, "mem_mb": None,
+                "time_limit": None, "start_time": None, "cancel_requested": 0}
 
     def _has_marked_candidates(self) -> bool:
         """Whether the last runner may have left processes behind (it did not exit cleanly)."""
@@ -1025,6 +1198,7 @@ class Runner:
         deadline = time.monotonic() + (start + limit - now) if limit else None
         run = _Run(row["id"], proc.pid, ctime, self._marker(row["id"]), row["cores"], row["mem_mb"], limit,
                    deadline)
+        run.info = dict({k: row[k] for k in _INFO}, start_time=start)
         try:
             run.pidfd = os.pidfd_open(proc.pid)
         except ProcessLookupError:
@@ -1099,7 +1273,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     except BaseException:
         log.exception("runner failed")
         raise
-    (sdir / "clean-exit").touch()
+    with contextlib.suppress(OSError):  # a full disk may refuse even that
+        (sdir / "clean-exit").touch()
 
 
 if __name__ == "__main__":
