@@ -189,8 +189,11 @@ class Tracker:
             base = rec if (rec is not None and (t.task is None or rec.task_id == t.task)) else \
                 QueueJob(id=t.key, state=state, array_id=t.query_id if t.task is not None else None,
                          task_id=t.task)
+            # the scheduler's reason for not knowing ("unknown", "lost") no longer applies
+            reason = base.reason if (rec is None or rec.state is not State.UNKNOWN) and base.reason else \
+                "from the job's exit file"
             t.record = attrs.evolve(base, state=state, exitcode=ended.returncode, start_time=ended.start,
-                                    end_time=ended.end, reason=base.reason or "from the job's exit file")
+                                    end_time=ended.end, reason=reason)
             return
         if t.cancel_requested and rec is None:
             # asked to cancel, and gone without a word (cancelled while queued: no exit file, and no
