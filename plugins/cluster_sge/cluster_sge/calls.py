@@ -7,6 +7,11 @@ The plugin remembers a little per process: when it submitted a job (to bound the
 owns the jobs it has seen (to ask qstat about those users only), the tasks of the arrays it submitted,
 the jobs it deleted (accounting cannot tell a deleted job from one killed by a signal) and the final
 records it has read (a finished job is never looked up twice).
+
+A qsub that failed transiently or timed out may have been accepted all the same (the qmaster made the
+job, then the answer was lost). Each submission carries a unique token in its job context (``-ac
+CLUSTER_CORE_TOKEN=<hex>``), and before qsub runs again the qmaster is asked whether one of this user's
+jobs carries it; only a definite "no" allows another try (:func:`submit`, :func:`find_by_token`).
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ import re
 import shutil
 import threading
 import time
+import uuid
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, NoReturn, Optional, Sequence
 
 from cluster_core.commands import Result, run, which
 from cluster_core.errors import SchedulerError, SubmitError
@@ -42,6 +48,24 @@ TRANSIENT = (
     r"qmaster is in startup",
     r"Connection refused",
 )
+#: Transient messages that say qsub never reached the qmaster: qsub runs again without asking whether
+#: the job exists.
+NOT_SUBMITTED = (
+    r"Connection refused",
+    r"unable to contact qmaster",
+    r"qmaster is in startup",
+)
+#: The job context variable (qsub -ac) that carries each submission's token.
+TOKEN_CONTEXT = "CLUSTER_CORE_TOKEN"
+SUBMIT_RETRIES = 3
+SUBMIT_BACKOFF = 1.0
+#: How long a submission keeps asking whether a job whose qsub failed transiently exists (seconds).
+CHECK_PATIENCE = 600.0
+#: How far the qmaster's submission time of a finished job may lie outside the failed qsub's run (clocks
+#: of the submit host and the qmaster that disagree) to be taken for the job it made.
+SUBMIT_CLOCK_SLACK = 5.0
+#: qstat -j asks about this many jobs at once.
+CHUNK = 200
 DETECT_TIMEOUT = 3.0
 QUERY_TIMEOUT = 30.0
 SUBMIT_TIMEOUT = 60.0
@@ -56,12 +80,13 @@ _owners: dict[str, str] = {}            # job number -> owner
 _array_tasks: dict[str, list[int]] = {}  # array job number -> its Grid Engine task numbers
 _cancelled: set[str] = set()            # ids deleted by this process ("12", "12.3")
 _final: dict[str, QueueJob] = {}        # id -> finished record, never asked again
+_mine: set[str] = set()                 # job numbers this process's submissions made
 
 
 def forget() -> None:
     """Drop what this process remembers about jobs (tests whose cell restarts and reuses numbers)."""
     with _lock:
-        for store in (_submitted, _owners, _array_tasks, _cancelled, _final):
+        for store in (_submitted, _owners, _array_tasks, _cancelled, _final, _mine):
             store.clear()
 
 
@@ -145,26 +170,42 @@ def submit_args(script: Path, options: Mapping[str, Any], directives_in_script: 
 
 
 def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool) -> str:
-    """``qsub -terse [words] script``; the job number. SubmitError names the keyword at fault."""
+    """``qsub -terse [words] -ac CLUSTER_CORE_TOKEN=<hex> script``; the job number. SubmitError names the
+    keyword at fault.
+
+    A qsub that timed out or met a transient error may still have been accepted: the qmaster is asked for
+    a job carrying the token (:func:`find_by_token`) and qsub runs again only when there is none. The
+    token goes last, after any ``-sc`` of the user's, which would replace the whole context."""
     args = submit_args(script, options, directives_in_script)
-    try:
-        # a qsub that timed out may still have been accepted: never submit twice
-        res = _run(args, timeout=SUBMIT_TIMEOUT, retries=3, backoff=1.0, transient=TRANSIENT,
-                   retry_timeouts=False)
-    except SchedulerError as exc:
-        if exc.returncode is None or exc.transient:  # missing command, timeout, qmaster away
-            raise SubmitError(f"qsub could not submit {script}: {exc}", command=exc.command,
-                              returncode=exc.returncode, output=exc.output, transient=exc.transient) from None
-        message = parse.error_summary(exc.output)
-        keyword = parse.submit_error_keyword(exc.output, dict(options), render.setting("memory_resource"),
-                                             render.setting("gpu_resource"))
-        about = f" ({keyword}={options[keyword]!r})" if keyword in options else ""
-        if parse.NO_QUEUE.search(exc.output):
-            asked = ", ".join(f"{k}={options[k]!r}" for k in parse.NO_QUEUE_KEYWORDS if k in options)
-            about = (f": no queue of this cluster can ever run it (qsub -w {render.verify_level()}); "
-                     f"{'it asked for ' + asked if asked else 'check its extra= options'}")
-        raise SubmitError(f"Grid Engine refused job {script.name}: {message}{about}", keyword=keyword,
-                          command=exc.command, returncode=exc.returncode, output=exc.output) from None
+    token = uuid.uuid4().hex
+    args = [*args[:-1], "-ac", f"{TOKEN_CONTEXT}={token}", args[-1]]
+    name = render.job_name(str(options["name"])) if options.get("name") else None
+    before = _existing((options.get("outfile"), options.get("errfile")))
+    started = time.time()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            res = _run(args, timeout=SUBMIT_TIMEOUT, retries=0, transient=TRANSIENT)
+            break
+        except SchedulerError as exc:
+            if not exc.transient:  # a refusal, or qsub missing
+                _refused(exc, script, options)
+            if not any(re.search(p, exc.output or "", re.IGNORECASE) for p in NOT_SUBMITTED):
+                # a timeout, or an answer lost after the qmaster got the job: only a definite "no" allows
+                # another try
+                number = find_by_token(token, str(exc), started=started, name=name, before=before)
+                if number:
+                    log.warning("%s, but job %s was created: not submitting it again", str(exc).splitlines()[0],
+                                number)
+                    _remember(number, started, options)
+                    return number
+            if attempt > SUBMIT_RETRIES:
+                _refused(exc, script, options)
+            delay = SUBMIT_BACKOFF * 2 ** (attempt - 1)
+            log.warning("%s; the job was not created, submitting again in %.1f s (attempt %d of %d)",
+                        str(exc).splitlines()[0], delay, attempt + 1, SUBMIT_RETRIES + 1)
+            time.sleep(delay)
     try:
         number = parse.parse_qsub(res.stdout)
     except ValueError as exc:
@@ -172,13 +213,161 @@ def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool)
                           output=res.stdout + res.stderr) from None
     if res.stderr.strip():
         log.info("qsub said: %s", res.stderr.strip())
-    with _lock:
-        _submitted[number] = time.time()
-        _owners[number] = getpass.getuser()
-        m = re.search(r"^\d+\.(\d+-\d+:\d+)\s*$", res.stdout.strip(), re.MULTILINE)
-        if m:
+    _remember(number, time.time(), options)
+    m = re.search(r"^\d+\.(\d+-\d+:\d+)\s*$", res.stdout.strip(), re.MULTILINE)
+    if m:
+        with _lock:
             _array_tasks[number] = parse.expand_tasks(m.group(1))
     return number
+
+
+def _remember(number: str, when: float, options: Mapping[str, Any]) -> None:
+    with _lock:
+        _submitted[number] = when
+        _owners[number] = getpass.getuser()
+        _mine.add(number)
+    if options.get("array"):
+        try:
+            (_, spec), *_ = render.array_flags(str(options["array"]))
+            with _lock:
+                _array_tasks.setdefault(number, parse.expand_tasks(spec))
+        except Exception as exc:  # the tasks are then asked of accounting, as for a job not submitted here
+            log.debug("tasks of array %s unknown: %s", number, exc)
+
+
+def _refused(exc: SchedulerError, script: Path, options: Mapping[str, Any]) -> NoReturn:
+    """Turn qsub's failure into a SubmitError naming the keyword at fault where it can be told."""
+    if exc.returncode is None or exc.transient:  # missing command, timeout, qmaster away
+        raise SubmitError(f"qsub could not submit {script}: {exc}", command=exc.command,
+                          returncode=exc.returncode, output=exc.output, transient=exc.transient) from None
+    message = parse.error_summary(exc.output)
+    keyword = parse.submit_error_keyword(exc.output, dict(options), render.setting("memory_resource"),
+                                         render.setting("gpu_resource"))
+    about = f" ({keyword}={options[keyword]!r})" if keyword in options else ""
+    if parse.NO_QUEUE.search(exc.output):
+        asked = ", ".join(f"{k}={options[k]!r}" for k in parse.NO_QUEUE_KEYWORDS if k in options)
+        about = (f": no queue of this cluster can ever run it (qsub -w {render.verify_level()}); "
+                 f"{'it asked for ' + asked if asked else 'check its extra= options'}")
+    raise SubmitError(f"Grid Engine refused job {script.name}: {message}{about}", keyword=keyword,
+                      command=exc.command, returncode=exc.returncode, output=exc.output) from None
+
+
+def _existing(paths: Sequence[Optional[str]]) -> dict[str, bool]:
+    return {str(p): os.path.exists(p) for p in paths if p}
+
+
+def _ran_since(before: Mapping[str, bool]) -> Optional[bool]:
+    """Whether an output file that did not exist before qsub exists now (None: none to tell by). Grid
+    Engine creates a job's output files when it starts, before the job's own command runs."""
+    watched = [p for p, existed in before.items() if not existed]
+    return any(os.path.exists(p) for p in watched) if watched else None
+
+
+class _Unanswered(Exception):
+    def __init__(self, message: str, transient: bool, error: Optional[SchedulerError] = None):
+        super().__init__(message)
+        self.transient = transient
+        self.error = error
+
+
+def _since(entry: parse.QstatEntry, since: float) -> bool:
+    """Whether a job was submitted or started at ``since`` or later (or qstat gives no time for it)."""
+    times = [t for t in (entry.submit_time, entry.start_time) if t is not None]
+    return not times or max(times) >= since
+
+
+def _ask_for_token(token: str, user: str, since: float) -> tuple[Optional[str], list[parse.QstatEntry]]:
+    """One look: (the number of the job of ``user`` carrying ``token``, or None; the user's jobs that have
+    ended, with those that left qstat while it was asked). ``qstat -s prsz -u user`` lists every live and
+    recently finished job, ``qstat -j numbers`` the contexts of the live ones submitted (or started) since
+    ``since`` by the qmaster's clock."""
+    def ask(args: list[str]) -> str:
+        try:
+            return _run(args, timeout=QUERY_TIMEOUT, retries=0, transient=TRANSIENT).stdout
+        except SchedulerError as exc:
+            raise _Unanswered(str(exc), exc.transient, exc) from None
+
+    listing = ["qstat", "-xml", "-s", "prsz", "-u", user]
+    try:
+        entries = parse.parse_qstat_xml(ask(listing))
+    except ValueError as exc:
+        raise _Unanswered(str(exc), True) from None
+    ended = [e for e in entries if "z" in e.state]
+    live = {e.number: e for e in entries if "z" not in e.state and _since(e, since)}
+    numbers = list(live)
+    contexts: dict[str, dict[str, str]] = {}
+    for i in range(0, len(numbers), CHUNK):
+        try:
+            contexts.update(parse.parse_job_contexts(ask(["qstat", "-xml", "-j", ",".join(numbers[i:i + CHUNK])])))
+        except ValueError as exc:
+            raise _Unanswered(str(exc), True) from None
+    for number in numbers:
+        if contexts.get(number, {}).get(TOKEN_CONTEXT) == token:
+            return number, ended
+    # a job listed live that qstat -j no longer knows has just ended: its context can no longer be read
+    return None, ended + [live[n] for n in numbers if n not in contexts]
+
+
+def find_by_token(token: str, failure: str, *, started: float, name: Optional[str] = None,
+                  before: Optional[Mapping[str, bool]] = None) -> Optional[str]:
+    """The number of this user's job carrying ``token``, or None when there definitely is none.
+
+    A live job shows its context in ``qstat -j``; a job that has ended no longer does (nor does qacct).
+    So when no live job carries the token, the job may have run and ended already: its output files,
+    which did not exist before qsub (``before``), tell. Appeared: the one ended job named ``name`` that
+    the qmaster received while qsub ran is it (none or several: SubmitError). Not appeared: the job never
+    ran, and submitting again cannot run it twice. Nothing to tell by: an ended job named ``name`` of the
+    last hour that this process did not submit means it cannot be told (SubmitError); none means no.
+
+    While qstat fails it is asked again (with back-off, up to CHECK_PATIENCE seconds): an unanswered
+    question is no "no", and reading it as one submits the job twice. SubmitError when it never answers."""
+    user = getpass.getuser()
+    marker = f"{TOKEN_CONTEXT}={token}"
+    hint = (f"it is not submitted again, so as not to run it twice. If it exists, its context holds {marker} "
+            f"(qstat -j <number> shows it)")
+    first = failure.splitlines()[0] if failure else "qsub failed"
+    deadline = time.monotonic() + CHECK_PATIENCE
+    delay = SUBMIT_BACKOFF
+    while True:
+        try:
+            number, ended = _ask_for_token(token, user, started - CLOCK_SLACK)
+            break
+        except _Unanswered as why:
+            problem = str(why).splitlines()[0] if str(why) else "no answer"
+            if not why.transient or time.monotonic() + delay > deadline:
+                err = why.error or SchedulerError(problem)
+                raise SubmitError(f"{first}, and qstat cannot tell whether the job was created ({problem}); "
+                                  f"{hint}", command=err.command, returncode=err.returncode, output=err.output,
+                                  transient=True) from None
+            log.warning("qsub failed and qstat cannot be asked whether the job exists (%s); asking again in "
+                        "%.1f s", problem, delay)
+            time.sleep(delay)
+            delay = min(max(delay * 2, 0.1), 30.0)
+    if number:
+        return number
+    ran = _ran_since(before or {})
+    if ran is False:
+        return None
+    with _lock:
+        mine = set(_mine)
+    named = [e for e in ended if e.number not in mine and (name is None or e.name == name)]
+    if ran:
+        low, high = started - SUBMIT_CLOCK_SLACK, time.time() + SUBMIT_CLOCK_SLACK
+        # qstat gives a running job's start time only (a job that ended while qstat was asked)
+        candidates = sorted({e.number for e in named if low <= (e.submit_time or e.start_time or 0.0) <= high})
+        if len(candidates) == 1:
+            log.info("no live job carries token %s, but the job's output files appeared and job %s, of its name, "
+                     "was received while qsub ran and has ended: taken for it", token, candidates[0])
+            return candidates[0]
+        which = f"jobs {', '.join(candidates)} could each be it" if candidates else "it is no longer listed"
+        raise SubmitError(f"{first}; the job was created and has run (its output files appeared), but {which}; "
+                          f"it is not submitted again, so as not to run it twice", transient=True)
+    low = started - CLOCK_SLACK
+    candidates = sorted({e.number for e in named if e.submit_time is None or e.submit_time >= low})
+    if not candidates:
+        return None
+    raise SubmitError(f"{first}; no live job carries its token, and ended job(s) {', '.join(candidates)} of the "
+                      f"same name may be it; {hint}", transient=True)
 
 
 def max_array_size() -> int:

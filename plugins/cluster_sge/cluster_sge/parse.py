@@ -289,6 +289,29 @@ def parse_error_reasons(text: str) -> dict[str, str]:
     return out
 
 
+def parse_job_contexts(text: str) -> dict[str, dict[str, str]]:
+    """Each job's context (qsub -ac/-sc) from ``qstat -xml -j numbers``: {"12": {"NAME": "value"}}, with an
+    empty mapping for a job without one. Jobs qstat does not know are left out (it lists them under
+    ``<unknown_jobs>``). ValueError when the text is not qstat's XML."""
+    try:
+        root = ET.fromstring(text.strip())
+    except ET.ParseError as exc:
+        raise ValueError(f"qstat -j printed no readable XML ({exc}): {text[:200]!r}") from None
+    out: dict[str, dict[str, str]] = {}
+    for info in root.iter("djob_info"):
+        for job in info.findall("element"):
+            number = _text(job, "JB_job_number")
+            if not number:
+                continue
+            context: dict[str, str] = {}
+            for var in job.findall("JB_context/context_list"):
+                key = _text(var, "VA_variable")
+                if key:
+                    context[key] = _text(var, "VA_value") or ""
+            out[number] = context
+    return out
+
+
 # --- qacct -j -------------------------------------------------------------------------------------
 
 #: Grid Engine's "failed" codes (sge_status / accounting(5)): what went wrong around the job.

@@ -4,6 +4,7 @@ site with Torque's qsub on PATH would set it) and replay output captured from th
 
 from __future__ import annotations
 
+import re
 import shlex
 import time
 from pathlib import Path
@@ -176,6 +177,96 @@ def test_submit_timeout_is_not_retried(fake, tmp_path, monkeypatch):
     with pytest.raises(SubmitError, match="did not answer"):
         calls.submit(script, {}, True)
     assert len(fake.calls("qsub")) == 1  # it may have been accepted: never submit twice
+
+
+def test_submit_carries_a_token_last(fake, tmp_path):
+    """The token goes into the job context after every other word, so a user's own -sc cannot drop it;
+    a submission that worked asks nothing more."""
+    ge_qstat(fake, "exit 99")
+    fake.add("qsub", "echo 4712")
+    script = write(tmp_path / "job.sh", "#!/bin/bash\ntrue\n")
+    assert calls.submit(script, {"extra": ("-sc", "MINE=1")}, True) == "4712"
+    (line,) = fake.calls("qsub")
+    words = line.split()
+    assert words[-3] == "-ac" and re.fullmatch(r"CLUSTER_CORE_TOKEN=[0-9a-f]{32}", words[-2])
+    assert words[-1] == str(script) and "-sc" in words[:-3]
+    assert fake.calls("qstat") == []
+
+
+LOST = ('error: commlib error: got read error (closing "vm/qmaster/1")\n'
+        'Unable to run job: failed receiving gdi request response for mid=1 (got syncron message receive timeout '
+        'error).\nExiting.')
+
+
+def qstat_listing(rows: str) -> str:
+    return ("<?xml version='1.0'?>\n<job_info><queue_info></queue_info><job_info>" + rows +
+            "</job_info></job_info>")
+
+
+def zombie(number: str, name: str, when: float) -> str:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(when))
+    return (f'<job_list state="zombie"><JB_job_number>{number}</JB_job_number><JB_name>{name}</JB_name>'
+            f"<JB_owner>me</JB_owner><state>z</state><JB_submission_time>{stamp}</JB_submission_time>"
+            "<slots>1</slots></job_list>")
+
+
+def test_lost_answer_found_by_the_job_context(fake, tmp_path):
+    """qsub's answer is lost; qstat -j shows the job's context with the token this qsub carried."""
+    fake.add("qsub", f'for w in "$@"; do case $w in CLUSTER_CORE_TOKEN=*) echo "${{w#*=}}" > {tmp_path}/tok;; '
+                     f"esac; done; printf '%s\\n' {shlex.quote(LOST)} >&2; exit 1")
+    listing = qstat_listing('<job_list state="pending"><JB_job_number>31</JB_job_number><JB_name>x</JB_name>'
+                            "<JB_owner>me</JB_owner><state>qw</state></job_list>")
+    context = (FIXTURES / "qstat-j-context.xml").read_text().replace("<JB_job_number>157<", "<JB_job_number>31<")
+    ge_qstat(fake, f'case "$*" in *-j*) printf %s {shlex.quote(context)} | sed "s/>a1</>$(cat {tmp_path}/tok)</";; '
+                   f"*) printf %s {shlex.quote(listing)};; esac")
+    script = write(tmp_path / "job.sh", "#!/bin/bash\ntrue\n")
+    assert calls.submit(script, {"name": "x"}, True) == "31"
+    assert len(fake.calls("qsub")) == 1
+    assert [c.split()[1:] for c in fake.calls("qstat")] == [["-xml", "-s", "prsz", "-u", calls.getpass.getuser()],
+                                                           ["-xml", "-j", "31"]]
+    assert "31" in calls._mine
+
+
+def test_job_that_ended_is_told_by_its_outputs(fake, tmp_path, monkeypatch):
+    """No live job carries the token; the output file appeared since qsub ran: the one ended job of the
+    name received meanwhile is it. Without the output file, the same listing means no job was made."""
+    out = tmp_path / "x.out"
+    fake.add("qsub", f"touch {out}; printf '%s\\n' {shlex.quote(LOST)} >&2; exit 1")
+    now = time.time()
+    ge_qstat(fake, f"printf %s {shlex.quote(qstat_listing(zombie('40', 'x', now) + zombie('39', 'x', now - 600)))}")
+    script = write(tmp_path / "job.sh", "#!/bin/bash\ntrue\n")
+    assert calls.submit(script, {"name": "x", "outfile": str(out)}, True) == "40"
+    assert len(fake.calls("qsub")) == 1
+
+
+def test_no_outputs_means_no_job_was_made(fake, tmp_path):
+    counter = tmp_path / "n"
+    fake.add("qsub", f'n=$(cat {counter} 2>/dev/null || echo 0); echo $((n+1)) > {counter}\n'
+                     f"if [ $n = 0 ]; then printf '%s\\n' {shlex.quote(LOST)} >&2; exit 1; fi\necho 41")
+    ge_qstat(fake, f"printf %s {shlex.quote(qstat_listing(zombie('40', 'x', time.time())))}")
+    script = write(tmp_path / "job.sh", "#!/bin/bash\ntrue\n")
+    assert calls.submit(script, {"name": "x", "outfile": str(tmp_path / "x.out")}, True) == "41"
+    assert len(fake.calls("qsub")) == 2
+
+
+def test_an_ended_job_of_the_name_without_outputs_to_tell_is_no_answer(fake, tmp_path):
+    fake.add("qsub", f"printf '%s\\n' {shlex.quote(LOST)} >&2; exit 1")
+    ge_qstat(fake, f"printf %s {shlex.quote(qstat_listing(zombie('40', 'x', time.time())))}")
+    script = write(tmp_path / "job.sh", "#!/bin/bash\ntrue\n")
+    with pytest.raises(SubmitError, match=r"ended job\(s\) 40 of the same name may be it.*not submitted again"):
+        calls.submit(script, {"name": "x", "outfile": "/dev/null"}, True)
+    assert len(fake.calls("qsub")) == 1
+
+
+def test_qstat_that_never_answers_is_no_no(fake, tmp_path, monkeypatch):
+    monkeypatch.setattr(calls, "CHECK_PATIENCE", 0.5)
+    monkeypatch.setattr(calls, "SUBMIT_BACKOFF", 0.05)
+    fake.add("qsub", f"printf '%s\\n' {shlex.quote(LOST)} >&2; exit 1")
+    ge_qstat(fake, f"printf '%s\\n' {shlex.quote(DOWN)} >&2; exit 1")
+    script = write(tmp_path / "job.sh", "#!/bin/bash\ntrue\n")
+    with pytest.raises(SubmitError, match="cannot tell whether the job was created.*not submitted again") as err:
+        calls.submit(script, {}, True)
+    assert err.value.transient and len(fake.calls("qsub")) == 1 and len(fake.calls("qstat")) >= 2
 
 
 def test_submit_without_an_id(fake, tmp_path):

@@ -298,3 +298,12 @@ def test_task_ids_both_ways_counted_from_one():
     assert plugin.parse_task_id("12.4") == ("12", 3)
     for other in ("12", "12.1-5:1", "x"):
         assert plugin.parse_task_id(other) is None
+
+
+def test_job_contexts_from_qstat_j():
+    text = (FIXTURES / "qstat-j-context.xml").read_text()
+    assert parse.parse_job_contexts(text) == {"157": {"CLUSTER_CORE_TOKEN": "a1"}, "158": {"CLUSTER_CORE_TOKEN": "b1"}}
+    assert parse.parse_job_contexts((FIXTURES / "qstat-j-unknown.xml").read_text()) == {}
+    assert parse.parse_job_contexts((FIXTURES / "qstat-j-error.xml").read_text()) != {}  # jobs without a context
+    with pytest.raises(ValueError):
+        parse.parse_job_contexts("qstat: error")

@@ -12,15 +12,24 @@ OpenPBS master's ``qstat -f -F json`` reports only the first operand's job (see
 ``_JSON_FIRST_OPERAND_ONLY``): when PBS Pro leaves asked jobs out without disowning them, the query
 asks for them in the ``qstat -f -w`` text format, which lists every operand, and uses text for that
 qstat from then on (one call per poll again).
+
+A qsub that failed transiently or timed out may have created the job all the same (the server made it,
+then the answer was lost). Each submission therefore carries a unique token in the job's Variable_List
+(``-v CLUSTER_CORE_TOKEN=<hex>``, see :func:`tagged_args`), and before qsub runs again one qstat of
+every job (finished ones included) is asked whether a job carries it; only a definite "no" allows
+another try (:func:`submit`, :func:`find_by_token`).
 """
 
 from __future__ import annotations
 
+import getopt
 import logging
 import os
 import re
+import time
+import uuid
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import attrs
 
@@ -51,6 +60,17 @@ TRANSIENT = (
     r"Premature end of message",
     r"server is busy",
 )
+# Transient messages that say qsub never reached the server, or was turned away before a job was made:
+# qsub runs again without asking whether the job exists.
+NOT_SUBMITTED = (
+    r"cannot connect to server",
+    r"Connection refused",
+    r"Pbs Server is currently too busy",
+)
+#: The job variable that carries each submission's token (in Variable_List: ``qstat -f`` shows it).
+TOKEN_VARIABLE = "CLUSTER_CORE_TOKEN"
+#: How long a submission keeps asking whether a job whose qsub failed transiently exists (seconds).
+CHECK_PATIENCE = 600.0
 
 _UNKNOWN_RE = re.compile(r"Unknown Job Id(?: Error)?\s+(\S+)", re.IGNORECASE)
 # OpenPBS without -x: "qstat: 15.vm Job has finished, use -x or -H to obtain historical job information"
@@ -62,10 +82,14 @@ def _transient(text: str) -> bool:
     return any(re.search(p, text, re.IGNORECASE) for p in TRANSIENT)
 
 
+def _not_submitted(text: str) -> bool:
+    return any(re.search(p, text, re.IGNORECASE) for p in NOT_SUBMITTED)
+
+
 def call(args: Sequence[str], *, timeout: float, retries: int = RETRIES, retry_timeouts: bool = True,
          cwd: Optional[str] = None) -> commands.Result:
     """Run a scheduler command (check=False); retry transient failures. A timeout is retried only with
-    ``retry_timeouts`` (never for qsub: the job may have been created)."""
+    ``retry_timeouts``. Not for qsub: :func:`submit` asks whether the job exists before another try."""
     return commands.run(list(args), timeout=timeout, retries=retries, backoff=BACKOFF, transient=TRANSIENT,
                         check=False, retry_timeouts=retry_timeouts, cwd=cwd, backend=BACKEND)
 
@@ -113,26 +137,179 @@ def job_id_from_qsub(stdout: str) -> str:
     raise SubmitError(f"qsub printed no job id: {stdout.strip()[:300]!r}")
 
 
-def submit(script: Path, extra_args: Sequence[str], *, workdir: Optional[str] = None) -> str:
-    """``qsub [args] script``; returns the job id."""
+def new_token() -> str:
+    return uuid.uuid4().hex
+
+
+# Every qsub option that takes an argument, Torque 6.1.3 and OpenPBS 23.06 together: enough to find the
+# -v options among directive words.
+_QSUB_OPTIONS = "a:A:b:c:C:d:D:e:EfF:GhIj:J:k:K:l:L:m:M:nN:o:Op:P:q:r:R:S:t:T:u:v:Vw:W:xXz"
+
+
+def _last_value(words: Sequence[str], flag: str) -> tuple[bool, Optional[str]]:
+    """(readable, value of the last ``-<flag>`` or None) among qsub option words."""
+    try:
+        opts, rest = getopt.getopt(list(words), _QSUB_OPTIONS)
+    except getopt.GetoptError:
+        return False, None
+    if rest:
+        return False, None
+    values = [v for o, v in opts if o == f"-{flag}"]
+    return True, (values[-1] if values else None)
+
+
+def script_sets_variables(script: Path, prefix: str) -> bool:
+    """Whether a script's own directive lines may hold a ``-v`` (a word starting with -v); unreadable: yes."""
+    if not prefix:
+        return False  # an empty prefix turns directives off
+    try:
+        text = Path(script).read_text(errors="replace")
+    except OSError:
+        return True
+    flag = re.compile(r"(?:^|\s)-v")
+    return any(line.lstrip().startswith(prefix) and flag.search(line.lstrip()[len(prefix):])
+               for line in text.splitlines())
+
+
+def tagged_args(args: Sequence[str], directives: Sequence[str], script: Path, token: str,
+                directives_in_script: bool) -> Optional[list[str]]:
+    """``args`` with ``-v`` naming the job's own variables and ``CLUSTER_CORE_TOKEN=token``, or None when
+    the token cannot be added without changing the job's variables.
+
+    Both servers keep only the last ``-v`` (Torque 6.1.3 and OpenPBS 23.06 alike; a ``-v`` on the command
+    line replaces the script's ``#PBS -v``), so the token goes into a ``-v`` that repeats the last one of
+    ``directives`` (the rendered options, in the script or in ``args``). A user's own script whose
+    ``#PBS`` lines may set variables of their own, with no ``-v`` from the options, gets no token."""
+    readable, exported = _last_value(directives, "v")
+    if not readable:
+        return None
+    if exported is None and not directives_in_script:
+        _, prefix = _last_value(directives, "C")
+        if prefix is None:
+            prefix = os.environ.get("PBS_DPREFIX", "#PBS")
+        if script_sets_variables(script, prefix):
+            log.debug("%s may set job variables of its own (#PBS -v): submitted without a token, so a "
+                      "transient qsub failure will not be retried", script)
+            return None
+    variables = f"{exported},{TOKEN_VARIABLE}={token}" if exported else f"{TOKEN_VARIABLE}={token}"
+    return [*args, "-v", variables]
+
+
+def submit(script: Path, extra_args: Sequence[str], *, workdir: Optional[str] = None,
+           token: Optional[str] = None, outputs: Sequence[Optional[str]] = (), dialect: str = TORQUE) -> str:
+    """``qsub [args] script``; returns the job id.
+
+    ``token`` is the value ``extra_args`` put into the job's Variable_List (:func:`tagged_args`). A qsub
+    that failed transiently or timed out may have created the job: qstat is asked for a job carrying the
+    token (:func:`find_by_token`), and qsub runs again only when there is none. Without a token such a
+    failure is reported, never retried. A message that says qsub never reached the server is retried at
+    once. ``outputs`` (the job's stdout and stderr files) tell a job that ran and is no longer listed."""
     args = ["qsub", *extra_args, str(script)]
     cwd = workdir if (workdir and os.path.isdir(workdir)) else None  # PBS_O_WORKDIR follows qsub's cwd
-    try:
-        res = call(args, timeout=SUBMIT_TIMEOUT, retry_timeouts=False, cwd=cwd)
-    except SchedulerError as exc:
-        if exc.returncode is None:
-            raise SubmitError(f"qsub did not answer within {SUBMIT_TIMEOUT:g} s; the job may or may not have "
-                              "been queued (check with qstat before submitting again)", command=args,
-                              output=exc.output, transient=True) from None
-        raise SubmitError(str(exc), command=args, output=exc.output) from None
-    if res.returncode != 0:
-        message = ((res.stderr or "") + (res.stdout or "")).strip()
-        if _ROOT_RE.search(message):
-            raise SubmitError(root_refusal() or message, command=args, returncode=res.returncode, output=message)
-        raise SubmitError(f"qsub refused the job (exit {res.returncode}): {message[:2000]}",
-                          keyword=keyword_for(message), command=args, returncode=res.returncode,
-                          output=message, transient=_transient(message))
-    return job_id_from_qsub(res.stdout)
+    # with -V, a token in qsub's own environment (a job submitting jobs) would reach the job as well
+    env = {k: v for k, v in os.environ.items() if k != TOKEN_VARIABLE}
+    before = _existing(outputs)
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            res = commands.run(args, timeout=SUBMIT_TIMEOUT, retries=0, transient=TRANSIENT, check=False,
+                               env=env, cwd=cwd, backend=BACKEND)
+        except SchedulerError as exc:
+            if not exc.transient:  # qsub missing or not runnable
+                raise SubmitError(str(exc), command=args, output=exc.output) from None
+            failure, output, returncode, sure_not_made = str(exc), exc.output, None, False
+        else:
+            if res.returncode == 0:
+                return job_id_from_qsub(res.stdout)
+            message = ((res.stderr or "") + (res.stdout or "")).strip()
+            if _ROOT_RE.search(message):
+                raise SubmitError(root_refusal() or message, command=args, returncode=res.returncode,
+                                  output=message)
+            if not _transient(message):
+                raise SubmitError(f"qsub refused the job (exit {res.returncode}): {message[:2000]}",
+                                  keyword=keyword_for(message), command=args, returncode=res.returncode,
+                                  output=message)
+            failure = f"qsub failed (exit {res.returncode}): {message[:2000]}"
+            output, returncode, sure_not_made = message, res.returncode, _not_submitted(message)
+        if not sure_not_made:
+            if token is None:
+                raise SubmitError(f"{failure.splitlines()[0]}; the job may or may not have been queued, and it is "
+                                  "not submitted again (check with qstat before submitting it yourself)",
+                                  command=args, returncode=returncode, output=output, transient=True)
+            found = find_by_token(dialect, token, failure, before)
+            if found:
+                log.warning("%s, but job %s was created: not submitting it again", failure.splitlines()[0], found)
+                return found
+        if attempt > RETRIES:
+            raise SubmitError(failure, command=args, returncode=returncode, output=output, transient=True)
+        delay = BACKOFF * 2 ** (attempt - 1)
+        log.warning("%s; the job was not created, submitting again in %.1f s (attempt %d of %d)",
+                    failure.splitlines()[0], delay, attempt + 1, RETRIES + 1)
+        time.sleep(delay)
+
+
+def _existing(paths: Sequence[Optional[str]]) -> dict[str, bool]:
+    return {str(p): os.path.exists(p) for p in paths if p}
+
+
+def _ran_since(before: Mapping[str, bool]) -> Optional[bool]:
+    """Whether an output file that did not exist before qsub exists now (None: none to tell by)."""
+    watched = [p for p, existed in before.items() if not existed]
+    return any(os.path.exists(p) for p in watched) if watched else None
+
+
+def token_query_args(dialect: str) -> list[str]:
+    """One qstat of every job the server lists, with its Variable_List: Torque ``qstat -x`` (XML; its -u
+    does not combine with -x, and completed jobs stay for keep_completed), PBS Pro ``qstat -f -w -x``
+    (text, with the finished jobs of its history; -u does not combine with -f)."""
+    return ["qstat", "-x"] if dialect == TORQUE else ["qstat", "-f", "-w", "-x"]
+
+
+def find_by_token(dialect: str, token: str, failure: str,
+                  before: Optional[Mapping[str, bool]] = None) -> Optional[str]:
+    """The id of the job carrying ``token``, or None when qstat definitely lists none. While qstat fails it
+    is asked again (with back-off, up to CHECK_PATIENCE seconds): an unanswered question is no "no", and
+    reading it as one submits the job twice. SubmitError when it never answers, or when no job carries the
+    token but the job's output files appeared since qsub ran (it ran and the server forgot it)."""
+    args = token_query_args(dialect)
+    marker = f"{TOKEN_VARIABLE}={token}"
+    history = "qstat -f -x" if dialect == PBSPRO else "qstat -f"
+    hint = (f"it is not submitted again, so as not to run it twice. If it exists, it carries {marker} in its "
+            f"Variable_List ({history} shows it)")
+    deadline = time.monotonic() + CHECK_PATIENCE
+    delay = BACKOFF
+    while True:
+        try:
+            res = commands.run(args, timeout=QUERY_TIMEOUT, retries=0, transient=TRANSIENT, check=False,
+                               backend=BACKEND)
+        except SchedulerError as exc:
+            problem, transient, err = str(exc), exc.transient, exc
+        else:
+            message = ((res.stderr or "") + (res.stdout or "")).strip()
+            readable = dialect != TORQUE or "<Data" in res.stdout or not res.stdout.strip()
+            if res.returncode == 0 and readable:
+                found = parse.ids_carrying(res.stdout, marker, xml=dialect == TORQUE)
+                if found:
+                    return found[0]
+                if _ran_since(before or {}):
+                    raise SubmitError(f"{failure.splitlines()[0]}; no job the server lists carries {marker}, "
+                                      f"but the job's output files appeared since: it was created and has run. "
+                                      f"It is not submitted again, so as not to run it twice",
+                                      command=args, output=res.stdout[-2000:], transient=True)
+                return None
+            problem = f"qstat failed (exit {res.returncode}): {message[:500]}"
+            transient = res.returncode != 0 and _transient(message)
+            err = SchedulerError(problem, command=args, returncode=res.returncode, output=message)
+        if not transient or time.monotonic() + delay > deadline:
+            raise SubmitError(f"{failure.splitlines()[0]}, and qstat cannot tell whether the job was created "
+                              f"({problem.splitlines()[0] if problem else 'no answer'}); {hint}",
+                              command=err.command, returncode=err.returncode, output=err.output,
+                              transient=True) from None
+        log.warning("qsub failed and qstat cannot be asked whether the job exists (%s); asking again in %.1f s",
+                    problem.splitlines()[0] if problem else "no answer", delay)
+        time.sleep(delay)
+        delay = min(max(delay * 2, 0.1), 30.0)
 
 
 # --- qstat --------------------------------------------------------------------------------------------

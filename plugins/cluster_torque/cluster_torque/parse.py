@@ -336,6 +336,21 @@ def parse_qstat_f(text: str) -> list[QueueJob]:
     return [record(job_id, flat) for job_id, flat in qstat_f_attrs(text)]
 
 
+def ids_carrying(text: str, marker: str, xml: bool) -> list[str]:
+    """Ids of the jobs whose attributes hold ``marker`` (``NAME=value``, not followed by more of a word),
+    in Torque ``qstat -x`` XML or in ``qstat -f`` text. The XML is searched as text: a document that does
+    not parse (control characters in a variable) still answers."""
+    pattern = re.compile(re.escape(marker) + r"(?![\w-])")
+    if xml:
+        out = []
+        for block in re.findall(r"<Job>.*?</Job>", text or "", re.DOTALL):
+            m = re.search(r"<Job_Id>\s*([^<]+?)\s*</Job_Id>", block)
+            if m and pattern.search(block):
+                out.append(m.group(1))
+        return out
+    return [job_id for job_id, attrs in qstat_f_attrs(text) if any(pattern.search(str(v)) for v in attrs.values())]
+
+
 # --- server attributes --------------------------------------------------------------------------------
 
 PBSPRO_DEFAULT_MAX_ARRAY = 10000  # OpenPBS PBS_MAX_ARRAY_JOB_DFL, used while max_array_size is unset

@@ -70,14 +70,23 @@ def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool)
     if refusal and not _root_allowed():
         raise SubmitError(refusal + f" (or, on OpenPBS with acl_roots, set {ENV_ALLOW_ROOT}=1 to try anyway)")
     current = dialect.current()
+    directives = render.argv(render.render(options, current))
     args: list[str] = []
     if not directives_in_script:
-        args = render.argv(render.render(options, current))
+        args = list(directives)
         if current == dialect.PBSPRO and options.get("workdir"):
             log.warning("PBS Pro has no working-directory option: %s starts in $HOME with PBS_O_WORKDIR=%s; "
                         "it must cd there itself", script, options["workdir"])
+    # a token in the job's variables lets a failed qsub find out whether the job was created all the same
+    token: Optional[str] = client.new_token()
+    tagged = client.tagged_args(args, directives, Path(script), token, directives_in_script)
+    if tagged is None:
+        token = None
+    else:
+        args = tagged
     workdir = options.get("workdir")
-    return client.submit(Path(script), args, workdir=str(workdir) if workdir else None)
+    return client.submit(Path(script), args, workdir=str(workdir) if workdir else None, token=token,
+                         outputs=(options.get("outfile"), options.get("errfile")), dialect=current)
 
 
 @hookimpl

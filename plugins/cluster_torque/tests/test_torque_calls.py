@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -10,7 +11,7 @@ from cluster_core import plugins
 from cluster_core.errors import SchedulerError, SubmitError
 from cluster_core.options import check_arguments
 from cluster_core.records import State
-from cluster_torque import client, plugin
+from cluster_torque import client, parse, plugin
 from torque_testlib import fixture
 
 QSTAT_B = "Server           Max   Tot   Que   Run   Hld   Wat   Trn   Ext Status\n" \
@@ -131,7 +132,9 @@ def test_every_command_comes_from_the_backends_bin_dir(bin_dir_shims, backend, n
     assert [j.id for j in backend.parse_queue(["66.vm"])] == ["66.vm"]
     assert backend.cancel(["66.vm"]) is True
     assert backend.max_array_size() is None
-    assert shims["qsub"].calls == [[str(script)]] and shims["qdel"].calls == [["66.vm"]]
+    (qsub,) = shims["qsub"].calls
+    assert qsub[:2] == ["-v", qsub[1]] and qsub[1].startswith("CLUSTER_CORE_TOKEN=") and qsub[2:] == [str(script)]
+    assert shims["qdel"].calls == [["66.vm"]]
     assert ["--version"] in shims["qstat"].calls and ["-x", "-t", "66.vm"] in shims["qstat"].calls
 
 
@@ -149,7 +152,9 @@ def test_submit_returns_the_id(shims, torque, not_root, backend, tmp_path):
     shims["qsub"].on([], stdout="0.vm\n")
     options = check_arguments({"name": "x", "outfile": str(tmp_path / "o"), "errfile": str(tmp_path / "e")})
     assert backend.submit(script, options, True) == "0.vm"
-    assert shims["qsub"].calls == [[str(script)]]
+    (args,) = shims["qsub"].calls
+    assert re.fullmatch(r"CLUSTER_CORE_TOKEN=[0-9a-f]{32}", args[1]) and args == ["-v", args[1], str(script)]
+    assert shims["qstat"].calls == []  # a submission that worked asks nothing more
 
 
 def test_submit_file_passes_options_on_the_command_line(shims, pbspro, not_root, backend, tmp_path):
@@ -158,7 +163,9 @@ def test_submit_file_passes_options_on_the_command_line(shims, pbspro, not_root,
     shims["qsub"].on([], stdout="9[].vm\n")
     options = check_arguments({"cores": 2, "array": "0-3", "outfile": "/o", "errfile": "/e"})
     assert backend.submit(script, options, False) == "9[].vm"
-    assert shims["qsub"].calls == [["-l", "select=1:ncpus=2", "-J", "0-3", "-o", "/o", "-e", "/e", str(script)]]
+    (args,) = shims["qsub"].calls
+    assert args == ["-l", "select=1:ncpus=2", "-J", "0-3", "-o", "/o", "-e", "/e", "-v", args[-2], str(script)]
+    assert args[-2].startswith("CLUSTER_CORE_TOKEN=")
 
 
 def test_submit_as_root_is_refused_with_a_reason(shims, torque, monkeypatch, tmp_path):
@@ -186,12 +193,125 @@ def test_submit_retries_a_busy_server(shims, torque, not_root, tmp_path):
     assert len(shims["qsub"].calls) == 2
 
 
-def test_submit_does_not_retry_a_timeout(shims, torque, not_root, tmp_path, monkeypatch):
+def test_submit_timeout_asks_qstat_before_trying_again(shims, torque, not_root, tmp_path, monkeypatch):
+    """A qsub that timed out may have made the job: qsub runs again only after qstat lists no job with the
+    token (here it never does: three tries, and the error says the job was not created)."""
     monkeypatch.setattr(client, "SUBMIT_TIMEOUT", 0.3)
     shims["qsub"].on([], stdout="13.vm\n", sleep=5)
-    with pytest.raises(SubmitError, match="may or may not have been queued"):
+    shims["qstat"].on(["-x"], stdout=fixture("torque/qstat_x_token.xml"))
+    with pytest.raises(SubmitError, match="did not answer within 0.3 s") as err:
         plugin.submit(tmp_path / "s.sh", {}, True)
+    assert err.value.transient
+    assert len(shims["qsub"].calls) == 3 and shims["qstat"].calls == [["-x"]] * 3
+
+
+TOKEN = "0123456789abcdef0123456789abcdef"  # the token of job tokjob in the *_token fixtures
+EOF_TORQUE = "qsub: submit error (End of File)\n"
+DOWN = "qstat: cannot connect to server vm (errno=111) Connection refused\n"
+
+
+def submit_with_token(tmp_path, dialect="torque", outputs=()):
+    return client.submit(tmp_path / "s.sh", ["-v", f"CLUSTER_CORE_TOKEN={TOKEN}"], token=TOKEN, dialect=dialect,
+                         outputs=outputs)
+
+
+@pytest.mark.parametrize("dialect, query, answer", [
+    ("torque", ["-x"], "torque/qstat_x_token.xml"),
+    ("pbspro", ["-f", "-w", "-x"], "openpbs/qstat_f_w_x_token.txt"),
+])
+def test_lost_answer_is_found_by_the_token(shims, tmp_path, dialect, query, answer):
+    shims["qsub"].on([], stderr=EOF_TORQUE, rc=1)
+    shims["qstat"].sequence(query, [("", DOWN, 1), (fixture(answer), "", 0)])  # asked again after a failure
+    assert submit_with_token(tmp_path, dialect) in ("338.vm", "318.vm")
+    assert len(shims["qsub"].calls) == 1 and shims["qstat"].calls == [query, query]
+
+
+def test_no_job_with_the_token_allows_another_try(shims, tmp_path):
+    shims["qsub"].sequence([], [("", EOF_TORQUE, 1), ("14.vm\n", "", 0)])
+    shims["qstat"].on(["-x"], stdout='<?xml version="1.0"?>\n<Data></Data>\n')
+    assert submit_with_token(tmp_path) == "14.vm"
+    assert len(shims["qsub"].calls) == 2 and len(shims["qstat"].calls) == 1
+
+
+def test_qstat_that_never_answers_is_no_no(shims, tmp_path, monkeypatch):
+    monkeypatch.setattr(client, "CHECK_PATIENCE", 0.5)
+    shims["qsub"].on([], stderr=EOF_TORQUE, rc=1)
+    shims["qstat"].on(["-x"], stderr=DOWN, rc=1)
+    with pytest.raises(SubmitError, match=f"not submitted again.*CLUSTER_CORE_TOKEN={TOKEN}") as err:
+        submit_with_token(tmp_path)
+    assert err.value.transient and len(shims["qsub"].calls) == 1 and len(shims["qstat"].calls) >= 2
+
+
+def test_qstat_refusing_for_good_is_not_asked_again(shims, tmp_path):
+    shims["qsub"].on([], stderr=EOF_TORQUE, rc=1)
+    shims["qstat"].on(["-x"], stderr="qstat: Unauthorized Request\n", rc=1)
+    with pytest.raises(SubmitError, match="cannot tell whether the job was created.*Unauthorized"):
+        submit_with_token(tmp_path)
+    assert len(shims["qstat"].calls) == 1
+
+
+def test_outputs_that_appeared_say_the_job_ran(shims, tmp_path):
+    """No listed job carries the token (the server forgot it: keep_completed 0, no job history), but its
+    output file appeared while qsub ran: it is not submitted again."""
+    out = tmp_path / "job.out"
+    shims["qsub"].on([], stdout="", stderr=EOF_TORQUE, rc=1)
+    shims["qstat"].on(["-x"], stdout='<?xml version="1.0"?>\n<Data></Data>\n')
+    shims["qsub"].path.write_text(shims["qsub"].path.read_text().replace(
+        "import json, sys", f"import json, sys; open({str(out)!r}, 'w').close()"))
+    with pytest.raises(SubmitError, match="it was created and has run"):
+        submit_with_token(tmp_path, outputs=(str(out), None))
     assert len(shims["qsub"].calls) == 1
+
+
+def test_a_server_out_of_reach_is_tried_again_without_asking(shims, tmp_path):
+    shims["qsub"].sequence([], [("", "qsub: cannot connect to server vm (errno=111) Connection refused\n", 1),
+                                ("15.vm\n", "", 0)])
+    assert submit_with_token(tmp_path) == "15.vm"
+    assert shims["qstat"].calls == []
+
+
+def test_without_a_token_a_lost_answer_is_reported(shims, tmp_path):
+    shims["qsub"].on([], stderr=EOF_TORQUE, rc=1)
+    with pytest.raises(SubmitError, match="may or may not have been queued") as err:
+        client.submit(tmp_path / "s.sh", [])
+    assert err.value.transient and len(shims["qsub"].calls) == 1 and shims["qstat"].calls == []
+
+
+def test_ids_carrying_the_token_in_both_formats():
+    marker = f"CLUSTER_CORE_TOKEN={TOKEN}"
+    assert parse.ids_carrying(fixture("torque/qstat_x_token.xml"), marker, xml=True) == ["338.vm"]
+    assert parse.ids_carrying(fixture("openpbs/qstat_f_w_x_token.txt"), marker, xml=False) == ["318.vm"]
+    assert parse.ids_carrying(fixture("torque/qstat_x_token.xml"), marker + "f", xml=True) == []
+    assert parse.ids_carrying("", marker, xml=True) == [] and parse.ids_carrying("", marker, xml=False) == []
+
+
+# --- the token and the job's own variables ----------------------------------------------------------------
+
+def test_token_joins_the_variables_of_the_options(tmp_path):
+    """Both servers keep the last -v only: the token's -v repeats the job's own."""
+    script = tmp_path / "s.sh"
+    script.write_text("#!/bin/bash\n#PBS -N x\ntrue\n")
+    rendered = ["-l", "nodes=1:ppn=1", "-v", "A=1,B", "-N", "x"]
+    assert client.tagged_args([], rendered, script, TOKEN, True) == ["-v", f"A=1,B,CLUSTER_CORE_TOKEN={TOKEN}"]
+    assert client.tagged_args(rendered, rendered, script, TOKEN, False) == \
+        [*rendered, "-v", f"A=1,B,CLUSTER_CORE_TOKEN={TOKEN}"]
+    assert client.tagged_args([], ["-V"], script, TOKEN, True) == ["-v", f"CLUSTER_CORE_TOKEN={TOKEN}"]
+    extra = ["-v", "A=1", "-W", "x=y", "-vC=3"]  # an extra= -v after the export one is the one qsub keeps
+    assert client.tagged_args([], extra, script, TOKEN, True) == ["-v", f"C=3,CLUSTER_CORE_TOKEN={TOKEN}"]
+
+
+def test_a_users_script_that_sets_variables_gets_no_token(tmp_path, monkeypatch):
+    mine = tmp_path / "mine.sh"
+    mine.write_text("#!/bin/bash\n#PBS -l nodes=1\n#PBS -N a -v MINE=1\necho $MINE\n")
+    assert client.tagged_args([], [], mine, TOKEN, False) is None
+    assert client.tagged_args([], ["-v", "X=1"], mine, TOKEN, False) == ["-v", f"X=1,CLUSTER_CORE_TOKEN={TOKEN}"]
+    plain = tmp_path / "plain.sh"
+    plain.write_text("#!/bin/bash\n#PBS -N my-vjob -V\necho -v\n")
+    assert client.tagged_args([], [], plain, TOKEN, False) == ["-v", f"CLUSTER_CORE_TOKEN={TOKEN}"]
+    assert client.tagged_args([], ["-C", "#MY"], mine, TOKEN, False) is not None  # not its prefix
+    monkeypatch.setenv("PBS_DPREFIX", "#MY")
+    assert client.tagged_args([], [], mine, TOKEN, False) is not None
+    assert client.tagged_args([], ["positional"], mine, TOKEN, True) is None  # cannot be read: no token
 
 
 @pytest.mark.parametrize("stderr, keyword", [

@@ -1,17 +1,19 @@
-"""Run test_torque_real.py as the normal user pbstest, from a test suite running as root (CI runs
-pytest as root: .ci/run -> ci/test.sh). Torque's qsub refuses root and OpenPBS mishandles root jobs, so
-the real-server tests must submit as a normal user; ci/torque/up.sh and ci/openpbs/up.sh create pbstest.
+"""Run test_torque_real.py and test_torque_faults.py as the normal user pbstest, from a test suite
+running as root (CI runs pytest as root: .ci/run -> ci/test.sh). Torque's qsub refuses root and OpenPBS
+mishandles root jobs, so the real-server tests must submit as a normal user; ci/torque/up.sh and
+ci/openpbs/up.sh create pbstest.
 
-For each server that is up, one child ``pytest test_torque_real.py::Test<Server>Conformance`` runs as
-pbstest (both children at once: the servers are independent), with $CLUSTER_TORQUE_BIN naming the
-server's commands, $CI passed through, and a private work directory for pytest's tmp_path, config and
-state. Its python is one pbstest can run: the interpreter running this test when pbstest can, else a
-small venv of the system python of the same version that reads the site-packages of this one (the
-repository's .venv: pyenv's interpreters under /root are closed to other users). Function jobs run that
-python on the node too. The test passes when the child passes, and shows the child's output when not.
+For each server that is up, one child ``pytest test_torque_real.py::Test<Server>Conformance
+test_torque_faults.py::Test<Server>Faults`` runs as pbstest (both children at once: the servers are
+independent), with $CLUSTER_TORQUE_BIN naming the server's commands, $CI passed through, and a private
+work directory for pytest's tmp_path, config and state. Its python is one pbstest can run: the
+interpreter running this test when pbstest can, else a small venv of the system python of the same
+version that reads the site-packages of this one (the repository's .venv: pyenv's interpreters under
+/root are closed to other users). Function jobs run that python on the node too. The test passes when
+the child passes, and shows the child's output when not.
 
 Outside CI, a server that is not up skips with its reason; under CI=true it fails. As a normal user,
-these tests skip: test_torque_real.py runs directly.
+these tests skip: the modules run directly.
 """
 
 from __future__ import annotations
@@ -34,9 +36,12 @@ from torque_testlib import REAL_SERVERS, in_ci, server_status
 USER = os.environ.get("CLUSTER_TEST_PBS_USER", "pbstest")
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
-MODULE = HERE / "test_torque_real.py"
-CLASSES = {"torque": "TestTorqueConformance", "openpbs": "TestOpenPBSConformance"}
-CHILD_TIMEOUT = 600.0
+# the modules the child runs, and each one's test class per server
+MODULES = {
+    HERE / "test_torque_real.py": {"torque": "TestTorqueConformance", "openpbs": "TestOpenPBSConformance"},
+    HERE / "test_torque_faults.py": {"torque": "TestTorqueFaults", "openpbs": "TestOpenPBSFaults"},
+}
+CHILD_TIMEOUT = 900.0
 TAIL_LINES = 150
 
 
@@ -81,7 +86,7 @@ def _python_for_user(workdir: Path) -> str:
 
 
 class Child:
-    """One ``pytest test_torque_real.py::<class>`` running as the user; output in a log file."""
+    """One ``pytest <module>::<class> ...`` running as the user; output in a log file."""
 
     def __init__(self, key: str, workdir: Path, python: str):
         self.key = key
@@ -98,7 +103,8 @@ class Child:
         if "CI" in os.environ:
             env["CI"] = os.environ["CI"]
         argv = ["runuser", "-u", USER, "--", "env", "-i", *(f"{k}={v}" for k, v in env.items()),
-                python, "-m", "pytest", f"{MODULE}::{CLASSES[key]}", "-p", "no:cacheprovider",
+                python, "-m", "pytest", *(f"{module}::{classes[key]}" for module, classes in MODULES.items()),
+                "-p", "no:cacheprovider",
                 "--basetemp", str(workdir / f"pytest-{key}"), "-o", "addopts=", "-q", "-rfEs",
                 "--durations=5", "--color=no"]
         self.argv = argv
