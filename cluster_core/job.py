@@ -13,6 +13,7 @@ job-library interface over the same class.
 
 from __future__ import annotations
 
+import errno
 import getpass
 import logging
 import os
@@ -27,7 +28,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 import attrs
 
 from . import config, plugins, registry
-from .errors import JobError, JobFailedError, OptionError, RemoteTraceback, UnknownJobError
+from .errors import JobError, JobFailedError, OptionError, RemoteTraceback, SubmitError, UnknownJobError
 from .options import array_indices, check_arguments, directive_lines
 from .queue import tracker
 from .records import FunctionCall, QueueJob, State
@@ -248,9 +249,18 @@ class Job(_Outcome):
     def __init__(self, command: Union[str, Callable], args: Sequence[Any] = (),
                  kwargs: Optional[Mapping[str, Any]] = None, *, backend: Optional[str] = None,
                  profile: Optional[str] = None, **options: Any):
+        from .options import dependency_items, describe  # only __init__ needs them
         if isinstance(command, str):
             if not command.strip():
                 raise OptionError("the command is empty", keyword="command")
+            if "\0" in command:
+                raise OptionError(f"the command holds a NUL character at position {command.index(chr(0))}; a job "
+                                  "script cannot carry one", keyword="command")
+            try:
+                command.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise OptionError(f"the command is not valid Unicode text: {command[exc.start]!r} at position "
+                                  f"{exc.start} is a lone surrogate", keyword="command") from None
             if args or kwargs:
                 raise OptionError("args and kwargs are for function jobs; put them into the command string",
                                   keyword="args")
@@ -262,16 +272,33 @@ class Job(_Outcome):
         else:
             raise OptionError(f"a job runs a command string or a callable, not {type(command).__name__}",
                               keyword="command")
+        if isinstance(args, (str, bytes, bytearray, Mapping)) or not isinstance(args, Iterable):
+            raise OptionError(f"args={describe(args)}: expected a list or tuple of positional arguments",
+                              keyword="args")
+        if kwargs is not None and not (isinstance(kwargs, Mapping) and all(isinstance(k, str) for k in kwargs)):
+            raise OptionError(f"kwargs={describe(kwargs)}: expected a dict of keyword arguments (names are strings)",
+                              keyword="kwargs")
         self.is_function = self.function is not None
-        self.args = tuple(args)
+        try:
+            self.args = tuple(args)
+        except Exception as exc:
+            raise OptionError(f"args={describe(args)}: cannot be read as a list ({type(exc).__name__}: {exc})",
+                              keyword="args") from None
         self.kwargs = dict(kwargs or {})
         self.calls: Optional[list[tuple]] = None  # map(): one (args, kwargs) per task index
+        given = [key for key in options if key in ("depends", "dependencies", "dependency", "afterok")]
+        if len([key for key in given if options[key] is not None]) > 1:
+            raise OptionError(f"'depends' given twice (as {' and '.join(repr(k) for k in given)})", keyword="depends")
         depends = None
-        for key in list(options):
-            if key in ("depends", "dependencies", "dependency", "afterok"):
-                depends = options.pop(key)
-        self._depends = [] if depends is None else (
-            list(depends) if isinstance(depends, (list, tuple, set)) else [depends])
+        for key in given:
+            value = options.pop(key)
+            depends = value if value is not None else depends
+        try:
+            self._depends = [] if depends is None else dependency_items(depends)
+        except ValueError as exc:
+            raise OptionError(f"depends={describe(depends)}: {exc}", keyword="depends", value=depends) from None
+        # job ids are checked now; Jobs are kept (one not yet submitted is submitted first)
+        check_arguments({"depends": [d for d in self._depends if not isinstance(d, _Outcome)]})
         self.options = config.merged_keywords(options, profile=profile)
         self.profile = profile
         self._backend_name = backend
@@ -328,7 +355,8 @@ class Job(_Outcome):
 
         For an array on a backend without arrays, one script per task is written (``<stem>.cluster.<i>.sh``).
         """
-        path = self._plan().write(self)
+        with _job_dir_errors(self):
+            path = self._plan().write(self)
         self.written = True
         return path
 
@@ -576,6 +604,27 @@ class Job(_Outcome):
         return f"<Job {self.name} {status}: {what!r}>"
 
 
+class _job_dir_errors:
+    """A job directory that cannot be written (full, read-only, not a directory) is a SubmitError naming
+    it, raised before the job (for a per-task map: that task) reached the scheduler."""
+
+    def __init__(self, job: Job):
+        self.job = job
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        files = self.job.files
+        if kind is None or not issubclass(kind, OSError) or files is None or (
+                exc.filename and not str(exc.filename).startswith(str(files.jobdir))):
+            return False  # not one of the job's own files
+        where = files.jobdir
+        raise SubmitError(f"job {self.job.name}: cannot write its files in {where}: {exc.strerror or exc}"
+                          f"{' (the disk is full)' if exc.errno == errno.ENOSPC else ''}; free space there or "
+                          "choose another with jobdir= (config core.jobdir)", keyword="jobdir") from None
+
+
 def _restore_job(data: dict) -> Job:
     return Job._from_record(registry._from_dict(data))
 
@@ -621,7 +670,8 @@ class _OneScript(_Plan):
         return job.files.script
 
     def submit(self, job: Job) -> JobRecord:
-        self.write(job)
+        with _job_dir_errors(job):
+            self.write(job)
         options = job._submit_options()
         if not job._new_files:
             _drop_old_results([job.files])
@@ -643,7 +693,8 @@ class _NativeArray(_Plan):
         return job.files.script
 
     def submit(self, job: Job) -> JobRecord:
-        self.write(job)
+        with _job_dir_errors(job):
+            self.write(job)
         options = job._submit_options()
         indices = job.indices
         if not job._new_files:
@@ -677,14 +728,16 @@ class _OneJobPerTask(_Plan):
         return job.files.for_task(job.indices[0]).script
 
     def submit(self, job: Job) -> JobRecord:
-        single, write_task = self._task_writer(job)
+        with _job_dir_errors(job):
+            single, write_task = self._task_writer(job)
         backend = job.backend
         indices = job.indices
         task_ids: list[str] = []
         record: Optional[JobRecord] = None
         for index in indices:
             files = job.files.for_task(index)
-            script, new = write_task(index)
+            with _job_dir_errors(job):
+                script, new = write_task(index)
             if not new:
                 _drop_old_results([files])
             task_options = dict(single, outfile=str(files.out), errfile=str(files.err))
@@ -915,7 +968,8 @@ class _suppress_registry:
 def _default_name(function: Optional[Callable], command: Optional[str]) -> str:
     """A function's name, or the program a command starts with."""
     if function is not None:
-        return getattr(function, "__name__", "function")
+        name = getattr(function, "__name__", None)
+        return name if isinstance(name, str) else "function"
     try:
         words = shlex.split(command or "", comments=True)
     except ValueError:
@@ -960,7 +1014,8 @@ class _UserScript(_Plan):
         return job.scriptfile
 
     def submit(self, job: Job) -> JobRecord:
-        self.write(job)
+        with _job_dir_errors(job):
+            self.write(job)
         options = job._submit_options()
         job_id = job.backend.submit(job.scriptfile, options, directives_in_script=False)
         record = job._new_record("file", job_id, options)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import difflib
 import logging
 import math
+import operator
+import os
 import re
 import shlex
 from typing import Any, Callable, Iterable, Mapping, Optional
@@ -19,6 +21,59 @@ import attrs
 from .errors import OptionError
 
 log = logging.getLogger(__name__)
+
+
+# --- bounds and safe text ---------------------------------------------------------------------------
+
+#: Upper bounds on what a job may ask for: far above any real cluster, and low enough that every value
+#: renders (``str()`` of an int past 4300 digits raises) and no list of array indices exhausts memory.
+MAX_COUNT = 2 ** 31 - 1  # cores, nodes, tasks, GPUs; and the size of a priority either way
+MAX_MEMORY_MB = 1024 ** 4  # 1 EiB
+MAX_TIME_SECONDS = 2 ** 31 - 1  # about 68 years
+MAX_ARRAY_INDEX = 10 ** 7 - 1  # array indices are below 10**7
+MAX_ARRAY_TASKS = 10 ** 6  # tasks in one array
+MAX_TEXT = 4096  # characters in one text value (PATH_MAX)
+_MAX_NUMBER_TEXT = 64  # characters in a number, size or time given as text
+
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def describe(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` for an error message: shortened, and never raising (``repr`` of an int with more than
+    4300 digits raises, and so may a user object's ``__repr__``)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        digits = int(value.bit_length() * math.log10(2)) + 1
+        return f"<{'a negative' if value < 0 else 'an'} integer of {digits} digits>"
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__} object>"
+    if not isinstance(text, str):  # pragma: no cover - repr() already refuses a non-str
+        text = f"<{type(value).__name__} object>"
+    return text if len(text) <= limit else text[:limit - 4] + "..." + text[-1:]
+
+
+def _str_of(value: Any) -> str:
+    """Text of any value a user may pass where text is read, as a ValueError when there is none."""
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        raise ValueError("a number this large is not allowed here")
+    if isinstance(value, (bytes, bytearray)):
+        raise ValueError("expected text, not bytes (decode them first)")
+    try:
+        text = str(value)
+    except Exception as exc:
+        raise ValueError(f"cannot be read as text: str() raised {type(exc).__name__}") from None
+    return text
+
+
+def _items(value: Any) -> list:
+    """The items of a user's iterable, as a ValueError if iterating it fails."""
+    try:
+        return list(value)
+    except Exception as exc:
+        raise ValueError(f"cannot be read as a list: iterating it raised {type(exc).__name__}") from None
 
 
 # --- casts ------------------------------------------------------------------------------------------
@@ -36,15 +91,21 @@ def parse_memory(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError("a boolean is not an amount of memory")
     if isinstance(value, (int, float)):
-        mb = float(value)
+        mb = value
     else:
-        m = _MEM_RE.match(str(value))
+        text = _str_of(value)
+        m = _MEM_RE.match(text) if len(text) <= _MAX_NUMBER_TEXT else None
         if not m:
             raise ValueError("expected a number of MB or a size such as 500M, 4GB, 1.5T")
         mb = float(m.group(1)) * _MEM_FACTOR[m.group(2).lower()]
-    if not math.isfinite(mb) or mb <= 0:
+    if isinstance(mb, float) and not math.isfinite(mb):
+        raise ValueError("expected a finite amount of memory")
+    if mb <= 0:
         raise ValueError("memory must be more than zero")
-    return int(math.ceil(mb))
+    mb = int(math.ceil(mb))
+    if mb > MAX_MEMORY_MB:
+        raise ValueError(f"memory must be at most {MAX_MEMORY_MB} MB (1 EiB)")
+    return mb
 
 
 _TIME_UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -60,13 +121,21 @@ def parse_time(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError("a boolean is not a time")
     if isinstance(value, (int, float)):
-        seconds = float(value) * 60
+        seconds = value * 60
     else:
-        text = str(value).strip().lower()
+        text = _str_of(value).strip().lower()
+        if len(text) > _MAX_NUMBER_TEXT:
+            raise ValueError(f"too long for a time (at most {_MAX_NUMBER_TEXT} characters): expected D-HH:MM:SS, "
+                             "HH:MM:SS, MM:SS, a number of minutes, or units like 2h30m")
         seconds = _parse_time_text(text)
-    if not math.isfinite(seconds) or seconds <= 0:
+    if isinstance(seconds, float) and not math.isfinite(seconds):
+        raise ValueError("expected a finite time")
+    if seconds <= 0:
         raise ValueError("time must be more than zero")
-    return int(math.ceil(seconds))
+    seconds = int(math.ceil(seconds))
+    if seconds > MAX_TIME_SECONDS:
+        raise ValueError(f"time must be at most {MAX_TIME_SECONDS} seconds (about 68 years)")
+    return seconds
 
 
 def _parse_time_text(text: str) -> float:
@@ -104,27 +173,44 @@ def format_time(seconds: int) -> str:
     return f"{days}-{h:02d}:{m:02d}:{s:02d}" if days else f"{h:02d}:{m:02d}:{s:02d}"
 
 
-def _positive_int(value: Any) -> int:
+def _whole(value: Any) -> int:
+    """A whole number from an int, an integral float, or text such as " 4 "."""
     if isinstance(value, bool):
         raise ValueError("expected a whole number, not a boolean")
-    if isinstance(value, float) and not value.is_integer():
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if not value.is_integer():  # also NaN and infinity
+            raise ValueError("expected a whole number")
+        return int(value)
+    if not isinstance(value, str) and hasattr(type(value), "__index__"):  # numpy integers and the like
+        return operator.index(value)
+    try:
+        text = _str_of(value).strip()
+    except ValueError:
+        raise ValueError(f"expected a whole number, not {type(value).__name__}") from None
+    if len(text) > _MAX_NUMBER_TEXT:
         raise ValueError("expected a whole number")
     try:
-        n = int(str(value).strip()) if not isinstance(value, (int, float)) else int(value)
+        return int(text)
     except ValueError:
         raise ValueError("expected a whole number") from None
+
+
+def _positive_int(value: Any) -> int:
+    n = _whole(value)
     if n < 1:
         raise ValueError("must be 1 or more")
+    if n > MAX_COUNT:
+        raise ValueError(f"must be at most {MAX_COUNT}")
     return n
 
 
 def _int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError("expected a whole number, not a boolean")
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        raise ValueError("expected a whole number") from None
+    n = _whole(value)
+    if abs(n) > MAX_COUNT:
+        raise ValueError(f"expected a whole number from {-MAX_COUNT} to {MAX_COUNT}")
+    return n
 
 
 _TRUE = {"1", "true", "yes", "y", "on"}
@@ -134,7 +220,10 @@ _FALSE = {"0", "false", "no", "n", "off"}
 def _bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    text = str(value).strip().lower()
+    try:
+        text = _str_of(value).strip().lower()
+    except ValueError:
+        raise ValueError("expected true or false") from None
     if text in _TRUE:
         return True
     if text in _FALSE:
@@ -142,15 +231,59 @@ def _bool(value: Any) -> bool:
     raise ValueError("expected true or false")
 
 
-def _text(value: Any) -> str:
-    if value is None or isinstance(value, (bool, list, tuple, dict, set)):
-        raise ValueError("expected a string")
-    text = str(value)
+def _check_text(text: str) -> str:
+    """Text that can go into a job script and a scheduler's directive: one line, no control characters
+    (a tab is allowed), encodable as UTF-8, not blank, at most MAX_TEXT characters."""
     if not text.strip():
         raise ValueError("must not be empty")
-    if "\n" in text or "\r" in text or "\0" in text:
-        raise ValueError("must not contain a newline or NUL")
+    if len(text) > MAX_TEXT:
+        raise ValueError(f"must be at most {MAX_TEXT} characters (this has {len(text)})")
+    bad = _CONTROL_RE.search(text)
+    if bad:
+        raise ValueError(f"must not contain a newline, NUL or other control character (found {bad.group()!r})")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"must be valid Unicode text: {text[exc.start]!r} at position {exc.start} is a lone "
+                         "surrogate (a file name that is not UTF-8?)") from None
     return text
+
+
+def _text(value: Any, path: bool = False) -> str:
+    """A string (an int is taken as its digits; for a path, also an os.PathLike), checked as text."""
+    if isinstance(value, str):
+        text = str.__str__(value)
+    elif path and isinstance(value, os.PathLike):
+        try:
+            text = os.fspath(value)
+        except Exception as exc:
+            raise ValueError(f"expected a path: os.fspath() raised {type(exc).__name__}") from None
+        if not isinstance(text, str):
+            raise ValueError("expected a path as text, not bytes (decode it first)")
+    elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() <= 64:
+        text = str(value)
+    else:
+        kind = "bytes (decode them first)" if isinstance(value, (bytes, bytearray)) else type(value).__name__
+        raise ValueError(f"expected {'a path' if path else 'a string'}, not {kind}")
+    return _check_text(text)
+
+
+def _path(value: Any) -> str:
+    return _text(value, path=True)
+
+
+def _text_items(value: Any, what: str) -> list[str]:
+    """The items of a list given for a list-valued keyword, each checked as text."""
+    if isinstance(value, (bytes, bytearray)) or isinstance(value, Mapping) or not isinstance(value, Iterable):
+        kind = "bytes" if isinstance(value, (bytes, bytearray)) else type(value).__name__
+        raise ValueError(f"expected {what}, not {kind}")
+    out = []
+    for item in _items(value):
+        try:
+            out.append(_text(item))
+        except ValueError as exc:
+            raise ValueError(f"item {describe(item, 40)}: {exc}") from None
+    return out
 
 
 def _args(value: Any) -> tuple[str, ...]:
@@ -161,10 +294,9 @@ def _args(value: Any) -> tuple[str, ...]:
             items = shlex.split(value)
         except ValueError as exc:
             raise ValueError(f"cannot split into arguments: {exc}") from None
-    elif isinstance(value, Iterable):
-        items = [_text(v) for v in value]
+        items = _text_items(items, "a string or a list of arguments")
     else:
-        raise ValueError("expected a string or a list of arguments")
+        items = _text_items(value, "a string or a list of arguments")
     if not items:
         raise ValueError("must hold at least one argument")
     return tuple(items)
@@ -173,35 +305,66 @@ def _args(value: Any) -> tuple[str, ...]:
 def _words(value: Any) -> tuple[str, ...]:
     """A list of strings; a single string is split on commas and whitespace."""
     if isinstance(value, str):
-        items = [w for w in re.split(r"[,\s]+", value) if w]
-    elif isinstance(value, Iterable):
-        items = [_text(v) for v in value]
+        items = _text_items([w for w in re.split(r"[,\s]+", value) if w], "a string or a list of strings")
     else:
-        raise ValueError("expected a string or a list of strings")
+        items = _text_items(value, "a string or a list of strings")
     if not items:
         raise ValueError("must name at least one item")
     return tuple(items)
 
 
+_JOB_ID_RE = re.compile(r"[\w.\[\]@:-]+", re.ASCII)
+_JOB_ID_WANTED = "expected job ids (strings or whole numbers) or Jobs"
+
+
 def _job_id_of(item: Any) -> str:
-    job_id = getattr(item, "id", item)  # a Job or any object with .id
-    if job_id is None:
-        raise ValueError(f"{item!r} has no job id yet: submit it before the jobs that depend on it")
-    text = str(job_id).strip()
-    if not text or not re.fullmatch(r"[\w.\[\]@:-]+", text):
-        raise ValueError(f"{text!r} is not a job id")
+    """The id of one dependency: a job id (text or a whole number) or a Job (any object with ``.id``)."""
+    job_id = item
+    if not isinstance(item, (str, int)):
+        try:
+            job_id = item.id  # a Job, a Task, or any object with .id
+        except AttributeError:
+            raise ValueError(f"{_JOB_ID_WANTED}, not {type(item).__name__}") from None
+        except Exception as exc:
+            raise ValueError(f"the id of {type(item).__name__} cannot be read: {type(exc).__name__}") from None
+        if job_id is None:
+            raise ValueError(f"{describe(item, 40)} has no job id yet: submit it before the jobs that depend on it")
+    if isinstance(job_id, bool) or not isinstance(job_id, (str, int)):
+        raise ValueError(f"{_JOB_ID_WANTED}, not {type(job_id).__name__}")
+    if isinstance(job_id, int):
+        if job_id < 0 or job_id.bit_length() > 64:
+            raise ValueError(f"{describe(job_id, 40)} is not a job id")
+        return str(job_id)
+    text = str.__str__(job_id).strip()
+    if not text or len(text) > 256 or text.startswith("-") or not _JOB_ID_RE.fullmatch(text):
+        raise ValueError(f"{describe(text, 40)} is not a job id")
     return text
 
 
+def dependency_items(value: Any) -> list:
+    """The items of a ``depends`` value: job ids (text or whole numbers; a string may list several,
+    split on commas, colons and spaces) and objects with an ``.id`` such as Jobs, kept as they are."""
+    if isinstance(value, bool):
+        raise ValueError(f"{_JOB_ID_WANTED}, not a boolean")
+    if isinstance(value, str):
+        return [w for w in re.split(r"[,:\s]+", value) if w]
+    if isinstance(value, int):
+        return [value]
+    if isinstance(value, (bytes, bytearray, float, Mapping)):
+        raise ValueError(f"{_JOB_ID_WANTED}, not {'bytes' if isinstance(value, bytes) else type(value).__name__}")
+    try:
+        is_job = hasattr(value, "id")
+    except Exception:  # an .id that raises: _job_id_of says so
+        is_job = True
+    if isinstance(value, Iterable) and not is_job:
+        return _items(value)
+    return [value]
+
+
 def _depends(value: Any) -> tuple[str, ...]:
-    """Job ids (or Job objects) this job waits for: it runs only after all ended successfully."""
-    if isinstance(value, (str, int)) and not isinstance(value, bool):
-        items = [w for w in re.split(r"[,:\s]+", str(value)) if w]
-    elif isinstance(value, Iterable):
-        items = list(value)
-    else:
-        items = [value]
-    return tuple(_job_id_of(i) for i in items)
+    """Job ids (or Job objects) this job waits for: it runs only after all ended successfully.
+    Nothing (an empty list or string) means no dependency; ``check_arguments`` drops it."""
+    return tuple(_job_id_of(i) for i in dependency_items(value))
 
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -209,56 +372,123 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 def _export(value: Any) -> tuple[str, ...]:
     """Environment for the job: "ALL", "NONE", names to pass on, or NAME=value pairs (a dict or list)."""
+    wanted = 'expected "ALL", "NONE", names or NAME=value pairs (a string, a list or a dict)'
     if isinstance(value, Mapping):
-        items = [f"{k}={v}" for k, v in value.items()]
+        items = [f"{_str_of(k)}={_str_of(v)}" for k, v in _items(value.items())]
     elif isinstance(value, str):
         items = [w for w in value.split(",") if w]
+    elif isinstance(value, (bytes, bytearray)) or not isinstance(value, Iterable):
+        raise ValueError(f"{wanted}, not {'bytes' if isinstance(value, (bytes, bytearray)) else type(value).__name__}")
     else:
-        items = [str(v) for v in value]
+        items = [_str_of(v) for v in _items(value)]
+    if not items:
+        raise ValueError(f"{wanted}; this names nothing")
     for item in items:
         name = item.split("=", 1)[0]
         if item.upper() in ("ALL", "NONE"):
             continue
         if not _ENV_NAME.fullmatch(name):
-            raise ValueError(f"{name!r} is not an environment variable name")
-        if "\n" in item or "\0" in item:
+            raise ValueError(f"{describe(name, 40)} is not an environment variable name")
+        if "\n" in item or "\r" in item or "\0" in item:
             raise ValueError("values must not contain a newline or NUL")
+        try:
+            item.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{describe(name, 40)}: the value is not valid Unicode text (a lone surrogate)") from None
     return tuple(items)
 
 
-_ARRAY_RE = re.compile(r"^\d+(-\d+(:\d+)?)?(,\d+(-\d+(:\d+)?)?)*(%\d+)?$")
+_ARRAY_RE = re.compile(r"^[0-9]+(-[0-9]+(:[0-9]+)?)?(,[0-9]+(-[0-9]+(:[0-9]+)?)?)*(%[0-9]+)?$")
+_ARRAY_FORMS = 'expected indices such as "0-9", "1,3,5", "0-99:2" or "0-9%2", a range, or a number of tasks'
+_ARRAY_BOUNDS = f"indices must be below {MAX_ARRAY_INDEX + 1} and an array holds at most {MAX_ARRAY_TASKS} tasks"
+
+
+def _array_parts(text: str) -> tuple[list[tuple[int, int, int]], Optional[int]]:
+    """The (first, last, step) items and the %limit of an array spec, checked: no item counts down, steps
+    and the limit are 1 or more, and the bounds hold. Cheap whatever the spec: no index list is built."""
+    if len(text) > MAX_TEXT or not _ARRAY_RE.fullmatch(text):
+        raise ValueError(_ARRAY_FORMS)
+    body, _, limit_text = text.partition("%")
+    parts = []
+    count = 0
+    for part in body.split(","):
+        first, _, rest = part.partition("-")
+        last, _, step_text = rest.partition(":")
+        if max(len(first), len(last)) > len(str(MAX_ARRAY_INDEX)):
+            raise ValueError(_ARRAY_BOUNDS)
+        start = int(first)
+        stop = int(last) if last else start
+        if stop < start:
+            raise ValueError(f"{describe(part, 40)} counts down")
+        if not step_text:
+            step = 1
+        elif len(step_text) <= len(str(MAX_ARRAY_INDEX)):
+            step = int(step_text)
+        else:
+            step = 0  # too many digits: refused below without converting them
+        if not 1 <= step <= MAX_ARRAY_INDEX:
+            raise ValueError(f"{describe(part, 40)}: a step must be from 1 to {MAX_ARRAY_INDEX}")
+        if stop > MAX_ARRAY_INDEX:
+            raise ValueError(_ARRAY_BOUNDS)
+        count += (stop - start) // step + 1
+        if count > MAX_ARRAY_TASKS:
+            raise ValueError(_ARRAY_BOUNDS)
+        parts.append((start, stop, step))
+    limit = None
+    if limit_text:
+        if len(limit_text) > len(str(MAX_ARRAY_TASKS)) or int(limit_text) > MAX_ARRAY_TASKS:
+            raise ValueError(f"a %limit of tasks at once must be at most {MAX_ARRAY_TASKS}")
+        limit = int(limit_text)
+        if limit < 1:
+            raise ValueError("a %limit of tasks at once must be 1 or more")
+    return parts, limit
 
 
 def _array(value: Any) -> str:
-    """Array task indices: "0-9", "1,3,5", "0-99:2", with an optional "%N" limit of tasks at once; or N."""
-    if isinstance(value, int) and not isinstance(value, bool):
+    """Array task indices: "0-9", "1,3,5", "0-99:2", with an optional "%N" limit of tasks at once; a range;
+    or N (tasks 0 to N-1). Indices are below 10**7 and an array holds at most 10**6 tasks."""
+    if isinstance(value, bool):
+        raise ValueError(f"{_ARRAY_FORMS}, not a boolean")
+    if not isinstance(value, (int, str, range)) and hasattr(type(value), "__index__"):  # numpy integers
+        value = operator.index(value)
+    if isinstance(value, int):
         if value < 1:
             raise ValueError("an array needs at least one task")
-        return f"0-{value - 1}"
-    if isinstance(value, range):
-        if len(value) == 0 or value.start < 0:
-            raise ValueError("an array needs at least one non-negative index")
-        step = f":{value.step}" if value.step != 1 else ""
-        return f"{value.start}-{value[-1]}{step}"
-    text = str(value).replace(" ", "")
-    if not _ARRAY_RE.match(text):
-        raise ValueError('expected indices such as "0-9", "1,3,5", "0-99:2" or "0-9%2"')
+        if value > MAX_ARRAY_TASKS:
+            raise ValueError(_ARRAY_BOUNDS)
+        text = f"0-{value - 1}"
+    elif isinstance(value, range):
+        if not value:
+            raise ValueError("an array needs at least one index")
+        if value.step < 0:
+            value = value[::-1]
+        if value.start < 0:
+            raise ValueError("array indices must be 0 or more")
+        if value[-1] > MAX_ARRAY_INDEX:
+            raise ValueError(_ARRAY_BOUNDS)
+        step = f":{value.step}" if value.step != 1 and value[-1] != value.start else ""
+        text = f"{value.start}-{value[-1]}{step}"
+    elif isinstance(value, str):
+        text = value.replace(" ", "")
+    else:
+        raise ValueError(f"{_ARRAY_FORMS}, not {'bytes' if isinstance(value, bytes) else type(value).__name__}")
+    _array_parts(text)
     return text
 
 
 def array_indices(spec: str) -> tuple[list[int], Optional[int]]:
     """The task indices of an array spec ("0-9:2,15%3") and its limit of tasks at once (or None)."""
-    body, _, limit = _array(spec).partition("%")
-    indices: list[int] = []
-    for part in body.split(","):
-        first, _, rest = part.partition("-")
-        last, _, step = rest.partition(":")
-        start = int(first)
-        stop = int(last) if last else start
-        if stop < start:
-            raise OptionError(f"array={spec!r}: {part!r} counts down", keyword="array", value=spec)
-        indices.extend(range(start, stop + 1, int(step) if step else 1))
-    return sorted(set(indices)), (int(limit) if limit else None)
+    try:
+        parts, limit = _array_parts(_array(spec))
+    except ValueError as exc:
+        raise OptionError(f"array={describe(spec)}: {exc}", keyword="array", value=spec) from None
+    if len(parts) == 1:
+        first, last, step = parts[0]
+        return list(range(first, last + 1, step)), limit
+    indices: set[int] = set()
+    for first, last, step in parts:
+        indices.update(range(first, last + 1, step))
+    return sorted(indices), limit
 
 
 def _notify(value: Any) -> tuple[str, ...]:
@@ -266,7 +496,7 @@ def _notify(value: Any) -> tuple[str, ...]:
     words = tuple(w.lower() for w in _words(value))
     for w in words:
         if w not in allowed:
-            raise ValueError(f"{w!r} is not one of {', '.join(allowed)}")
+            raise ValueError(f"{describe(w, 40)} is not one of {', '.join(allowed)}")
     return words
 
 
@@ -291,7 +521,7 @@ _CASTS: dict[str, Callable[[Any], Any]] = {
     "array": _array,
     "notify": _notify,
     "email": _email,
-    "path": _text,
+    "path": _path,
 }
 
 
@@ -312,8 +542,11 @@ class OptionSpec:
         """Cast and validate one value; raises OptionError naming the keyword and the value."""
         try:
             return _CASTS[self.type](value)
-        except (ValueError, TypeError) as exc:
-            raise OptionError(f"{self.name}={value!r}: {exc}", keyword=self.name, value=value) from None
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            reason = str(exc)
+            if len(reason) > 300:
+                reason = reason[:297] + "..."
+            raise OptionError(f"{self.name}={describe(value)}: {reason}", keyword=self.name, value=value) from None
 
 
 def _opt(name, type_, help_, *aliases, default=None, category="resources"):
@@ -363,8 +596,10 @@ OPTIONS: tuple[OptionSpec, ...] = (
          "array_spec", category="running"),
     _opt("modules", "words", "environment modules to load before the command", "module",
          category="running"),
-    _opt("export", "export", 'environment: "ALL", "NONE", names, or NAME=value pairs', "env",
-         "environment", category="running"),
+    # ALL by default on every backend, as Slurm does (Torque, OpenPBS and Grid Engine would pass almost
+    # nothing): the same job sees the same environment wherever it runs
+    _opt("export", "export", 'environment: "ALL" (the default), "NONE", names, or NAME=value pairs', "env",
+         "environment", default=("ALL",), category="running"),
     _opt("email", "email", "address for notifications", "mail_user", "mail", category="running"),
     _opt("notify", "notify", "when to mail: begin, end, fail, all, none", "mail_type", category="running"),
     _opt("requeue", "bool", "let the scheduler requeue the job after a node failure", category="running"),
@@ -385,13 +620,17 @@ CONTROL_KEYWORDS = frozenset({"backend", "profile"})
 
 def get_spec(keyword: str) -> OptionSpec:
     """The spec of a keyword or alias; an OptionError suggests the closest names for a typo."""
+    if not isinstance(keyword, str):
+        shown = describe(keyword, 40)
+        raise OptionError(f"job keywords are names (strings), not {type(keyword).__name__}: {shown}; "
+                          "`cluster keywords` lists them all", keyword=shown)
     key = keyword.strip().lower().replace("-", "_")
     if key in _BY_NAME:
         return _BY_NAME[key]
-    close = difflib.get_close_matches(key, list(_BY_NAME), n=3, cutoff=0.6)
+    close = difflib.get_close_matches(key, list(_BY_NAME), n=3, cutoff=0.6) if len(key) <= 64 else []
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else \
         "; `cluster keywords` lists them all"
-    raise OptionError(f"unknown job keyword {keyword!r}{hint}", keyword=keyword)
+    raise OptionError(f"unknown job keyword {describe(keyword, 60)}{hint}", keyword=keyword)
 
 
 def canonical_name(keyword: str) -> str:
@@ -402,19 +641,25 @@ def check_arguments(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """Cast and validate job keywords; return a dict keyed by canonical names.
 
     Unknown keywords raise OptionError with the closest names; a keyword given twice under two aliases
-    is an error; ``None`` means "not set" and is dropped.
+    is an error; ``None`` means "not set" and is dropped, as is an empty ``depends`` (no dependency).
     """
+    if not isinstance(kwargs, Mapping):
+        raise OptionError(f"job options come as a mapping of keywords to values, not {type(kwargs).__name__}",
+                          keyword="options")
     out: dict[str, Any] = {}
     given_as: dict[str, str] = {}
     for key, value in kwargs.items():
+        spec = get_spec(key)  # an unknown keyword is an error even when its value is None
         if value is None:
             continue
-        spec = get_spec(key)
-        if spec.name in out:
-            raise OptionError(f"{spec.name!r} given twice (as {given_as[spec.name]!r} and {key!r})",
-                              keyword=spec.name)
-        out[spec.name] = spec.cast(value)
+        if spec.name in given_as:
+            raise OptionError(f"{spec.name!r} given twice (as {describe(given_as[spec.name], 40)} and "
+                              f"{describe(key, 40)})", keyword=spec.name)
         given_as[spec.name] = key
+        cast = spec.cast(value)
+        if spec.type == "depends" and not cast:
+            continue
+        out[spec.name] = cast
     if "mem" in out and "mem_per_cpu" in out:
         raise OptionError("give mem or mem_per_cpu, not both", keyword="mem")
     return out

@@ -21,7 +21,7 @@ import re
 from typing import Any, Callable, Mapping, Optional
 
 from cluster_core.errors import ConfigError, OptionError
-from cluster_core.options import array_indices, render_with
+from cluster_core.options import array_indices, describe, render_with
 
 from .parse import TASK_BASE
 
@@ -68,11 +68,11 @@ def job_name(name: str) -> str:
 def _path(keyword: str, flag: str):
     def render(value: str, _opts) -> list[tuple[str, ...]]:
         if "," in value:
-            raise OptionError(f"{keyword}={value!r}: Grid Engine reads a comma in an output path as a list of "
+            raise OptionError(f"{keyword}={describe(value)}: Grid Engine reads a comma in an output path as a list of "
                               "paths; choose a path without one", keyword=keyword, value=value)
         m = _PATH_VARS.search(value)
         if m:
-            raise OptionError(f"{keyword}={value!r}: Grid Engine would replace {m.group(0)} in the path; "
+            raise OptionError(f"{keyword}={describe(value)}: Grid Engine would replace {m.group(0)} in the path; "
                               "write it out", keyword=keyword, value=value)
         # "host:path" is how -o names a host; an empty host keeps a colon in the path literal
         return [(flag, f":{value}" if ":" in value else value)]
@@ -113,7 +113,7 @@ def array_flags(spec: str) -> list[tuple[str, ...]]:
     indices, limit = array_indices(spec)
     steps = {b - a for a, b in zip(indices, indices[1:])}
     if len(steps) > 1:
-        raise OptionError(f"array={spec!r}: Grid Engine arrays are one evenly stepped range (first-last:step); "
+        raise OptionError(f"array={describe(spec)}: Grid Engine arrays are one evenly stepped range (first-last:step); "
                           "split the job or use one range", keyword="array", value=spec)
     step = steps.pop() if steps else 1
     first, last = indices[0] + TASK_BASE, indices[-1] + TASK_BASE
@@ -137,7 +137,7 @@ def _export(value: tuple[str, ...], _opts) -> Optional[list[tuple[str, ...]]]:
         elif item.upper() == "NONE":
             continue  # Grid Engine passes nothing but -v variables unless told -V
         elif "," in item:
-            raise OptionError(f"export={item!r}: Grid Engine splits -v on every comma; it cannot pass a value "
+            raise OptionError(f"export={describe(item)}: Grid Engine splits -v on every comma; it cannot pass a value "
                               "that contains one", keyword="export", value=item)
         else:
             out.append(("-v", item))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from cluster_core.errors import OptionError
-from cluster_core.options import format_time, render_with
+from cluster_core.options import describe, format_time, render_with
 
 #: Keywords the core handles itself; they never become sbatch arguments.
 SKIP = ("modules", "jobdir")
@@ -29,7 +29,7 @@ def _path(keyword: str, flag: str):
         if "\\" in value:
             # slurmstepd drops a backslash from output paths and then stops expanding %-patterns,
             # so no spelling of such a path reaches the file system intact
-            raise OptionError(f"{keyword}={value!r}: Slurm cannot write to a path containing a backslash",
+            raise OptionError(f"{keyword}={describe(value)}: Slurm cannot write to a path containing a backslash",
                               keyword=keyword, value=value)
         return [(f"{flag}={value.replace('%', '%%')}",)]
     return render
@@ -44,7 +44,7 @@ def _export(value: tuple[str, ...], _opts) -> list[tuple[str, ...]]:
     for item in value:
         if "," in item:
             # sbatch splits --export on every comma; there is no quoting (quotes end up in the value)
-            raise OptionError(f"export={item!r}: Slurm cannot pass a value that contains a comma",
+            raise OptionError(f"export={describe(item)}: Slurm cannot pass a value that contains a comma",
                               keyword="export", value=item)
     words = [w.upper() if w.upper() in ("ALL", "NONE") else w for w in value]
     return [("--export=" + ",".join(words),)]

@@ -22,7 +22,7 @@ import re
 from typing import Any, Callable, Mapping, Optional
 
 from cluster_core.errors import OptionError
-from cluster_core.options import render_with
+from cluster_core.options import describe, render_with
 
 from . import ids
 from .dialect import PBSPRO, TORQUE
@@ -52,13 +52,13 @@ def priority(nice: int) -> str:
     value = -int(nice)
     low, high = PRIORITY_RANGE
     if not low <= value <= high:
-        raise OptionError(f"priority={nice!r}: PBS takes priorities {low}..{high} (higher runs sooner); the "
+        raise OptionError(f"priority={describe(nice)}: PBS takes priorities {low}..{high} (higher runs sooner); the "
                           f"priority keyword is a nice value, so use {-high}..{-low}", keyword="priority",
                           value=nice)
     return str(value)
 
 
-_BEGIN_RE = re.compile(r"^(?:\d{2}){2,6}(?:\.\d{2})?$")
+_BEGIN_RE = re.compile(r"^(?:[0-9]{2}){2,6}(?:\.[0-9]{2})?$")
 
 
 def begin(value: str) -> str:
@@ -68,12 +68,14 @@ def begin(value: str) -> str:
         return text
     try:
         when = _dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise OptionError(f"begin={value!r}: PBS reads [[[[CC]YY]MM]DD]hhmm[.SS] (e.g. 202612311830) or give "
+        if when.tzinfo is not None:
+            when = when.astimezone().replace(tzinfo=None)
+    except (ValueError, OverflowError):  # OverflowError: a time zone shifts it past year 1 or 9999
+        raise OptionError(f"begin={describe(value)}: PBS reads [[[[CC]YY]MM]DD]hhmm[.SS] (e.g. 202612311830) or give "
                           "an ISO time such as 2026-12-31T18:30", keyword="begin", value=value) from None
-    if when.tzinfo is not None:
-        when = when.astimezone().replace(tzinfo=None)
-    return when.strftime("%Y%m%d%H%M.%S")
+    if when.year < 1000:  # CCYY has four digits
+        raise OptionError(f"begin={describe(value)}: PBS reads a four-digit year", keyword="begin", value=value)
+    return f"{when:%Y%m%d%H%M.%S}"
 
 
 def job_name(name: str, dialect: str) -> str:
@@ -96,14 +98,14 @@ def output_path(value: str, keyword: str, dialect: str) -> str:
     Torque's mom cannot deliver to a path with a backslash or whitespace (6.1.3 leaves the file in its
     spool's ``undelivered/``, whatever the quoting or escaping; OpenPBS delivers both)."""
     if ":" in value:
-        raise OptionError(f"{keyword}={value!r}: qsub reads 'host:path', so a path containing ':' cannot be "
+        raise OptionError(f"{keyword}={describe(value)}: qsub reads 'host:path', so a path containing ':' cannot be "
                           "given; choose a path without a colon", keyword=keyword, value=value)
     if dialect == TORQUE and "\\" in value:
-        raise OptionError(f"{keyword}={value!r}: Torque cannot deliver output to a path containing a "
+        raise OptionError(f"{keyword}={describe(value)}: Torque cannot deliver output to a path containing a "
                           "backslash (it ends up in the server's undelivered directory); choose another path",
                           keyword=keyword, value=value)
     if dialect == TORQUE and re.search(r"\s", value):
-        raise OptionError(f"{keyword}={value!r}: Torque cannot deliver output to a path containing a space "
+        raise OptionError(f"{keyword}={describe(value)}: Torque cannot deliver output to a path containing a space "
                           "(it ends up in the server's undelivered directory); choose a jobdir (or "
                           f"{keyword}) without spaces", keyword=keyword, value=value)
     return value
@@ -155,7 +157,7 @@ def array(spec: str, dialect: str) -> str:
     suffix = f"%{limit}" if limit else ""
     for a, b, step in items:
         if b < a or step < 1:
-            raise OptionError(f"array={spec!r}: {a}-{b} is an empty range", keyword="array", value=spec)
+            raise OptionError(f"array={describe(spec)}: {a}-{b} is an empty range", keyword="array", value=spec)
     if dialect == TORQUE:
         words = []
         for a, b, step in items:
@@ -166,14 +168,14 @@ def array(spec: str, dialect: str) -> str:
         return ",".join(words) + suffix
     indices = sorted({i for a, b, step in items for i in range(a, b + 1, step)})
     if len(indices) < 2:
-        raise OptionError(f"array={spec!r}: PBS Pro arrays need at least two indices (X-Y with X < Y)",
+        raise OptionError(f"array={describe(spec)}: PBS Pro arrays need at least two indices (X-Y with X < Y)",
                           keyword="array", value=spec)
     if len(items) == 1:
         a, b, step = items[0]
         return (f"{a}-{b}" + (f":{step}" if step != 1 else "")) + suffix
     step = indices[1] - indices[0]
     if any(j - i != step for i, j in zip(indices, indices[1:])):
-        raise OptionError(f"array={spec!r}: PBS Pro takes one range X-Y[:Z], and these indices are not "
+        raise OptionError(f"array={describe(spec)}: PBS Pro takes one range X-Y[:Z], and these indices are not "
                           "evenly spaced", keyword="array", value=spec)
     return f"{indices[0]}-{indices[-1]}" + (f":{step}" if step != 1 else "") + suffix
 
@@ -194,7 +196,7 @@ def export(items: tuple) -> list[tuple[str, ...]]:
         else:
             name, sep, value = item.partition("=")
             if sep and _BAD_ENV_VALUE.search(value):
-                raise OptionError(f"export={item!r}: qsub -v cannot carry a value containing a comma, a quote "
+                raise OptionError(f"export={describe(item)}: qsub -v cannot carry a value containing a comma, a quote "
                                   "or a backslash; set it in the job's command instead", keyword="export",
                                   value=item)
             names.append(item)
@@ -242,7 +244,7 @@ def _features(options: Mapping[str, Any], dialect: str) -> list[str]:
         ok = _FEATURE_RE.match(name) and (not sep or (dialect == PBSPRO and _FEATURE_RE.match(value)))
         if not ok:
             form = "name or name=value" if dialect == PBSPRO else "node property names"
-            raise OptionError(f"features={f!r}: expected {form} made of letters, digits, '_', '.', '-'",
+            raise OptionError(f"features={describe(f)}: expected {form} made of letters, digits, '_', '.', '-'",
                               keyword="features", value=f)
         out.append(f if (sep or dialect == TORQUE) else f"{f}=True")
     return out
