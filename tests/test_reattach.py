@@ -199,3 +199,23 @@ def test_cli_clean_older_than_prunes_records(local):
     assert "removed 1 job records" in cluster("clean", "--older-than", "30d").stderr
     assert registry.load("local", old.id) is None and registry.load("local", new.id) is not None
     cluster("clean", "--older-than", "soon", expect=2)
+
+
+def test_a_full_job_directory_is_our_error_before_anything_is_submitted(local, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small filesystem needs root")
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)], check=True)
+    try:
+        with open(small / "filler", "wb") as fh:
+            try:
+                fh.write(b"x" * 128 * 1024)
+            except OSError:
+                pass
+        before = cc.get_backend("local").parse_queue(None, None, None)
+        with pytest.raises(cc.SubmitError, match=f"cannot write its files in {small}.*disk is full.*jobdir="):
+            cc.submit(square, (2,), jobdir=str(small))
+        assert cc.get_backend("local").parse_queue(None, None, None) == before  # nothing was submitted
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)
