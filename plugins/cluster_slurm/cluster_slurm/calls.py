@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import re
 import time
 import uuid
 from pathlib import Path
@@ -92,12 +93,13 @@ def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool)
         except SchedulerError as exc:
             if not exc.transient:
                 _refused(exc, script, options)
-            # the job may have been created all the same: only a definite "no such job" allows another try
-            already = _find_by_comment(token, exc)
-            if already:
-                log.warning("sbatch failed transiently (%s) but job %s was created; not submitting again",
-                            str(exc).splitlines()[0], already)
-                return already
+            if not _never_reached(exc):
+                # the job may have been created all the same: only a definite "no such job" allows a retry
+                already = _find_by_comment(token, exc)
+                if already:
+                    log.warning("sbatch failed transiently (%s) but job %s was created; not submitting again",
+                                str(exc).splitlines()[0], already)
+                    return already
             if attempt > SUBMIT_RETRIES:
                 _refused(exc, script, options)
             delay = SUBMIT_BACKOFF * 2 ** (attempt - 1)
@@ -111,6 +113,15 @@ def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool)
     except ValueError as exc:
         raise SubmitError(f"sbatch gave no job id for {script}: {exc}", command=list(args),
                           output=res.stdout + res.stderr) from None
+
+
+#: sbatch failures that prove the request never reached the controller: retried without asking first.
+NOT_SUBMITTED = (r"Unable to contact slurm controller", r"Connection refused",
+                 r"temporarily unable to accept job")
+
+
+def _never_reached(exc: SchedulerError) -> bool:
+    return exc.returncode is not None and any(re.search(p, exc.output or str(exc)) for p in NOT_SUBMITTED)
 
 
 #: How long a submission keeps asking whether a job whose sbatch failed transiently exists (seconds).
