@@ -27,7 +27,7 @@ import os
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import attrs
 

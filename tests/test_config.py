@@ -70,9 +70,11 @@ def test_profile_values_are_checked_before_saving(cluster_config):
 def test_layering_default_profile_named_profile_keywords(cluster_config):
     config.set_profile("default", {"cores": 2, "partition": "short", "time": "1h"})
     config.set_profile("big", {"cores": 16, "mem": "64G"})
-    assert config.merged_keywords({}) == {"cores": 2, "partition": "short", "time": 3600}
+    everywhere = {"export": ("ALL",)}  # the table's defaults: the submitting environment, on every backend
+    assert config.merged_keywords({}) == {"cores": 2, "partition": "short", "time": 3600, **everywhere}
     assert config.merged_keywords({"time": "10m"}, profile="big") == {
-        "cores": 16, "partition": "short", "time": 600, "mem": 65536}
+        "cores": 16, "partition": "short", "time": 600, "mem": 65536, **everywhere}
+    assert config.merged_keywords({"export": "NONE"})["export"] == ("NONE",)
     assert config.merged_keywords({"cores": 1}, profile="big")["cores"] == 1
     with pytest.raises(ConfigError, match="no such profile.*known: big, default"):
         config.merged_keywords({}, profile="huge")

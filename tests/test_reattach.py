@@ -11,7 +11,6 @@ import time
 import pytest
 
 import cluster_core as cc
-from cluster_core import State
 
 
 def square(x):

@@ -373,10 +373,12 @@ def submit_job(script: os.PathLike | str, options: Mapping[str, Any], sdir: Opti
         try:
             ensure_runner(sdir)
         except SchedulerError as exc:
+            reason = f"the runner did not start: {exc}"
+
             def fail(conn) -> None:
                 with transaction(conn):
                     conn.execute("UPDATE jobs SET state='FAILED', reason=?, end_time=? WHERE id=? AND state=?",
-                                 (f"the runner did not start: {exc}", time.time(), job_id, PENDING))
+                                 (reason, time.time(), job_id, PENDING))
             with contextlib.suppress(SchedulerError):
                 using(sdir, fail)
             raise SubmitError(str(exc), output=exc.output) from None

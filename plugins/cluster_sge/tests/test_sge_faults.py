@@ -17,8 +17,8 @@ import uuid
 import pytest
 
 import cluster_core as cc
-from cluster_core import State
 from cluster_core.testing.conformance import wait_for
+from cluster_core.testing.faults import submit_under_faults
 from cluster_core.testing.shims import ShimDir
 from cluster_sge import calls as sge_calls
 from cluster_sge import parse
@@ -141,21 +141,7 @@ def test_flaky_and_hanging_commands_lose_nothing_and_run_nothing_twice(on_sge, t
     shims.flaky("qsub", 20, LOST, lose_percent=10, hang_percent=10, hang_seconds=5, seed=1)
     for command in ("qstat", "qacct"):
         shims.flaky(command, 30, DOWN, hang_percent=10, hang_seconds=5, seed=2)
-    jobs = []
     with shims:
-        for i in range(20):
-            try:
-                jobs.append(cc.submit(f"echo job{i} >> '{log}'", backend="sge", name=f"flaky{i}x{run}"))
-            except cc.SubmitError as exc:  # refused after every retry: allowed, but then it must not run
-                assert exc.transient, exc
-                jobs.append(None)
-        submitted = [j for j in jobs if j is not None]
-        assert cc.wait(submitted, timeout=600) is True
-        calls = shims.calls()
-    lines = log.read_text().split()
-    expected = [f"job{i}" for i, j in enumerate(jobs) if j is not None]
-    assert sorted(lines) == sorted(expected)  # each submitted job ran exactly once, no refused one ran
-    assert len(submitted) >= 15 and calls["qsub"] > len(submitted)  # failures were really injected
-    assert all(j.state is State.COMPLETED and j.exitcode == 0 for j in submitted)
-    refused = [i for i, j in enumerate(jobs) if j is None]
-    assert all(jobs_named(f"flaky{i}x{run}") == [] for i in refused)
+        outcome = submit_under_faults(20, log, shims, backend="sge", name=f"flakyx{run}-")
+    outcome.assert_each_ran_once(submit_command="qsub")
+    assert all(jobs_named(f"flakyx{run}-{i}") == [] for i in outcome.refused)

@@ -22,6 +22,7 @@ import cluster_core as cc
 from cluster_core import State
 from cluster_core.queue import tracker
 from cluster_core.testing.conformance import wait_for
+from cluster_core.testing.faults import submit_under_faults
 from cluster_core.testing.shims import ShimDir
 
 pytestmark = pytest.mark.slurm
@@ -82,22 +83,9 @@ def test_flaky_and_hanging_commands_lose_nothing_and_run_nothing_twice(on_slurm,
     shims.flaky("sbatch", 20, SBATCH_TIMED_OUT, lose_percent=10, hang_percent=10, hang_seconds=5, seed=1)
     for command in ("squeue", "sacct"):
         shims.flaky(command, 30, TIMED_OUT, hang_percent=10, hang_seconds=5, seed=2)
-    jobs = []
     with shims:
-        for i in range(20):
-            try:
-                jobs.append(cc.submit(f"echo job{i} >> {log}", mem="100M", name=f"flaky{i}"))
-            except cc.SubmitError as exc:  # refused after every retry: allowed, but then it must not run
-                assert exc.transient, exc
-                jobs.append(None)
-        submitted = [j for j in jobs if j is not None]
-        assert cc.wait(submitted, timeout=600) is True
-        calls = shims.calls()
-    lines = log.read_text().split()
-    expected = [f"job{i}" for i, j in enumerate(jobs) if j is not None]
-    assert sorted(lines) == sorted(expected)  # each submitted job ran exactly once, no refused one ran
-    assert len(submitted) >= 15 and calls["sbatch"] > len(submitted)  # failures were really injected
-    assert all(j.state is State.COMPLETED and j.exitcode == 0 for j in submitted)
+        run = submit_under_faults(20, log, shims, mem="100M", name="flaky")
+    run.assert_each_ran_once(submit_command="sbatch")
 
 
 def _comment(job_id: str) -> str:

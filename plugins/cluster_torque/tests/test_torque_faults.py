@@ -19,7 +19,8 @@ import uuid
 import pytest
 
 import cluster_core as cc
-from cluster_core import State, plugins, queue
+from cluster_core import plugins, queue
+from cluster_core.testing.faults import submit_under_faults
 from cluster_core.testing.shims import ShimDir
 from cluster_torque import client, dialect
 from torque_testlib import REAL_SERVERS, in_ci, server_status
@@ -133,24 +134,10 @@ class FaultsOnARealServer:
         shims = ShimDir(self.tmp / "shims")
         shims.flaky("qsub", 20, QSUB_LOST[self.server], lose_percent=10, hang_percent=10, hang_seconds=5, seed=1)
         shims.flaky("qstat", 30, QSTAT_DOWN[self.server], hang_percent=10, hang_seconds=5, seed=2)
-        jobs = []
         with self.commands(shims, monkeypatch):
-            for i in range(20):
-                try:
-                    jobs.append(cc.submit(f"echo job{i} >> '{log}'", backend="torque", name=f"flaky{i}x{run}"))
-                except cc.SubmitError as exc:  # refused after every retry: allowed, but then it must not run
-                    assert exc.transient, exc
-                    jobs.append(None)
-            submitted = [j for j in jobs if j is not None]
-            assert cc.wait(submitted, timeout=600) is True
-            calls = shims.calls()
-        lines = log.read_text().split()
-        expected = [f"job{i}" for i, j in enumerate(jobs) if j is not None]
-        assert sorted(lines) == sorted(expected)  # each submitted job ran exactly once, no refused one ran
-        assert len(submitted) >= 15 and calls["qsub"] > len(submitted)  # failures were really injected
-        assert all(j.state is State.COMPLETED and j.exitcode == 0 for j in submitted)
-        refused = [i for i, j in enumerate(jobs) if j is None]
-        assert all(self.jobs_named(f"flaky{i}x{run}") == 0 for i in refused)
+            outcome = submit_under_faults(20, log, shims, backend="torque", name=f"flakyx{run}-")
+        outcome.assert_each_ran_once(submit_command="qsub")
+        assert all(self.jobs_named(f"flakyx{run}-{i}") == 0 for i in outcome.refused)
 
 
 @pytest.mark.torque
