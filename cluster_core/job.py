@@ -663,10 +663,19 @@ def _drop_old_results(files: Iterable[JobFiles]) -> None:
 
 
 class _OneScript(_Plan):
+    """One script, one submission (a job, or a native array: the scheduler starts every task)."""
+
+    kind = "job"
+
+    def text(self, job: Job, command: str, directives: list[str], common: dict) -> str:
+        return render_script(command, exit_file=job.files.exit, directives=directives, **common)
+
+    def results(self, job: Job) -> list[JobFiles]:
+        return [job.files]
+
     def write(self, job: Job) -> Path:
         options, command, common = job._prepare()
-        text = render_script(command, exit_file=job.files.exit, directives=job._directives(options), **common)
-        job._new_files = write_script(job.files.script, text)
+        job._new_files = write_script(job.files.script, self.text(job, command, job._directives(options), common))
         return job.files.script
 
     def submit(self, job: Job) -> JobRecord:
@@ -674,35 +683,26 @@ class _OneScript(_Plan):
             self.write(job)
         options = job._submit_options()
         if not job._new_files:
-            _drop_old_results([job.files])
-        job_id = job.backend.submit(job.files.script, options, directives_in_script=True, call=job._function_call())
-        record = job._new_record("job", job_id, options)
+            _drop_old_results(self.results(job))
+        call = job._function_call() if self.kind == "job" else None  # native array submissions carry none
+        job_id = job.backend.submit(job.files.script, options, directives_in_script=True, call=call)
+        record = job._new_record(self.kind, job_id, options, indices=job.indices or ())
         job._save_record(record)
         return record
 
 
-class _NativeArray(_Plan):
-    def write(self, job: Job) -> Path:
-        options, command, common = job._prepare()
+class _NativeArray(_OneScript):
+    kind = "array"
+
+    def text(self, job: Job, command: str, directives: list[str], common: dict) -> str:
         info = job.backend.info
         variables = tuple((info.task_id_variable or "").split())
         # the scheduler's task i + task_id_offset is the core's task i
         task = TaskSpec(job.files, variables=variables, offset=-info.task_id_offset)
-        text = render_script(command, directives=job._directives(options), task=task, **common)
-        job._new_files = write_script(job.files.script, text)
-        return job.files.script
+        return render_script(command, directives=directives, task=task, **common)
 
-    def submit(self, job: Job) -> JobRecord:
-        with _job_dir_errors(job):
-            self.write(job)
-        options = job._submit_options()
-        indices = job.indices
-        if not job._new_files:
-            _drop_old_results(job.files.for_task(i) for i in indices)
-        job_id = job.backend.submit(job.files.script, options, directives_in_script=True)
-        record = job._new_record("array", job_id, options, indices=indices)
-        job._save_record(record)
-        return record
+    def results(self, job: Job) -> list[JobFiles]:
+        return [job.files.for_task(i) for i in job.indices]
 
 
 class _OneJobPerTask(_Plan):

@@ -333,6 +333,11 @@ def render_everywhere(checked: dict) -> dict:
 @example(options={"email": "a@\ud800"})
 @example(options={"hold": BadStr()})
 def test_check_arguments_raises_only_option_error(options):
+    check_and_render(options)
+
+
+def check_and_render(options):
+    """Either an OptionError as check_error wants it, or checked values that render everywhere."""
     try:
         checked = check_arguments(options)
     except Exception as exc:
@@ -416,13 +421,7 @@ def test_empty_depends_means_none():
 @example(options={"depends": ["1[].srv", "2[3].srv", "7"]})
 @example(options={"features": ["a=b", "c"], "licenses": "x:2,y"})
 def test_accepted_options_render_on_every_backend(options):
-    try:
-        checked = check_arguments(options)
-    except Exception as exc:
-        check_error(exc)
-        return
-    check_checked(checked)
-    render_everywhere(checked)
+    check_and_render(options)
 
 
 # --- Job(...) ---------------------------------------------------------------------------------------
