@@ -570,7 +570,8 @@ class Job(_Outcome):
 
     @classmethod
     def _from_record(cls, record: JobRecord) -> "Job":
-        job = (FileJob if record.kind == "file" else Job).__new__(FileJob if record.kind == "file" else Job)
+        kind = FileJob if record.kind == "file" else Job
+        job = kind.__new__(kind)
         job.function = None
         job.command = record.command if not record.function else None
         job.is_function = record.function

@@ -8,8 +8,9 @@ Layout: ``<root>/<backend>/<shard>/<id>.json``, one file per record, written to 
 renamed, so a reader never sees half a record and the directory is safe on NFS shared by several login
 nodes (no SQLite, no locks: a rename is atomic there too). How the job ended goes beside it, once known,
 into ``<id>.end``, and a cancellation asked for into ``<id>.cancel``: a record is never read back to be
-changed, which keeps a submission and a finished job to one small write each. ``<shard>`` is two hex digits of a hash of
-the id, so no directory grows past a few hundred entries per 100 000 jobs and a lookup is one ``open``.
+changed, which keeps a submission and a finished job to one small write each. ``<shard>`` is two hex
+digits of a hash of the id, so no directory grows past a few hundred entries per 100 000 jobs and a
+lookup is one ``open``.
 The tasks of a map submitted one job per task also get an alias each: a symbolic link named after the
 task's id whose target text is ``<record id>#<index>`` (one system call to write, one to read, atomic).
 
@@ -95,14 +96,6 @@ class JobRecord:
     cancel_requested: bool = False
     format: int = FORMAT
 
-    @property
-    def finished(self) -> bool:
-        """True when the outcome of the job (every task of an array) is final and recorded."""
-        from .records import State
-        if self.kind in ("array", "tasks"):
-            return len(self.task_outcomes) >= len(self.indices) and all(
-                State(o.state).finished for o in self.task_outcomes.values())
-        return self.outcome is not None and State(self.outcome.state).finished
 
 
 class RegistryError(ClusterError):
@@ -218,12 +211,6 @@ def save(record: JobRecord) -> Path:
 def _side(path: Path, kind: str) -> Path:
     """The file beside a record that keeps its outcome ("end") or its cancellation ("cancel")."""
     return path.with_name(path.name[:-len(".json")] + "." + kind)
-
-
-def add_aliases(record: JobRecord) -> None:
-    """Let each task of a "tasks" record be found by its own id (a symbolic link per task)."""
-    for index, task_id in zip(record.indices, record.task_ids):
-        add_alias(record.backend, task_id, record.id, index)
 
 
 def add_alias(backend: str, task_id: str, record_id: str, index: int) -> None:
@@ -350,8 +337,8 @@ def records(backend: Optional[str] = None, since: Optional[float] = None) -> Ite
 
 
 def prune(older_than: float, now: Optional[float] = None) -> int:
-    """Delete the records of jobs submitted more than ``older_than`` seconds ago that are finished (or
-    that nobody could know about any more), and aliases left pointing at nothing; returns how many."""
+    """Delete the records of jobs submitted more than ``older_than`` seconds ago (with their outcome and
+    cancellation files), and aliases left pointing at nothing; returns how many records."""
     now = time.time() if now is None else now
     removed = 0
     base = root()

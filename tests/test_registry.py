@@ -52,25 +52,26 @@ def test_any_id_is_one_file_inside_the_records(records, job_id):
 def test_tasks_found_by_their_own_ids_through_aliases(records):
     rec = record("@7", kind="tasks", backend="local", indices=(0, 1, 2), task_ids=("7", "9", "10"))
     registry.save(rec)
-    registry.add_aliases(rec)
+    for index, task_id in zip(rec.indices, rec.task_ids):
+        registry.add_alias("local", task_id, rec.id, index)
     assert registry.resolve("local", "9") == (rec, 1)
     assert registry.resolve("local", "@7") == (rec, None)
     assert registry.resolve("local", "8") is None
     # an id a restarted scheduler hands out again: the newest alias wins
     again = record("@10", kind="tasks", backend="local", indices=(0,), task_ids=("10",))
     registry.save(again)
-    registry.add_aliases(again)
+    registry.add_alias("local", "10", "@10", 0)
     assert registry.resolve("local", "10") == (again, 0)
 
 
-def test_outcomes_recorded_in_one_write_and_finished(records):
+def test_task_outcomes_merge_as_they_become_known(records):
     registry.save(record("5", kind="array", indices=(0, 1)))
-    assert not registry.load("slurm", "5").finished
+    assert registry.load("slurm", "5").task_outcomes == {}
     registry.record_outcomes("slurm", "5", {0: Outcome("completed", 0)})
-    assert not registry.load("slurm", "5").finished
+    assert set(registry.load("slurm", "5").task_outcomes) == {"0"}
     registry.record_outcomes("slurm", "5", {1: Outcome("failed", 3, reason="exit code 3")})
     rec = registry.load("slurm", "5")
-    assert rec.finished and rec.task_outcomes == {"0": Outcome("completed", 0), "1": Outcome("failed", 3, "exit code 3")}
+    assert rec.task_outcomes == {"0": Outcome("completed", 0), "1": Outcome("failed", 3, "exit code 3")}
     registry.mark_cancel_requested("slurm", ["5", "404"])
     assert registry.load("slurm", "5").cancel_requested
 
@@ -95,7 +96,7 @@ def test_history_newest_first_since_and_prune(records):
 def test_prune_removes_aliases_of_pruned_records(records):
     rec = record("@7", kind="tasks", backend="local", indices=(0,), task_ids=("7",), submit_time=0.0)
     registry.save(rec)
-    registry.add_aliases(rec)
+    registry.add_alias("local", "7", "@7", 0)
     assert registry.prune(86400) == 1
     assert not os.path.lexists(registry.path_of("local", "7"))
 
