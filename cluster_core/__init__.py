@@ -22,7 +22,12 @@ _EXPORTS = {
             "clean_dir", "jobs", "cancel"],
     "queue": ["Queue"],
     "logme": ["setup_logging", "set_log_level"],
+    "helpers": ["jobify", "parapply", "parapply_summary", "splitrun"],
 }
+# The package's modules are attributes too, loaded on first use: cluster_core.options.check_arguments works
+# right after ``import cluster_core``, as do the seed's module names (options, config_file, logme, run).
+_SUBMODULES = frozenset({"options", "config", "config_file", "logme", "run", "helpers", "job", "queue", "errors",
+                         "records", "plugins", "registry", "hookspecs", "script", "commands", "cli", "testing"})
 _ALIASES = {"setup_logging": "setup", "set_log_level": "set_level"}
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)
@@ -31,6 +36,8 @@ __all__ = sorted(_WHERE)
 def __getattr__(name: str) -> object:
     module = _WHERE.get(name)
     if module is None:
+        if name in _SUBMODULES:
+            return importlib.import_module(f".{name}", __name__)
         raise AttributeError(f"module 'cluster_core' has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{module}", __name__), _ALIASES.get(name, name))
     globals()[name] = value
@@ -38,4 +45,4 @@ def __getattr__(name: str) -> object:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | _SUBMODULES)

@@ -17,7 +17,6 @@ import threading
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-import attrs
 
 from .errors import ConfigError, OptionError
 
@@ -104,31 +103,148 @@ def _split(key: str) -> tuple[str, str]:
     return section, name
 
 
-def get_option(key: str, default: Optional[str] = None) -> Optional[str]:
-    """A setting by ``section.key`` (a bare key means ``core.key``); ``default`` when unset."""
-    section, name = _split(key)
+# fyrd's [section] key settings, by what they are here: another setting, a job keyword whose default the
+# ``default`` profile holds, or nothing (with the reason).
+_FYRD_SETTINGS: dict[str, tuple[str, str]] = {
+    "queue.queue_type": ("setting", "core.backend"),
+    "queue.sbatch": ("setting", "commands.sbatch"),
+    "queue.qsub": ("setting", "commands.qsub"),
+    "jobs.scriptpath": ("keyword", "jobdir"),
+    "jobs.outpath": ("keyword", "outpath"),
+    "jobs.suffix": ("keyword", "suffix"),
+    "jobs.clean_files": ("keyword", "clean_files"),
+    "jobs.clean_outputs": ("keyword", "clean_outputs"),
+    "local.max_jobs": ("setting", "local.threads"),
+    "queue.max_jobs": ("none", "jobs are never held back by a queue length here; the scheduler's own limits apply"),
+    "queue.sleep_len": ("none", "each backend polls at its own interval, one batched query for every job"),
+    "queue.queue_update": ("none", "each backend polls at its own interval, one batched query for every job"),
+    "queue.res_time": ("none", "a job is never given up on while its scheduler still knows it"),
+    "queue.progressbar": ("none", "the progress line shows on a terminal (wait(progress=...) chooses)"),
+    "queue.queue_maximums": ("none", "array sizes come from the scheduler's own configuration"),
+    "jobs.file_block_time": ("none", "the end of a job is read from its exit file, written by the job itself"),
+    "jobs.auto_submit": ("none", "get() and wait() submit a job that was not submitted yet"),
+    "jobs.generic_python": ("none", "function jobs run with core.python, else the submitting interpreter"),
+    "jobs.profile_file": ("none", "profiles are [profile NAME] sections of this config file"),
+    "local.server_uri": ("none", "the local runner is found through its state directory"),
+    "local.local_clean_days": ("none", "see `cluster clean --older-than`"),
+}
+_FYRD_SECTIONS = frozenset({"queue", "jobs", "notify"})
+
+
+def _setting_name(section: str, key: Optional[str]) -> str:
+    """``section.key`` from our form ("core.backend", or a bare "backend") or fyrd's (section, key)."""
+    if not isinstance(section, str) or (key is not None and not isinstance(key, str)):
+        raise ConfigError(f"a setting is named by text (section.key), not {type(section).__name__}")
+    name = f"{section.strip()}.{key.strip()}" if key is not None else section.strip()
+    return name if "." in name else f"core.{name}"
+
+
+def _translate(name: str) -> tuple[str, str]:
+    """Where a fyrd setting lives here: ("setting", "section.key") or ("keyword", job keyword); a fyrd
+    setting with no counterpart is a ConfigError that says why."""
+    if name in _FYRD_SETTINGS:
+        kind, target = _FYRD_SETTINGS[name]
+        if kind == "none":
+            raise ConfigError(f"{name} is a fyrd setting with no counterpart in cluster-core: {target}")
+        return kind, target
+    if name.split(".")[0] in _FYRD_SECTIONS:
+        raise ConfigError(f"{name} is a fyrd setting with no counterpart in cluster-core"
+                          + ("; e-mail notifications are the email= and notify= job keywords"
+                             if name.startswith("notify.") else ""))
+    if name.startswith("core."):
+        known = sorted(CORE_SETTINGS)
+        if name[5:] not in CORE_SETTINGS:
+            import difflib
+            close = difflib.get_close_matches(name[5:], known, n=2)
+            hint = f"; did you mean {' or '.join('core.' + c for c in close)}?" if close else \
+                f"; core settings: {', '.join(known)}"
+            raise ConfigError(f"{name}: no such setting{hint}")
+    return "setting", name
+
+
+#: The core's own settings (section ``core``); plugins own their sections (``local.threads``, ...).
+CORE_SETTINGS = {
+    "backend": "the backend used when none is named (default: detected)",
+    "jobdir": "where job files go (default: ./cluster_jobs)",
+    "python": "the interpreter that runs function jobs on the nodes (default: the submitting one)",
+    "log_level": "the console log level of the CLI and logme.setup()",
+    "registry": "the directory of job records (default: the user state directory)",
+    "outage_limit": "seconds a wait rides out an unanswering scheduler (default 600)",
+}
+
+
+def get_option(section: str, key: Optional[str] = None, default: Optional[Any] = None) -> Any:
+    """A setting: ``get_option("core.backend")`` (a bare key means ``core.key``), or fyrd's form
+    ``get_option("queue", "queue_type")``; ``default`` when it is unset. ``get_option("local")`` (a section
+    name alone) returns the section as a dict. A core or fyrd setting that does not exist is a
+    ConfigError naming it.
+
+    For compatibility with this library's earlier form, ``get_option("core.backend", "auto")`` (a dotted
+    name and one more value) reads the second value as the default.
+    """
+    if key is not None and isinstance(section, str) and "." in section:
+        key, default = None, key  # get_option("core.backend", "auto")
+    if key is None and isinstance(section, str) and "." not in section:
+        parser = _read()
+        if parser.has_section(section) or section in _FYRD_SECTIONS:
+            if section in _FYRD_SECTIONS and not parser.has_section(section):
+                return {k.split(".", 1)[1]: _fyrd_get(k) for k in _FYRD_SETTINGS
+                        if k.startswith(section + ".") and _FYRD_SETTINGS[k][0] != "none"}
+            return dict(parser.items(section))
+    kind, name = _translate(_setting_name(section, key))
+    if kind == "keyword":
+        value = _fyrd_get(name)
+        return default if value is None else value
+    section_name, option = _split(name)
     parser = _read()
-    if parser.has_section(section) and parser.has_option(section, name):
-        return parser.get(section, name)
+    if parser.has_section(section_name) and parser.has_option(section_name, option):
+        return parser.get(section_name, option)
     return default
 
 
-def set_option(key: str, value: Optional[Any]) -> None:
-    """Set a setting (None removes it) and save the file."""
-    section, name = _split(key)
+def _fyrd_get(name: str) -> Any:
+    kind, target = _translate(name) if "." in name else ("keyword", name)
+    if kind == "setting":
+        return get_option(target)
+    profile = get_profile("default")
+    return None if profile is None else getattr(profile, target)
+
+
+def set_option(section: str, key: Any = None, value: Any = None) -> None:
+    """Set a setting and save the file (None removes it): ``set_option("core.backend", "slurm")``, or
+    fyrd's ``set_option("queue", "queue_type", "slurm")``. A fyrd job setting (``jobs.suffix``) sets that
+    keyword in the ``default`` profile, which applies to every submission."""
+    if value is None and key is not None and isinstance(section, str) and "." in section:
+        key, value = None, key  # set_option("core.backend", "slurm")
+    kind, name = _translate(_setting_name(section, key))
+    if kind == "keyword":
+        set_profile("default", {name: value})
+        return
+    section_name, option = _split(name)
     with _lock:
         parser = _copy(_read())
         if value is None:
-            if parser.has_section(section):
-                parser.remove_option(section, name)
+            if parser.has_section(section_name):
+                parser.remove_option(section_name, option)
         else:
             text = str(value)
             if "\n" in text:
-                raise ConfigError(f"{key}: a setting cannot span lines")
-            if not parser.has_section(section):
-                parser.add_section(section)
-            parser.set(section, name, text)
+                raise ConfigError(f"{name}: a setting cannot span lines")
+            if not parser.has_section(section_name):
+                parser.add_section(section_name)
+            parser.set(section_name, option, text)
         _write(parser)
+
+
+def delete(section: str, key: Optional[str] = None) -> None:
+    """Delete a setting, or with no key a whole section (the seed's ``config_file.delete``)."""
+    if key is None and "." not in section:
+        with _lock:
+            parser = _copy(_read())
+            if parser.remove_section(section):
+                _write(parser)
+        return
+    set_option(_setting_name(section, key), None)
 
 
 def options() -> dict[str, dict[str, str]]:
@@ -145,21 +261,80 @@ def _copy(parser: configparser.ConfigParser) -> configparser.ConfigParser:
 
 # --- profiles ---------------------------------------------------------------------------------------
 
-@attrs.define
 class Profile:
-    """A named set of job keywords, e.g. ``Profile("big", {"cores": 16, "mem": "64G"})``."""
+    """A named set of job keywords: ``Profile("big", {"cores": 16, "mem": "64G"})``.
 
-    name: str
-    kwargs: dict = attrs.field(factory=dict)
+    As in the seed, a profile is "a thin wrapper around a dict" with attribute access: ``profile.mem`` is
+    the checked value (4096 for "4G": MB, ``time`` in seconds), by any of a keyword's names; setting an
+    attribute checks the value. ``kwargs`` (fyrd: ``kwds``) holds the checked keywords by canonical name.
+    :meth:`write` saves the profile to the config file, replacing what it held.
+    """
 
-    def __attrs_post_init__(self):
-        if not re.fullmatch(r"[\w.-]+", self.name):
-            raise ConfigError(f"profile name {self.name!r}: use letters, digits, '_', '.', '-'")
-        from .options import check_arguments
+    __slots__ = ("name", "kwargs")
+
+    def __init__(self, name: str, kwds: Optional[Mapping[str, Any]] = None):
+        if not isinstance(name, str) or not re.fullmatch(r"[\w.-]+", name):
+            raise ConfigError(f"profile name {name!r}: use letters, digits, '_', '.', '-'")
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "kwargs", _checked(name, kwds or {}))
+
+    @property
+    def kwds(self) -> dict[str, Any]:
+        return self.kwargs
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("_"):
+            raise AttributeError(key)
+        from .options import get_spec
         try:
-            check_arguments(self.kwargs)
+            return self.kwargs.get(get_spec(key).name)
         except OptionError as exc:
-            raise OptionError(f"profile {self.name!r}: {exc}", keyword=exc.keyword, value=exc.value) from None
+            raise AttributeError(f"profile {self.name!r}: {exc}") from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if key in ("name", "kwargs"):
+            object.__setattr__(self, key, _checked(self.name, value) if key == "kwargs" else value)
+            return
+        from .options import get_spec
+        try:
+            canonical = get_spec(key).name
+        except OptionError as exc:
+            raise AttributeError(f"profile {self.name!r}: {exc}") from None
+        kwargs = {k: v for k, v in self.kwargs.items() if k != canonical}
+        if value is not None:
+            kwargs.update(_checked(self.name, {canonical: value}))
+        object.__setattr__(self, "kwargs", kwargs)
+
+    @classmethod
+    def _of(cls, name: str, checked: Mapping[str, Any]) -> "Profile":
+        """A profile of values already checked (checking is not idempotent: time=60 is minutes given,
+        seconds checked)."""
+        profile = cls(name)
+        object.__setattr__(profile, "kwargs", dict(checked))
+        return profile
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Profile) and (self.name, self.kwargs) == (other.name, other.kwargs)
+
+    def __repr__(self) -> str:
+        return f"Profile({self.name!r}, {self.kwargs!r})"
+
+    def text(self) -> dict[str, str]:
+        """The keywords as the config file holds them."""
+        return {key: _to_text(key, value) for key, value in self.kwargs.items()}
+
+    def write(self) -> "Profile":
+        """Save this profile to the config file (replacing a profile of the same name)."""
+        _save_profile(self)
+        return self
+
+
+def _checked(name: str, kwds: Mapping[str, Any]) -> dict[str, Any]:
+    from .options import check_arguments
+    try:
+        return check_arguments(kwds)
+    except OptionError as exc:
+        raise OptionError(f"profile {name!r}: {exc}", keyword=exc.keyword, value=exc.value) from None
 
 
 def get_profile(name: Optional[str] = None) -> Any:
@@ -175,24 +350,31 @@ def get_profile(name: Optional[str] = None) -> Any:
 
 
 def set_profile(name: str, kwargs: Mapping[str, Any], update: bool = True) -> Profile:
-    """Create or change a profile; with ``update`` the keywords are merged into the existing ones."""
+    """Create or change a profile; with ``update`` the keywords are merged into the existing ones (a
+    keyword set to None is removed). Values are checked before anything is saved."""
     from .options import canonical_name
+    if isinstance(kwargs, Profile):
+        return _save_profile(Profile._of(name, kwargs.kwargs))
+    given = _checked(name, {k: v for k, v in kwargs.items() if v is not None})
+    dropped = {canonical_name(k) for k, v in kwargs.items() if v is None}
+    with _lock:
+        existing = get_profile(name) if update else None
+        current = {k: v for k, v in (existing.kwargs if existing else {}).items() if k not in dropped and k not in given}
+        current.update(given)
+        return _save_profile(Profile._of(name, current))
+
+
+def _save_profile(profile: Profile) -> Profile:
     with _lock:
         parser = _copy(_read())
-        section = PROFILE_PREFIX + name
-        current = dict(parser.items(section)) if (update and parser.has_section(section)) else {}
-        for key, value in kwargs.items():
-            current = {k: v for k, v in current.items() if canonical_name(k) != canonical_name(key)}
-            if value is not None:
-                current[key] = _to_text(value)
-        profile = Profile(name, current)  # validates before anything is saved
+        section = PROFILE_PREFIX + profile.name
         if parser.has_section(section):
             parser.remove_section(section)
         parser.add_section(section)
-        for key, value in current.items():
+        for key, value in profile.text().items():
             parser.set(section, key, value)
         _write(parser)
-        return profile
+    return profile
 
 
 def del_profile(name: str) -> bool:
@@ -205,14 +387,29 @@ def del_profile(name: str) -> bool:
         return removed
 
 
-def _to_text(value: Any) -> str:
-    if isinstance(value, (list, tuple, set)):
-        return ",".join(str(getattr(v, "id", v)) for v in value)
-    if isinstance(value, Mapping):
-        return ",".join(f"{k}={v}" for k, v in value.items())
-    text = str(value)
+def _to_text(key: str, value: Any) -> str:
+    """A checked keyword value as the config file holds it, read back to the same value."""
+    import shlex
+
+    from .options import format_time, get_spec
+    kind = get_spec(key).type
+    if kind == "time":
+        text = format_time(value)
+    elif kind == "memory":
+        text = next(f"{value // f}{u}" for f, u in ((1024 ** 3, "P"), (1024 ** 2, "T"), (1024, "G"), (1, "M"))
+                    if value % f == 0)
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif kind == "args":
+        text = shlex.join(value)
+    elif kind == "imports":
+        text = "; ".join(value)
+    elif isinstance(value, (list, tuple)):
+        text = ",".join(str(v) for v in value)
+    else:
+        text = str(value)
     if "\n" in text:
-        raise ConfigError("profile values cannot span lines")
+        raise ConfigError(f"profile value {key}: cannot span lines")
     return text
 
 
@@ -231,6 +428,6 @@ def merged_keywords(kwargs: Mapping[str, Any], profile: Optional[str] = None) ->
         layers.append(named)
     for layer in layers:
         if layer is not None:
-            merged.update(check_arguments(layer.kwargs))
+            merged.update(layer.kwargs)
     merged.update(check_arguments(kwargs))
     return merged

