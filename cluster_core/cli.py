@@ -339,7 +339,7 @@ def cmd_profile(args) -> int:
             print(json.dumps({n: p.kwargs for n, p in profiles.items()}, indent=2))
         else:
             for name, prof in sorted(profiles.items()):
-                print(f"{name}: " + " ".join(f"{k}={v}" for k, v in prof.kwargs.items()))
+                print(f"{name}: " + " ".join(f"{k}={v}" for k, v in prof.text().items()))
         return OK
     if not args.name:
         print(f"cluster profile {args.action}: name the profile", file=sys.stderr)
@@ -350,11 +350,11 @@ def cmd_profile(args) -> int:
             print(f"cluster: no profile named {args.name!r}", file=sys.stderr)
             return FAILED
         print(json.dumps(prof.kwargs, indent=2) if args.json else
-              "\n".join(f"{k} = {v}" for k, v in prof.kwargs.items()))
+              "\n".join(f"{k} = {v}" for k, v in prof.text().items()))
         return OK
     if args.action == "set":
         prof = config.set_profile(args.name, _parse_pairs(args.pairs, "profile keyword"))
-        print(f"profile {prof.name}: " + " ".join(f"{k}={v}" for k, v in prof.kwargs.items()))
+        print(f"profile {prof.name}: " + " ".join(f"{k}={v}" for k, v in prof.text().items()))
         return OK
     if not config.del_profile(args.name):
         print(f"cluster: no profile named {args.name!r}", file=sys.stderr)
@@ -408,7 +408,8 @@ def cmd_clean(args) -> int:
         print(f"removed {removed} job records older than {args.older_than}", file=sys.stderr)
         if args.directory is None:
             return OK
-    removed_files = clean_dir(args.directory, confirm=not args.yes and sys.stdin.isatty(),
+    # asks unless --yes; with no terminal to answer, clean_dir refuses (nothing deleted) and says so
+    removed_files = clean_dir(args.directory, suffix=args.suffix, confirm=not args.yes,
                               outputs=not args.keep_outputs)
     print(f"removed {len(removed_files)} job files", file=sys.stderr)
     return OK
@@ -547,6 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("directory", nargs="?", help="default: the job directory")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask")
     p.add_argument("--keep-outputs", action="store_true", help="keep stdout/stderr files")
+    p.add_argument("--suffix", help="only files of jobs with this suffix keyword (default: any)")
     p.add_argument("--older-than", metavar="AGE", help="delete the job records of jobs submitted longer ago "
                                                        "than AGE (30d, 12h) instead of job files")
     p.set_defaults(func=cmd_clean)

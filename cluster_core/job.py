@@ -29,11 +29,11 @@ import attrs
 
 from . import config, plugins, registry
 from .errors import JobError, JobFailedError, OptionError, RemoteTraceback, SubmitError, UnknownJobError
-from .options import array_indices, check_arguments, directive_lines
+from .options import CORE_KEYWORDS, array_indices, check_arguments, directive_lines
 from .queue import tracker
 from .records import FunctionCall, QueueJob, State
 from .registry import JobRecord
-from .script import (FILE_RE, JobFiles, TaskSpec, atomic_write, function_command, is_job_file, job_files,
+from .script import (FILE_RE, JobFiles, Script, TaskSpec, atomic_write, function_command, is_job_file, job_files,
                      payload_for, read_exit_file, render_script, safe_name, write_script)
 
 log = logging.getLogger(__name__)
@@ -246,10 +246,17 @@ class Job(_Outcome):
     and read. :meth:`from_id` finds a job again by its id.
     """
 
-    def __init__(self, command: Union[str, Callable], args: Sequence[Any] = (),
-                 kwargs: Optional[Mapping[str, Any]] = None, *, backend: Optional[str] = None,
-                 profile: Optional[str] = None, **options: Any):
+    def __init__(self, command: Union[str, Callable], args: Optional[Sequence[Any]] = (),
+                 kwargs: Optional[Mapping[str, Any]] = None, name: Optional[str] = None,
+                 qtype: Optional[str] = None, profile: Optional[str] = None, *, backend: Optional[str] = None,
+                 **options: Any):
         from .options import dependency_items, describe  # only __init__ needs them
+        if isinstance(kwargs, str):  # the seed's Job(command, args, name, path, qtype, profile)
+            kwargs, name, options["path"] = None, kwargs, name
+        if name is not None:
+            options["name"] = name
+        backend = _backend_of(backend, qtype)
+        args = () if args is None else args
         if isinstance(command, str):
             if not command.strip():
                 raise OptionError("the command is empty", keyword="command")
@@ -304,9 +311,13 @@ class Job(_Outcome):
         self._backend_name = backend
         self.name: str = self.options.get("name") or safe_name(_default_name(self.function, self.command))
         self.options["name"] = self.name
-        self.files: Optional[JobFiles] = job_files(_jobdir(self.options), self.name)
-        self.outfile = Path(self.options.get("outfile") or self.files.out).absolute()
-        self.errfile = Path(self.options.get("errfile") or self.files.err).absolute()
+        self.files: Optional[JobFiles] = job_files(_jobdir(self.options), self.name,
+                                                   suffix=self.options.get("suffix", "cluster"))
+        outdir = Path(os.path.expanduser(self.options["outpath"])) if self.options.get("outpath") else None
+        self.outfile = Path(self.options.get("outfile") or (outdir / self.files.out.name if outdir else
+                                                             self.files.out)).absolute()
+        self.errfile = Path(self.options.get("errfile") or (outdir / self.files.err.name if outdir else
+                                                             self.files.err)).absolute()
         self.options["outfile"], self.options["errfile"] = str(self.outfile), str(self.errfile)
         self.scriptfile: Optional[Path] = self.files.script
         self._reset()
@@ -320,6 +331,7 @@ class Job(_Outcome):
         self._new_files = False  # the script was created by this submission: no earlier outputs to remove
         self._result: Any = None
         self._result_loaded = False
+        self._outputs: Optional[tuple[Optional[str], Optional[str]]] = None  # read before clean() deleted them
 
     @property
     def _track_key(self) -> Optional[str]:
@@ -350,11 +362,14 @@ class Job(_Outcome):
 
     # --- files --------------------------------------------------------------------------------------
 
-    def write(self) -> Path:
-        """Write the job script (and the function's pickle); return the script's path.
+    def write(self, overwrite: bool = True) -> Path:
+        """Write the job script (and the function's pickle); return the script's path. Without
+        ``overwrite``, a script already written is left as it is.
 
         For an array on a backend without arrays, one script per task is written (``<stem>.cluster.<i>.sh``).
         """
+        if not overwrite and self.written and self.scriptfile is not None and self.scriptfile.exists():
+            return self.scriptfile
         with _job_dir_errors(self):
             path = self._plan().write(self)
         self.written = True
@@ -364,6 +379,8 @@ class Job(_Outcome):
         """Write the function's pickle; return the submit options, the command line, and what every
         script of this job shares (workdir, modules, dependency exit files)."""
         self.files.jobdir.mkdir(parents=True, exist_ok=True)
+        if self.options.get("outpath"):
+            Path(os.path.expanduser(self.options["outpath"])).absolute().mkdir(parents=True, exist_ok=True)
         backend = self.backend
         self._backend_name = backend.name
         options = self._submit_options()
@@ -371,7 +388,9 @@ class Job(_Outcome):
             calls = self.calls
             if calls is None and self.indices is not None:
                 calls = [(self.args, self.kwargs)] * (max(self.indices) + 1)
-            atomic_write(self.files.pickle_in, payload_for(self.function, self.args, self.kwargs, calls=calls),
+            atomic_write(self.files.pickle_in, payload_for(self.function, self.args, self.kwargs, calls=calls,
+                                                           imports=self.options.get("imports", ()),
+                                                           syspaths=self.options.get("syspaths", ())),
                          mode=0o600)
             command = function_command(self.files, config.get_option("core.python"), array=calls is not None)
         else:
@@ -389,7 +408,7 @@ class Job(_Outcome):
                                backend.info.directive_escapes_backslash)
 
     def _submit_options(self) -> dict[str, Any]:
-        options = dict(self.options)
+        options = {k: v for k, v in self.options.items() if k not in CORE_KEYWORDS}
         if self._depends:
             ids = []
             for dep in self._depends:
@@ -402,9 +421,11 @@ class Job(_Outcome):
 
     def _new_record(self, kind: str, job_id: str, options: Mapping[str, Any], *, indices: Sequence[int] = (),
                     task_ids: Sequence[str] = ()) -> JobRecord:
+        options = {**options, **{k: v for k, v in self.options.items() if k in CORE_KEYWORDS}}
         return JobRecord(
             backend=self.backend.name, id=job_id, kind=kind, name=self.name,
             jobdir=str(self.files.jobdir) if self.files else "", stem=self.files.stem if self.files else "",
+            suffix=self.files.suffix if self.files else "cluster",
             script=str(self.scriptfile or ""), outfile=str(self.outfile or ""), errfile=str(self.errfile or ""),
             function=self.is_function, command=_describe(self.function, self.command), indices=tuple(indices),
             task_ids=tuple(task_ids), depends=tuple(options.get("depends", ())),
@@ -412,14 +433,19 @@ class Job(_Outcome):
 
     # --- running ------------------------------------------------------------------------------------
 
-    def submit(self) -> "Job":
+    def submit(self, max_queue_len: Optional[int] = None) -> "Job":
         """Write the files and hand the job to the backend; sets ``id`` (and ``tasks`` for an array).
 
         Submitting a job that was already submitted does nothing (use :meth:`resubmit` to run it again).
+        With ``max_queue_len`` (the seed's), the call first blocks until fewer of the user's jobs than that
+        are queued or running on the backend; None or 0 does not wait.
         """
         if self.submitted:
             log.debug("job %s was already submitted as %s", self.name, self.id)
             return self
+        if max_queue_len:
+            from .queue import Queue
+            Queue(backend=self.backend.name).wait_to_submit(max_queue_len)
         record = self._plan().submit(self)
         self.written = True
         self._adopt(record)
@@ -501,12 +527,51 @@ class Job(_Outcome):
 
     def get(self, timeout: Optional[float] = None) -> Any:
         """The return value or stdout; for an array, the list of every task's, in index order. A job not
-        yet submitted is submitted first."""
+        yet submitted is submitted first. With the job keywords ``clean_files`` / ``clean_outputs`` the
+        job's scripts / stdout and stderr files are deleted once the result is read (its stdout and stderr
+        stay readable as ``job.stdout`` and ``job.stderr``)."""
         if not self.submitted:
             self.submit()
-        if not self.tasks:
-            return super().get(timeout=timeout)
-        return get(self.tasks, timeout=timeout)
+        value = super().get(timeout=timeout) if not self.tasks else get(self.tasks, timeout=timeout)
+        if self.options.get("clean_files") or self.options.get("clean_outputs"):
+            self.clean(delete_outputs=bool(self.options.get("clean_outputs")),
+                       scripts=bool(self.options.get("clean_files")))
+        return value
+
+    # --- the seed's accessors -----------------------------------------------------------------------
+
+    def get_exitcode(self, update: bool = True) -> Optional[int]:
+        """The exit code, None while the job runs (the seed's name for :attr:`exitcode`)."""
+        if update and self.submitted:
+            self.update()
+        return self.exitcode
+
+    def get_stdout(self, update: bool = True) -> Optional[str]:
+        """The job's stdout, None before it exists (the seed's name for :attr:`stdout`)."""
+        if update and self.submitted:
+            self.update()
+        return self.stdout
+
+    def get_stderr(self, update: bool = True) -> Optional[str]:
+        """The job's stderr, None before it exists (the seed's name for :attr:`stderr`)."""
+        if update and self.submitted:
+            self.update()
+        return self.stderr
+
+    def update_queue_info(self) -> Optional[QueueJob]:
+        """Ask the scheduler now; the latest report on the job (the seed's name)."""
+        if not self.submitted:
+            return None
+        self._tracker().refresh(force=True)
+        return self.record
+
+    @property
+    def stdout(self) -> Optional[str]:
+        return self._outputs[0] if self._outputs is not None else _read_text(self.outfile)
+
+    @property
+    def stderr(self) -> Optional[str]:
+        return self._outputs[1] if self._outputs is not None else _read_text(self.errfile)
 
     @property
     def state(self) -> State:
@@ -524,17 +589,27 @@ class Job(_Outcome):
         """Cancel the job (every task of an array); one scheduler call."""
         cancel([self])
 
-    def clean(self, outputs: bool = True) -> None:
-        """Delete the job's files (its script and pickles; with ``outputs`` also stdout/stderr)."""
+    def clean(self, delete_outputs: bool = False, *, outputs: Optional[bool] = None, scripts: bool = True) -> None:
+        """Delete the files this job wrote: its script and pickles, and with ``delete_outputs`` (or
+        ``outputs``) its stdout and stderr too, read first so ``job.stdout`` and ``job.stderr`` keep them.
+        Only files named by the job-file convention are deleted (never a user's own ``outfile``)."""
         if self.files is None:
             return
-        kinds = ("sh", "exit", "in.pkl", "out.pkl") + (("out", "err") if outputs else ())
+        outputs = delete_outputs if outputs is None else outputs
+        if outputs and self._outputs is None and self.done:
+            self._outputs = (self.stdout, self.stderr)
+        if self.is_function and scripts and not self._result_loaded and self.done:
+            try:  # keep the result: the pickle is about to go
+                self._result, self._result_loaded = _Outcome.get(self), True
+            except Exception:
+                pass
+        kinds = (("sh", "exit", "in.pkl", "out.pkl") if scripts else ()) + (("out", "err") if outputs else ())
         for files in [self.files] + [t.files for t in self.tasks if t.files is not None]:
             for kind in kinds:
                 files.path(kind).unlink(missing_ok=True)
         if outputs:
             for path in (self.outfile, self.errfile):
-                if path is not None and path.parent == self.files.jobdir and is_job_file(path):
+                if path is not None and is_job_file(path):
                     path.unlink(missing_ok=True)
 
     def resubmit(self) -> "Job":
@@ -580,7 +655,7 @@ class Job(_Outcome):
         job.profile = None
         job._backend_name = record.backend
         job.name = record.name
-        job.files = JobFiles(Path(record.jobdir), record.stem) if record.stem else None
+        job.files = JobFiles(Path(record.jobdir), record.stem, suffix=record.suffix) if record.stem else None
         job.outfile = Path(record.outfile) if record.outfile else None
         job.errfile = Path(record.errfile) if record.errfile else None
         job.scriptfile = Path(record.script) if record.script else None
@@ -599,10 +674,33 @@ class Job(_Outcome):
             return (_restore_job, (self._record_dict(),))
         return super().__reduce_ex__(protocol)
 
+    @property
+    def submission(self) -> Optional[Script]:
+        """The job's script (the seed's ``job.submission``: ``.file``, ``.script``, ``.written``)."""
+        return Script(self.scriptfile) if self.scriptfile is not None else None
+
     def __repr__(self) -> str:
         what = self.function.__name__ if self.function is not None else (self.command or "?")
         status = f"id={self.id} on {self._backend_name}" if self.submitted else "not submitted"
         return f"<Job {self.name} {status}: {what!r}>"
+
+    def __str__(self) -> str:
+        """What the job is and where it stands, one fact a line (the seed: "Printing the class will display
+        detailed job information"). Shows the latest known state; asks the scheduler nothing."""
+        what = (f"function {getattr(self.function, '__qualname__', self.function)!r}" if self.function is not None
+                else f"command {self.command!r}" if self.command else "a job found by its id")
+        rec = self.record
+        state = (rec.state.value if rec else "submitted") if self.submitted else "not submitted"
+        lines = [f"Job {self.name}: {what}", f"  backend: {self._backend_name or self.backend.name}",
+                 f"  id: {self.id or '-'}", f"  state: {state}" + (f", exit code {rec.exitcode}"
+                                                                    if rec and rec.exitcode is not None else "")]
+        if self.tasks:
+            lines.append(f"  tasks: {len(self.tasks)} ({_spans([t.index for t in self.tasks])})")
+        lines += [f"  script: {self.scriptfile}", f"  stdout: {self.outfile}", f"  stderr: {self.errfile}"]
+        shown = {k: v for k, v in self.options.items() if k not in ("name", "outfile", "errfile", "export")}
+        if shown:
+            lines.append("  options: " + ", ".join(f"{k}={v}" for k, v in sorted(shown.items())))
+        return "\n".join(lines)
 
 
 class _job_dir_errors:
@@ -989,24 +1087,26 @@ def _read_text(path: Optional[Path]) -> Optional[str]:
 
 # --- module-level interface ------------------------------------------------------------------------
 
-def make_job(command: Union[str, Callable], args: Sequence[Any] = (), kwargs: Optional[Mapping] = None,
-             **options: Any) -> Job:
-    """A written, unsubmitted Job."""
-    job = Job(command, args, kwargs, **options)
+def make_job(command: Union[str, Callable], args: Optional[Sequence[Any]] = (), kwargs: Optional[Mapping] = None,
+             *positional: Any, **options: Any) -> Job:
+    """A written, unsubmitted Job (arguments as :class:`Job`'s)."""
+    job = Job(command, args, kwargs, *positional, **options)
     job.write()
     return job
 
 
-def make_job_file(command: Union[str, Callable], args: Sequence[Any] = (), kwargs: Optional[Mapping] = None,
-                  **options: Any) -> Path:
+def make_job_file(command: Union[str, Callable], args: Optional[Sequence[Any]] = (),
+                  kwargs: Optional[Mapping] = None, *positional: Any, **options: Any) -> Path:
     """Write a job's script and return its path."""
-    return make_job(command, args, kwargs, **options).scriptfile
+    return make_job(command, args, kwargs, *positional, **options).scriptfile
 
 
-def submit(command: Union[str, Callable], args: Sequence[Any] = (), kwargs: Optional[Mapping] = None,
-           **options: Any) -> Job:
-    """Create and submit a Job; returns it."""
-    return Job(command, args, kwargs, **options).submit()
+def submit(command: Union[str, Callable], args: Optional[Sequence[Any]] = (), kwargs: Optional[Mapping] = None,
+           *positional: Any, **options: Any) -> Job:
+    """Create and submit a Job; returns it. Takes :class:`Job`'s arguments: fyrd's ``submit(command, args,
+    kwargs, name, qtype, profile, **keywords)`` and the seed's ``submit(command, args, name, path, qtype,
+    profile, **keywords)``."""
+    return Job(command, args, kwargs, *positional, **options).submit()
 
 
 class _UserScript(_Plan):
@@ -1040,19 +1140,52 @@ class FileJob(Job):
         return _UserScript()
 
 
-def submit_file(script: Union[str, os.PathLike], depends: Any = None, **options: Any) -> Job:
-    """Submit an existing script file as it is (with dependencies and options); returns its Job."""
+def submit_file(script: Union[str, os.PathLike], dependencies: Any = None, threads: Optional[int] = None,
+                qtype: Optional[str] = None, *, depends: Any = None, **options: Any) -> Job:
+    """Submit an existing script file as it is (with dependencies and options); returns its Job.
+
+    The seed's ``submit_file(script_file, dependencies=None, threads=None, qtype=None)``: ``threads`` is the
+    local backend's core limit, ``qtype`` the backend."""
+    if dependencies is not None and depends is not None:
+        raise OptionError("'depends' given twice (as 'dependencies' and 'depends')", keyword="depends")
+    depends = dependencies if depends is None else depends
     if depends is not None:
         options["depends"] = depends
-    return FileJob(script, **options).submit()
+    if threads is not None:
+        options["threads"] = threads
+    return FileJob(script, backend=_backend_of(options.pop("backend", None), qtype), **options).submit()
+
+
+def _backend_of(backend: Optional[str], qtype: Optional[str]) -> Optional[str]:
+    """The backend named by ``backend`` or the seed's ``qtype`` ('normal' is the seed's local mode)."""
+    if qtype is None:
+        return backend
+    if backend is not None and backend != qtype:
+        raise OptionError(f"backend={backend!r} and qtype={qtype!r} disagree; give one", keyword="qtype")
+    if not isinstance(qtype, str):
+        raise OptionError(f"qtype={qtype!r}: expected a backend name such as 'local' or 'slurm'", keyword="qtype")
+    return "local" if qtype.strip().lower() in ("normal", "local") else qtype.strip().lower()
+
+
+def _single(jobs: Any) -> bool:
+    """One job: a Job or Task, an id, or an (array id, task index) pair; else an iterable of them (a
+    tuple of Jobs or ids, as the seed took, is a list)."""
+    if isinstance(jobs, (_Outcome, str, int)):
+        return True
+    return (isinstance(jobs, tuple) and len(jobs) == 2 and isinstance(jobs[0], (str, int))
+            and isinstance(jobs[1], int) and not isinstance(jobs[1], bool))
 
 
 def _units(jobs: Any, backend: Optional[str] = None) -> list[_Outcome]:
-    """Jobs, tasks and ids (found again by id) flattened to what is tracked: an array Job becomes its tasks."""
-    items = [jobs] if isinstance(jobs, (_Outcome, str, int, tuple)) else list(jobs)
+    """Jobs, tasks and ids (found again by id) flattened to what is tracked: an array Job becomes its tasks.
+    A Job not yet submitted is submitted first (as fyrd's wait and get did)."""
+    items = [jobs] if _single(jobs) else list(jobs)
     items = find_jobs(items, backend) if any(not isinstance(i, _Outcome) for i in items) else items
     out: list[_Outcome] = []
     for item in items:
+        if isinstance(item, Job) and not item.submitted:
+            log.info("submitting %s first: it is waited for", item.name)
+            item.submit()
         if isinstance(item, Job) and item.tasks:
             out.extend(item.tasks)
         else:
@@ -1101,7 +1234,7 @@ def get(jobs: Any, timeout: Optional[float] = None, backend: Optional[str] = Non
     A failed job's error is raised once every job has ended, saying how many others failed; with
     ``return_exceptions`` each failed job's exception takes its place in the list instead.
     """
-    single = isinstance(jobs, (_Outcome, str, int, tuple))
+    single = _single(jobs)
     items = [jobs] if single else list(jobs)
     found = find_jobs(items, backend) if any(not isinstance(i, _Outcome) for i in items) else items
     wait(found, timeout=timeout, backend=backend, cancel_on_interrupt=cancel_on_interrupt)
@@ -1126,7 +1259,7 @@ def get(jobs: Any, timeout: Optional[float] = None, backend: Optional[str] = Non
 
 def cancel(jobs: Any, backend: Optional[str] = None) -> None:
     """Cancel jobs, tasks or job ids (an array: every task), with one scheduler call per backend."""
-    items = [jobs] if isinstance(jobs, (_Outcome, str, int, tuple)) else list(jobs)
+    items = [jobs] if _single(jobs) else list(jobs)
     found = find_jobs(items, backend) if any(not isinstance(i, _Outcome) for i in items) else items
     by_backend: dict[str, tuple[list[str], list[str], list[_Outcome]]] = {}
     for unit in found:
@@ -1170,27 +1303,45 @@ def map(function: Callable, iterable: Iterable[Any], *, star: bool = False, **op
     return tasks
 
 
-def clean(jobs: Union[Job, Iterable[Job]], outputs: bool = True) -> None:
+def clean(jobs: Union[Job, Iterable[Job]], clean_outputs: bool = False, *, outputs: Optional[bool] = None) -> None:
+    """Delete the files of jobs (a Job or a list): scripts and pickles, and with ``clean_outputs`` (or
+    ``outputs``) stdout and stderr, read first (the seed's ``clean``)."""
     for job in ([jobs] if isinstance(jobs, Job) else list(jobs)):
-        job.clean(outputs=outputs)
+        job.clean(delete_outputs=clean_outputs if outputs is None else outputs)
 
 
-def clean_dir(directory: Union[str, os.PathLike, None] = None, confirm: bool = True,
-              outputs: bool = True) -> list[Path]:
-    """Delete the job files cluster-core wrote in a directory (default: the job directory).
+def clean_dir(directory: Union[str, os.PathLike, None] = None, suffix: Optional[str] = None,
+              qtype: Optional[str] = None, confirm: bool = False, outputs: bool = True) -> list[Path]:
+    """Delete the job files cluster-core wrote in a directory (default: the job directory); returns the
+    deleted paths.
 
-    Only names matching the job-file convention are touched. With ``confirm`` the user is asked first
-    (on a terminal); returns the deleted paths.
+    Only names matching the job-file convention (``<name>.<token>.<suffix>.<kind>``) are touched, with
+    ``suffix`` only those of that suffix; without ``outputs``, stdout and stderr files are kept. With
+    ``confirm`` the user is asked first; asking without a terminal to answer is a ClusterError (nothing is
+    deleted). ``qtype`` is the seed's: file names do not say which backend ran a job, so it is refused
+    unless None.
     """
+    from .errors import ClusterError
+    if qtype is not None:
+        raise OptionError(f"qtype={qtype!r}: job files do not record their backend, so clean_dir cannot keep "
+                          "to one; clean by suffix or directory instead", keyword="qtype")
     folder = Path(directory) if directory else _jobdir({})
     if not folder.is_dir():
         return []
     kinds = None if outputs else {"sh", "exit", "in.pkl", "out.pkl"}
-    found = sorted(p for p in folder.iterdir() if p.is_file() and is_job_file(p) and
-                   (kinds is None or FILE_RE.match(p.name).group("kind") in kinds))
+    found = []
+    for path in folder.iterdir():
+        match = FILE_RE.match(path.name)
+        if (match and path.is_file() and (suffix is None or match.group("suffix") == suffix)
+                and (kinds is None or match.group("kind") in kinds)):
+            found.append(path)
+    found.sort()
     if not found:
         return []
     if confirm:
+        if not (sys.stdin and sys.stdin.isatty()):
+            raise ClusterError(f"{len(found)} job files in {folder} would be deleted, but there is no terminal "
+                               "to confirm it; pass confirm=False (CLI: --yes) to delete them without asking")
         answer = input(f"Delete {len(found)} job files in {folder}? [y/N] ").strip().lower()
         if answer not in ("y", "yes"):
             return []

@@ -78,15 +78,16 @@ def _items(value: Any) -> list:
 
 # --- casts ------------------------------------------------------------------------------------------
 
-_MEM_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgtp]?)(i?b?)\s*$", re.IGNORECASE)
+_MEM_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:([kmgtp])(i?b?)|(b|bytes?))?\s*$", re.IGNORECASE)
 _MEM_FACTOR = {"k": 1 / 1024, "": 1, "m": 1, "g": 1024, "t": 1024 ** 2, "p": 1024 ** 3}
 
 
 def parse_memory(value: Any) -> int:
     """Memory in whole MB (MiB, as schedulers count them), rounded up.
 
-    Numbers are MB. Strings take K, M, G, T, P with an optional B or iB: "4GB", "4G" and "4GiB" are all
-    4096 MB, as Slurm and PBS read them; "1.5T" is 1572864; "500M" is 500; "512K" rounds up to 1.
+    Numbers are MB. Strings take K, M, G, T, P with an optional B or iB, in either case: "4GB", "4g" and
+    "4GiB" are all 4096 MB, as Slurm and PBS read them; "1.5T" is 1572864; "500M" is 500; "512K" rounds up
+    to 1. A bare "B" (or "bytes") means bytes: "4000b" is 1 MB, "8388608B" is 8.
     """
     if isinstance(value, bool):
         raise ValueError("a boolean is not an amount of memory")
@@ -97,7 +98,7 @@ def parse_memory(value: Any) -> int:
         m = _MEM_RE.match(text) if len(text) <= _MAX_NUMBER_TEXT else None
         if not m:
             raise ValueError("expected a number of MB or a size such as 500M, 4GB, 1.5T")
-        mb = float(m.group(1)) * _MEM_FACTOR[m.group(2).lower()]
+        mb = float(m.group(1)) / 1024 ** 2 if m.group(4) else float(m.group(1)) * _MEM_FACTOR[(m.group(2) or "").lower()]
     if isinstance(mb, float) and not math.isfinite(mb):
         raise ValueError("expected a finite amount of memory")
     if mb <= 0:
@@ -491,6 +492,67 @@ def array_indices(spec: str) -> tuple[list[int], Optional[int]]:
     return sorted(indices), limit
 
 
+_MODULE = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
+_NAMES = r"\w+(?:\s+as\s+\w+)?(?:\s*,\s*\w+(?:\s+as\s+\w+)?)*"
+_IMPORT_RE = re.compile(rf"import\s+{_MODULE}(?:\s+as\s+\w+)?(?:\s*,\s*{_MODULE}(?:\s+as\s+\w+)?)*"
+                        rf"|from\s+\.*{_MODULE}\s+import\s+(?:\*|{_NAMES}|\(\s*{_NAMES}\s*,?\s*\))", re.ASCII)
+
+
+def _imports(value: Any) -> tuple[str, ...]:
+    """Import statements for a function job, run on the node before the function: each item is a
+    statement ("import numpy as np", "from os import path") or a module name ("sys", "os.path" become
+    "import sys", "import os.path"). A string may hold several, separated by ";" or newlines, or
+    module names separated by commas."""
+    if isinstance(value, str):
+        parts = [p for p in re.split(r"[;\n]", value)]
+        items = []
+        for part in parts:
+            part = part.strip()
+            if part and not part.startswith(("import ", "from ")):
+                items.extend(w.strip() for w in part.split(",") if w.strip())
+            elif part:
+                items.append(part)
+        items = _text_items(items, "import statements or module names")
+    else:
+        items = [i.strip() for i in _text_items(value, "import statements or module names")]
+    if not items:
+        raise ValueError("must name at least one module")
+    out = []
+    for item in items:
+        statement = item if item.startswith(("import ", "from ")) else f"import {item}"
+        statement = " ".join(statement.split())
+        if not _IMPORT_RE.fullmatch(statement):
+            raise ValueError(f"{describe(item, 60)} is not an import statement or a module name")
+        out.append(statement)
+    return tuple(out)
+
+
+def _paths(value: Any) -> tuple[str, ...]:
+    """Directories (a list, or one string with several separated by os.pathsep or commas)."""
+    if isinstance(value, (str, os.PathLike)) and not isinstance(value, str):
+        value = [value]
+    if isinstance(value, str):
+        value = [p for p in re.split(rf"[,{re.escape(os.pathsep)}]", value) if p.strip()]
+    elif isinstance(value, (bytes, bytearray)) or isinstance(value, Mapping) or not isinstance(value, Iterable):
+        raise ValueError(f"expected a list of directories, not {type(value).__name__}")
+    out = []
+    for item in _items(value):
+        try:
+            out.append(os.path.abspath(os.path.expanduser(_path(item))))
+        except ValueError as exc:
+            raise ValueError(f"item {describe(item, 40)}: {exc}") from None
+    if not out:
+        raise ValueError("must name at least one directory")
+    return tuple(out)
+
+
+def _suffix(value: Any) -> str:
+    text = _text(value)
+    if not re.fullmatch(r"[A-Za-z0-9_]{1,32}", text):
+        raise ValueError("expected one word of letters, digits or '_' (at most 32), as in job.<suffix>.sh")
+    return text
+
+
 def _notify(value: Any) -> tuple[str, ...]:
     allowed = ("begin", "end", "fail", "all", "none")
     words = tuple(w.lower() for w in _words(value))
@@ -522,6 +584,9 @@ _CASTS: dict[str, Callable[[Any], Any]] = {
     "notify": _notify,
     "email": _email,
     "path": _path,
+    "paths": _paths,
+    "imports": _imports,
+    "suffix": _suffix,
 }
 
 
@@ -585,17 +650,31 @@ OPTIONS: tuple[OptionSpec, ...] = (
     _opt("name", "str", "job name", "job_name", category="files"),
     _opt("outfile", "path", "file for the job's stdout", "output", "stdout", "out_file", category="files"),
     _opt("errfile", "path", "file for the job's stderr", "error", "stderr", "err_file", category="files"),
-    _opt("workdir", "path", "directory the job runs in", "chdir", "dir", "work_dir", "cwd",
+    _opt("workdir", "path", "directory the job runs in", "chdir", "dir", "work_dir", "cwd", "runpath", "path",
          category="files"),
     _opt("jobdir", "path", "directory for the files cluster-core writes (script, results)", "filedir",
-         "scriptdir", category="files"),
+         "scriptdir", "scriptpath", "filepath", category="files"),
+    _opt("outpath", "path", "directory for the job's stdout and stderr files (default: the job directory)",
+         "outdir", category="files"),
+    _opt("suffix", "suffix", "the word in the job's file names, <name>.<token>.<suffix>.sh (default: cluster)",
+         category="files"),
+    _opt("clean_files", "bool", "delete the job's script and pickles once get() has read its result",
+         "delete_files", "cleanfiles", "delfiles", category="files"),
+    _opt("clean_outputs", "bool", "delete the job's stdout and stderr files once get() has read them",
+         "delete_outputs", "cleanouts", "delouts", "deloutputs", "cleanoutputs", category="files"),
     # running
     _opt("depends", "depends", "job ids or Jobs that must end successfully first", "dependencies",
-         "dependency", "afterok", category="running"),
+         "dependency", "depend", "afterok", category="running"),
     _opt("array", "array", 'array task indices: "0-9", "1,3,5", "0-99:2", "0-9%2", or a count',
          "array_spec", category="running"),
     _opt("modules", "words", "environment modules to load before the command", "module",
          category="running"),
+    _opt("imports", "imports", 'a function job: imports run before the function ("numpy as np", '
+         '"from os import path")', "import", category="running"),
+    _opt("syspaths", "paths", "a function job: directories put first on sys.path before it is loaded",
+         "syspath", "paths", category="running"),
+    _opt("threads", "int", "local backend: the cores its runner hands out at once, set when the runner "
+         "starts (config local.threads)", "local_threads", category="running"),
     # ALL by default on every backend, as Slurm does (Torque, OpenPBS and Grid Engine would pass almost
     # nothing): the same job sees the same environment wherever it runs
     _opt("export", "export", 'environment: "ALL" (the default), "NONE", names, or NAME=value pairs', "env",
@@ -615,7 +694,11 @@ for _spec in OPTIONS:
         _BY_NAME[_key] = _spec
 
 # Keywords the submission calls take that are not job options; they never reach a backend.
-CONTROL_KEYWORDS = frozenset({"backend", "profile"})
+CONTROL_KEYWORDS = frozenset({"backend", "profile", "qtype"})
+
+# Job keywords the core itself carries out (file names and places, clean-up, what a function job loads);
+# they are removed before the options reach a backend.
+CORE_KEYWORDS = frozenset({"outpath", "suffix", "clean_files", "clean_outputs", "imports", "syspaths"})
 
 
 def get_spec(keyword: str) -> OptionSpec:
@@ -667,11 +750,16 @@ def check_arguments(kwargs: Mapping[str, Any]) -> dict[str, Any]:
 
 # --- help -------------------------------------------------------------------------------------------
 
-def option_help(mode: str = "string", category: Optional[str] = None) -> Any:
+def option_help(qtype: Optional[str] = None, mode: str = "string", category: Optional[str] = None) -> Any:
     """Every keyword with its aliases, type, default and help.
 
     mode "string" returns a printable table, "table" a list of rows (dicts), "print" prints the string.
+    ``qtype`` (the seed's backend argument) is checked, and changes nothing: every keyword means the same on
+    every backend, and one a backend cannot honour is ignored there.
     """
+    if qtype is not None:
+        from . import plugins
+        plugins.get_backend(qtype)
     specs = [s for s in OPTIONS if category is None or s.category == category]
     if mode == "table":
         return [{"name": s.name, "aliases": list(s.aliases), "type": s.type, "default": s.default,
@@ -735,19 +823,31 @@ def directive_lines(directives: Iterable[tuple[str, ...]], prefix: Optional[str]
     return [prefix + " " + " ".join(quote_directive_word(w, escape_backslash) for w in d) for d in directives]
 
 
-def options_to_string(options: Mapping[str, Any], backend: Optional[str] = None) -> str:
+def options_to_string(options: Mapping[str, Any], backend: Optional[str] = None, *,
+                      qtype: Optional[str] = None) -> str:
     """The directive lines a job script would carry for these keywords on a backend (default: the
-    detected one), one per line."""
+    detected one; ``qtype`` is the seed's name for it), one per line. A keyword given None takes its
+    default (a flag is set); a keyword the backend lacks gives nothing (logged at debug level)."""
     from . import plugins
-    be = plugins.get_backend(backend)
-    checked = check_arguments(options)
+    from .job import _backend_of
+    be = plugins.get_backend(_backend_of(backend, qtype))
+    given = {}
+    for key, value in options.items():
+        if value is None:
+            spec = get_spec(key)
+            value = spec.default if spec.default is not None else (True if spec.type == "bool" else None)
+            if value is None:
+                raise OptionError(f"{spec.name}: needs a value (it has no default)", keyword=spec.name)
+        given[key] = value
+    checked = check_arguments(given)
     return "\n".join(directive_lines(be.render_options(checked), be.info.directive_prefix,
                                      be.info.directive_escapes_backslash))
 
 
-def option_to_string(keyword: str, value: Any = None, backend: Optional[str] = None) -> str:
+def option_to_string(keyword: str, value: Any = None, backend: Optional[str] = None, *,
+                     qtype: Optional[str] = None) -> str:
     """The directive line(s) for one keyword on a backend; empty when the backend lacks the option."""
-    return options_to_string({keyword: value}, backend=backend)
+    return options_to_string({keyword: value}, backend=backend, qtype=qtype)
 
 
 def defaults() -> dict[str, Any]:

@@ -368,11 +368,19 @@ class Queue:
     also after the scheduler forgot them; ``since`` (seconds since the epoch) limits them to newer ones.
     """
 
+    QueueJob = QueueJob  # the seed's Queue.QueueJob
+    QueueError = SchedulerError  # the seed's Queue.QueueError
+
+    #: fyrd's default for ``can_submit`` / ``wait_to_submit`` (its config's queue.max_jobs)
+    MAX_QUEUE_LEN = 1000
+
     def __init__(self, user: Optional[str] = "self", partition: Optional[str] = None,
-                 backend: Optional[str] = None, history: bool = False, since: Optional[float] = None):
+                 backend: Optional[str] = None, history: bool = False, since: Optional[float] = None,
+                 qtype: Optional[str] = None):
+        from .job import _backend_of
         self.user = getpass.getuser() if user == "self" else user
         self.partition = partition
-        self.backend = plugins.get_backend(backend)
+        self.backend = plugins.get_backend(_backend_of(backend, qtype))
         self.history = history
         self.since = since
         self.jobs: dict[str, QueueJob] = {}
@@ -425,16 +433,39 @@ class Queue:
     def failed(self) -> dict[str, QueueJob]:
         return self._view(lambda s: s.finished and s is not State.COMPLETED)
 
-    def wait(self, jobs: Iterable, timeout: Optional[float] = None, progress: Optional[bool] = None) -> bool:
-        """Wait for jobs (Job objects or ids); True when all completed successfully."""
-        from .job import wait as wait_jobs
-        return wait_jobs(list(jobs), timeout=timeout, backend=self.backend.name, progress=progress)
+    @property
+    def queue(self) -> list[QueueJob]:
+        """The jobs in the queue, as a list (the seed's ``Queue.queue``)."""
+        return list(self.jobs.values())
 
-    def get(self, jobs: Iterable, timeout: Optional[float] = None, return_exceptions: bool = False) -> Any:
-        """Results of jobs (Job objects or ids), as :func:`cluster_core.get`."""
+    def can_submit(self, max_queue_len: Optional[int] = None) -> bool:
+        """True when this user's running and queued jobs are fewer than ``max_queue_len`` (default
+        :attr:`MAX_QUEUE_LEN`; 0 means no limit)."""
+        limit = self.MAX_QUEUE_LEN if max_queue_len is None else int(max_queue_len)
+        if limit <= 0:
+            return True
+        self.update()
+        return sum(1 for r in self.jobs.values() if not r.state.finished) < limit
+
+    def wait_to_submit(self, max_queue_len: Optional[int] = None, timeout: Optional[float] = None) -> None:
+        """Block until :meth:`can_submit` says yes, asking the scheduler once per poll interval."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.can_submit(max_queue_len):
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeout(f"the queue of {self.user} on {self.backend.name} stayed at "
+                                  f"{max_queue_len or self.MAX_QUEUE_LEN} jobs or more for {timeout:g} s")
+            time.sleep(self.backend.info.poll_interval)
+            self.update(force=True)
+
+    def wait(self, jobs: Any, timeout: Optional[float] = None, progress: Optional[bool] = None) -> bool:
+        """Wait for a job or jobs (Job objects or ids); True when all completed successfully."""
+        from .job import wait as wait_jobs
+        return wait_jobs(jobs, timeout=timeout, backend=self.backend.name, progress=progress)
+
+    def get(self, jobs: Any, timeout: Optional[float] = None, return_exceptions: bool = False) -> Any:
+        """Results of a job or jobs (Job objects or ids), as :func:`cluster_core.get`."""
         from .job import get as get_jobs
-        return get_jobs(list(jobs), timeout=timeout, backend=self.backend.name,
-                        return_exceptions=return_exceptions)
+        return get_jobs(jobs, timeout=timeout, backend=self.backend.name, return_exceptions=return_exceptions)
 
     def __getitem__(self, job_id: str) -> QueueJob:
         return self.jobs[str(job_id)]

@@ -82,6 +82,7 @@ class JobRecord:
     outfile: str
     errfile: str
     function: bool = False
+    suffix: str = "cluster"
     command: str = ""
     indices: tuple = attrs.field(default=(), converter=tuple)
     task_ids: tuple = attrs.field(default=(), converter=tuple)

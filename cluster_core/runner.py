@@ -68,7 +68,17 @@ def main(argv: list[str]) -> int:
             for entry in reversed(head.get("sys_path", [])):
                 if entry not in sys.path:
                     sys.path.insert(1, entry)
+            imported: dict = {}
+            for statement in head.get("imports", ()):  # the job's imports keyword
+                exec(statement, imported)  # noqa: S102 - import statements, checked at submission
             payload = pickle.load(fh)
+        if imported:  # the names the function's code may use and its module does not define
+            imported.pop("__builtins__", None)
+            namespace = getattr(payload["function"], "__globals__", None)
+            for target in (namespace, sys.modules["__main__"].__dict__):
+                if target is not None:
+                    for name, value in imported.items():
+                        target.setdefault(name, value)
         if task is None:
             args, kwargs = payload["args"], payload["kwargs"]
         else:

@@ -1,7 +1,8 @@
 """Job files: one naming convention, and the bash script every backend runs.
 
-Every file of a job sits in its job directory as ``<name>.<token>.cluster.<kind>``; :data:`FILE_RE`
-recognises them for ``clean_dir``. The script always records the command's exit status and times in
+Every file of a job sits in its job directory as ``<name>.<token>.<suffix>.<kind>`` (the suffix is
+"cluster" unless the job's ``suffix`` keyword says otherwise); :data:`FILE_RE` recognises them for
+``clean_dir``. The script always records the command's exit status and times in
 the ``exit`` file as one short line ending in "end" (one write, no extra process; a reader that sees the
 line without its "end" has caught it half-written and waits), so the core knows how a job ended even when
 the scheduler has forgotten it.
@@ -21,7 +22,7 @@ from typing import Any, Mapping, Optional, Sequence
 import attrs
 
 KINDS = ("sh", "out", "err", "exit", "in.pkl", "out.pkl")
-FILE_RE = re.compile(r"^(?P<name>.+)\.(?P<token>[0-9a-f]{8})\.cluster\.(?:(?P<task>\d+)\.)?"
+FILE_RE = re.compile(r"^(?P<name>.+)\.(?P<token>[0-9a-f]{8})\.(?P<suffix>[A-Za-z0-9_]{1,32})\.(?:(?P<task>\d+)\.)?"
                      r"(?P<kind>sh|out|err|exit|in\.pkl|out\.pkl)$")
 
 
@@ -43,7 +44,8 @@ class JobFiles:
 
     jobdir: Path
     stem: str  # "<name>.<token>"
-    task: Optional[int] = None  # an array task's files carry its index: <stem>.cluster.<task>.<kind>
+    task: Optional[int] = None  # an array task's files carry its index: <stem>.<suffix>.<task>.<kind>
+    suffix: str = "cluster"
 
     def path(self, kind: str) -> Path:
         return self.jobdir / f"{self.prefix}{kind}"
@@ -51,7 +53,7 @@ class JobFiles:
     @property
     def prefix(self) -> str:
         """The file name up to the kind, e.g. "name.0a1b2c3d.cluster." or "name.0a1b2c3d.cluster.7."."""
-        return f"{self.stem}.cluster." + ("" if self.task is None else f"{self.task}.")
+        return f"{self.stem}.{self.suffix}." + ("" if self.task is None else f"{self.task}.")
 
     def for_task(self, task: int) -> "JobFiles":
         return attrs.evolve(self, task=task)
@@ -84,8 +86,30 @@ class JobFiles:
         return [self.path(k) for k in KINDS]
 
 
-def job_files(jobdir: os.PathLike | str, name: str, token: Optional[str] = None) -> JobFiles:
-    return JobFiles(Path(jobdir).absolute(), f"{safe_name(name)}.{token or new_token()}")
+@attrs.frozen
+class Script:
+    """A job's script file as the seed shows it (``job.submission``): its ``file``, its text ``script``
+    and ``written``, whether the file exists."""
+
+    file: Path
+
+    @property
+    def written(self) -> bool:
+        return self.file.is_file()
+
+    @property
+    def script(self) -> Optional[str]:
+        try:
+            return self.file.read_text()
+        except OSError:
+            return None
+
+    def clean(self) -> None:
+        self.file.unlink(missing_ok=True)
+
+
+def job_files(jobdir: os.PathLike | str, name: str, token: Optional[str] = None, suffix: str = "cluster") -> JobFiles:
+    return JobFiles(Path(jobdir).absolute(), f"{safe_name(name)}.{token or new_token()}", suffix=suffix)
 
 
 _PREAMBLE = """\
@@ -136,7 +160,7 @@ class TaskSpec:
                     raise ValueError(f"{var!r} is not a variable name")
                 expr = f"${{{var}:-{expr}}}" if expr else f"${{{var}}}"
             index = f"$(( {expr} + {int(self.offset)} ))"
-        prefix = shlex.quote(str(self.files.jobdir / f"{self.files.stem}.cluster."))
+        prefix = shlex.quote(str(self.files.jobdir / f"{self.files.stem}.{self.files.suffix}."))
         return [f"__cluster_task={index}",
                 "export CLUSTER_TASK_ID=$__cluster_task",
                 f"__cluster_files={prefix}$__cluster_task.",
@@ -263,14 +287,17 @@ def is_job_file(path: Path) -> bool:
 
 
 def payload_for(function: Any, args: Sequence[Any] = (), kwargs: Optional[Mapping[str, Any]] = None,
-                calls: Optional[Sequence[tuple]] = None) -> bytes:
-    """Two pickles in a row: the submitter's sys.path (plain), then the call (cloudpickle: closures and
-    functions defined in __main__ go by value). The runner restores sys.path before it unpickles the call,
-    so functions from the user's own modules import on the node as they did at submission."""
+                calls: Optional[Sequence[tuple]] = None, imports: Sequence[str] = (),
+                syspaths: Sequence[str] = ()) -> bytes:
+    """Two pickles in a row: the submitter's sys.path (plain) with the job's ``syspaths`` first and its
+    ``imports`` (statements), then the call (cloudpickle: closures and functions defined in __main__ go by
+    value). The runner restores sys.path and runs the imports before it unpickles the call, so functions
+    from the user's own modules import on the node as they did at submission."""
     import pickle
 
     import cloudpickle
-    head = pickle.dumps({"sys_path": [p for p in sys.path if p], "cwd": os.getcwd()})
+    paths = list(dict.fromkeys([*syspaths, *(p for p in sys.path if p)]))
+    head = pickle.dumps({"sys_path": paths, "cwd": os.getcwd(), "imports": list(imports)})
     body = {"function": function, "args": tuple(args), "kwargs": dict(kwargs or {})}
     if calls is not None:  # an array: one (args, kwargs) per task index
         body["calls"] = [(tuple(a), dict(k)) for a, k in calls]

@@ -54,7 +54,7 @@ def test_shell_array_sees_its_index(fixture, request):
     assert [t.stdout for t in job.tasks] == ["task 0\n", "task 2\n", "task 4\n", "task 7\n"]
     assert [t.exitcode for t in job.tasks] == [0, 0, 0, 1]
     assert job.state is State.FAILED
-    job.clean()
+    job.clean(delete_outputs=True)
     assert not list(job.files.jobdir.glob("*.cluster.*"))
 
 

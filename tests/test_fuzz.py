@@ -175,6 +175,12 @@ PLAUSIBLE = {
                                          "sometimes"]),
                         st.lists(st.sampled_from(["begin", "end", "fail", "all", "none", "x"]), max_size=3)),
     "email": st.one_of(st.builds(lambda a, b: f"{a}@{b}", words, words), evil_text),
+    "imports": st.one_of(st.sampled_from(["sys", "os, sys", "numpy as np", "from os import path", "import a.b as c",
+                                          "from . import x", "os; rm -rf /", "import", ""]),
+                         st.lists(words, max_size=3), evil_text),
+    "paths": st.one_of(words.map(lambda w: "/tmp/" + w), st.lists(words, max_size=3), evil_text,
+                       st.builds(Path, words), st.just("/a:/b,/c")),
+    "suffix": st.one_of(words, evil_text, st.just("cluster"), st.just("a" * 40)),
 }
 assert set(PLAUSIBLE) == {spec.type for spec in OPTIONS}
 
@@ -226,7 +232,7 @@ def check_checked(checked: dict) -> None:
             assert type(value) is int and 1 <= value <= MAX_TIME_SECONDS, (name, value)
         elif kind == "bool":
             assert type(value) is bool
-        elif kind in ("str", "path", "email"):
+        elif kind in ("str", "path", "email", "suffix"):
             assert type(value) is str and value.strip(), (name, value)
             _clean_text(value)
         elif kind == "array":
@@ -234,7 +240,7 @@ def check_checked(checked: dict) -> None:
             indices, limit = array_indices(value)
             assert indices and len(indices) <= MAX_ARRAY_TASKS and 0 <= indices[0] <= indices[-1] <= MAX_ARRAY_INDEX
             assert limit is None or limit >= 1
-        else:  # words, args, depends, export, notify: non-empty tuples of clean strings
+        else:  # words, args, depends, export, notify, imports, paths: non-empty tuples of clean strings
             assert type(value) is tuple and value, (name, value)
             for item in value:
                 assert type(item) is str, (name, item)

@@ -173,7 +173,7 @@ def test_clean_and_clean_dir(toy, tmp_path):
     removed = cc.clean_dir(tmp_path / "cluster_jobs", confirm=False, outputs=False)
     assert {p.name.split(".cluster.")[1] for p in removed} == {"sh", "exit", "in.pkl", "out.pkl"}
     assert job.outfile.exists()
-    job.clean()
+    job.clean(delete_outputs=True)
     assert not job.outfile.exists() and other.exists()
     assert cc.clean_dir(tmp_path / "cluster_jobs", confirm=False) == []
 

@@ -29,7 +29,7 @@ from cluster_core.errors import SchedulerError, SubmitError
 from cluster_core.script import is_job_file, read_exit_file
 
 from . import proctools
-from .store import (CANCELLED, COMPLETED, FAILED, HELD, MARKER, PENDING, RUNNING, UNKNOWN, chunks,
+from .store import (CANCELLED, COMPLETED, ENV_THREADS, FAILED, HELD, MARKER, PENDING, RUNNING, UNKNOWN, chunks,
                     job_environment, kill_grace, marker_slot, memory_limit, placeholders, reserve_id,
                     state_dir, state_key, threads_limit, to_json, transaction, using)
 
@@ -172,18 +172,30 @@ def poke(sdir: Path, message: str = "wake") -> bool:
         return True
 
 
-def ensure_runner(sdir: Optional[Path] = None, message: str = "wake") -> None:
-    """Make sure a runner serves ``sdir`` and has seen the latest changes; start one if needed."""
+def ensure_runner(sdir: Optional[Path] = None, message: str = "wake", threads: Optional[int] = None) -> None:
+    """Make sure a runner serves ``sdir`` and has seen the latest changes; start one if needed, with a
+    limit of ``threads`` cores when given (a running runner keeps its limit: a warning says so)."""
     sdir = state_dir(sdir)
     if poke(sdir, message):
+        _check_threads(sdir, threads)
         return
     with flocked(sdir, "spawn.lock"):
         if poke(sdir, message):
+            _check_threads(sdir, threads)
             return
-        start_runner(sdir)
+        start_runner(sdir, threads)
 
 
-def start_runner(sdir: Path) -> None:
+def _check_threads(sdir: Path, threads: Optional[int]) -> None:
+    if threads is None:
+        return
+    running = (runner_status(sdir) or {}).get("threads")
+    if running is not None and running != threads:
+        log.warning("threads=%d: the local runner already runs with a limit of %d cores and keeps it; the new "
+                    "limit applies when it next starts (it stops after a minute without jobs)", threads, running)
+
+
+def start_runner(sdir: Path, threads: Optional[int] = None) -> None:
     """Start a detached runner for ``sdir`` (double fork, own session) and wait until it listens.
 
     A runner that is still on its way out holds runner.lock; the new one waits for it, then reads the
@@ -194,6 +206,8 @@ def start_runner(sdir: Path) -> None:
             os.replace(logfile, sdir / "runner.log.1")
     env = {k: v for k, v in os.environ.items() if k != MARKER}
     env["CLUSTER_LOCAL_DIR"] = str(sdir)
+    if threads is not None:
+        env[ENV_THREADS] = str(threads)
     # room in the runner's environment block where its warm workers write the marker of the job they run
     # (what /proc/<pid>/environ shows), so they are found like the processes of script jobs
     env[MARKER] = marker_slot(state_key(sdir))
@@ -315,10 +329,12 @@ def submit_job(script: os.PathLike | str, options: Mapping[str, Any], sdir: Opti
     if (opts.get("nodes") or 1) > 1:
         raise SubmitError(f"nodes={opts['nodes']}: the local backend has one node", keyword="nodes")
     cores = int(opts.get("cores") or 1) * int(opts.get("tasks") or 1)
-    threads = threads_limit()
+    wanted = opts.get("threads")  # the seed's threads keyword: this runner's limit when it starts
+    threads = wanted or threads_limit()
     if cores > threads:
         raise SubmitError(f"cores={cores}: more than the local limit of {threads} cores "
-                          f"($CLUSTER_LOCAL_THREADS or config local.threads)", keyword="cores")
+                          + ("(threads=)" if wanted else "($CLUSTER_LOCAL_THREADS or config local.threads)"),
+                          keyword="cores")
     mem = opts.get("mem") or (opts["mem_per_cpu"] * cores if opts.get("mem_per_cpu") else None)
     if mem:
         limit = memory_limit()
@@ -371,7 +387,7 @@ def submit_job(script: os.PathLike | str, options: Mapping[str, Any], sdir: Opti
     job_id = using(sdir, insert, SubmitError)
     if state == PENDING:
         try:
-            ensure_runner(sdir)
+            ensure_runner(sdir, threads=wanted)
         except SchedulerError as exc:
             reason = f"the runner did not start: {exc}"
 
