@@ -998,6 +998,11 @@ class Runner:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
+        # SQLite does not survive fork: a worker inheriting the open database (its lock table and the map of
+        # its -shm file) fails every job that submits another one ("locking protocol"); it is closed around
+        # the fork and opened again here
+        with contextlib.suppress(sqlite3.Error):
+            self.db.close()
         gc.freeze()  # what exists now is shared with the worker: no collection there touches it
         try:
             pid = os.fork()
@@ -1009,6 +1014,11 @@ class Runner:
         finally:
             if os.getpid() == self.pid:
                 gc.unfreeze()  # the runner's own garbage stays collectable
+                try:
+                    self._open_db()
+                except (sqlite3.Error, OSError) as exc:
+                    log.warning("the state database cannot be opened again after a fork: %s", exc)
+                    self.db_id = None  # this pass fails on the closed one; the next opens it again
         if pid == 0:  # the worker; it never comes back here
             worker_module.serve(theirs, self.slot, self.worker_jobs)
         theirs.close()

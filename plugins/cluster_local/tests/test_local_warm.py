@@ -394,3 +394,21 @@ def test_a_job_that_leaves_something_changed_gets_a_fresh_worker_after_it(warm, 
     first = cc.submit(pid, backend="local").get(timeout=30)
     assert cc.submit(changes, (LEFTOVERS[what],), backend="local").get(timeout=30) == first
     assert cc.submit(pid, backend="local").get(timeout=30) != first
+
+
+def test_a_warm_job_submits_and_waits_for_jobs_of_its_own(warm):
+    """A worker forked from the runner does not inherit its open SQLite database: a function job that submits
+    jobs itself works warm (it failed with SQLite's "locking protocol" before the runner closed the database
+    around the fork)."""
+    def outer(n):
+        import os
+
+        import cluster_core as inner_cc
+        jobs = [inner_cc.submit(f"echo inner {i}", backend="local") for i in range(n)]
+        return os.getppid(), inner_cc.get(jobs, timeout=60)
+
+    parent, outputs = cc.submit(outer, (3,), backend="local").get(timeout=90)
+    assert parent == runner_pid()  # it ran in a warm worker
+    assert outputs == ["inner 0\n", "inner 1\n", "inner 2\n"]
+    again = cc.submit(lambda: 7, backend="local").get(timeout=30)  # the runner's database is open again
+    assert again == 7
