@@ -16,17 +16,17 @@ _EXPORTS = {
                "JobError", "JobFailedError", "UnknownJobError", "WaitTimeout", "RemoteTraceback"],
     "records": ["State", "QueueJob", "BackendInfo", "Detection"],
     "options": ["check_arguments", "option_help", "option_to_string", "options_to_string"],
-    "config": ["Profile", "get_profile", "set_profile", "del_profile", "get_option", "set_option"],
+    "config": ["Profile", "get_profile", "get_profiles", "set_profile", "del_profile", "get_option", "set_option"],
     "plugins": ["get_cluster_environment", "list_backends", "get_backend"],
     "job": ["Job", "Task", "make_job", "make_job_file", "submit", "submit_file", "wait", "get", "map", "clean",
             "clean_dir", "jobs", "cancel"],
-    "queue": ["Queue"],
+    "queue": ["Queue", "check_queue"],
     "logme": ["setup_logging", "set_log_level"],
     "helpers": ["jobify", "parapply", "parapply_summary", "splitrun"],
 }
 # The package's modules are attributes too, loaded on first use: cluster_core.options.check_arguments works
 # right after ``import cluster_core``, as do the seed's module names (options, config_file, logme, run).
-_SUBMODULES = frozenset({"options", "config", "config_file", "logme", "run", "helpers", "job", "queue", "errors",
+_SUBMODULES = frozenset({"options", "config", "config_file", "conf", "logme", "run", "helpers", "job", "queue", "errors",
                          "records", "plugins", "registry", "hookspecs", "script", "commands", "cli", "testing"})
 _ALIASES = {"setup_logging": "setup", "set_log_level": "set_level"}
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -173,15 +173,18 @@ CORE_SETTINGS = {
 }
 
 
-def get_option(section: str, key: Optional[str] = None, default: Optional[Any] = None) -> Any:
+def get_option(section: Optional[str] = None, key: Optional[str] = None, default: Optional[Any] = None) -> Any:
     """A setting: ``get_option("core.backend")`` (a bare key means ``core.key``), or fyrd's form
     ``get_option("queue", "queue_type")``; ``default`` when it is unset. ``get_option("local")`` (a section
     name alone) returns the section as a dict. A core or fyrd setting that does not exist is a
     ConfigError naming it.
 
     For compatibility with this library's earlier form, ``get_option("core.backend", "auto")`` (a dotted
-    name and one more value) reads the second value as the default.
+    name and one more value) reads the second value as the default. With no arguments, every setting by
+    section.
     """
+    if section is None and key is None:
+        return options()
     if key is not None and isinstance(section, str) and "." in section:
         key, default = None, key  # get_option("core.backend", "auto")
     if key is None and isinstance(section, str) and "." not in section:
@@ -275,12 +278,17 @@ class Profile:
     def __init__(self, name: str, kwds: Optional[Mapping[str, Any]] = None):
         if not isinstance(name, str) or not re.fullmatch(r"[\w.-]+", name):
             raise ConfigError(f"profile name {name!r}: use letters, digits, '_', '.', '-'")
-        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "name", _profile_name(name))
         object.__setattr__(self, "kwargs", _checked(name, kwds or {}))
 
     @property
     def kwds(self) -> dict[str, Any]:
         return self.kwargs
+
+    args = kwds  # fyrd's name
+
+    def __len__(self) -> int:
+        return len(self.kwargs)
 
     def __getattr__(self, key: str) -> Any:
         if key.startswith("_"):
@@ -337,8 +345,19 @@ def _checked(name: str, kwds: Mapping[str, Any]) -> dict[str, Any]:
         raise OptionError(f"profile {name!r}: {exc}", keyword=exc.keyword, value=exc.value) from None
 
 
-def get_profile(name: Optional[str] = None) -> Any:
-    """The named Profile (None when it does not exist); without a name, every profile by name."""
+def _profile_name(name: str) -> str:
+    """fyrd's profile that applies to every job is "DEFAULT"; ours is "default"."""
+    return "default" if name == "DEFAULT" else name
+
+
+def get_profile(name: Optional[str] = None, allow_none: bool = True) -> Any:
+    """The named Profile (None when it does not exist, a ConfigError without ``allow_none``); without a
+    name, every profile by name."""
+    if name is not None:
+        name = _profile_name(name)
+        if not allow_none and name not in get_profile():
+            known = ", ".join(sorted(get_profile())) or "none"
+            raise ConfigError(f"profile={name!r}: no such profile (known: {known})")
     parser = _read()
     if name is None:
         return {s[len(PROFILE_PREFIX):]: Profile(s[len(PROFILE_PREFIX):], dict(parser.items(s)))
@@ -349,10 +368,19 @@ def get_profile(name: Optional[str] = None) -> Any:
     return Profile(name, dict(parser.items(section)))
 
 
+def get_profiles(profs: Optional[Any] = None, allow_none: bool = True) -> dict[str, Profile]:
+    """fyrd's ``get_profiles``: every profile by name, or those named in ``profs``."""
+    if profs is None:
+        return get_profile()
+    names = [profs] if isinstance(profs, str) else list(profs)
+    return {_profile_name(n): get_profile(n, allow_none=allow_none) for n in names}
+
+
 def set_profile(name: str, kwargs: Mapping[str, Any], update: bool = True) -> Profile:
     """Create or change a profile; with ``update`` the keywords are merged into the existing ones (a
     keyword set to None is removed). Values are checked before anything is saved."""
     from .options import canonical_name
+    name = _profile_name(name)
     if isinstance(kwargs, Profile):
         return _save_profile(Profile._of(name, kwargs.kwargs))
     given = _checked(name, {k: v for k, v in kwargs.items() if v is not None})
@@ -381,7 +409,7 @@ def del_profile(name: str) -> bool:
     """Delete a profile; False when there was none."""
     with _lock:
         parser = _copy(_read())
-        removed = parser.remove_section(PROFILE_PREFIX + name)
+        removed = parser.remove_section(PROFILE_PREFIX + _profile_name(name))
         if removed:
             _write(parser)
         return removed

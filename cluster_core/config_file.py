@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .config import (CORE_SETTINGS, Profile, config_path, del_profile, delete, get_option, get_profile,
-                     options, set_option, set_profile)
+                     get_profiles, options, set_option, set_profile)
 
-__all__ = ["Profile", "get_profile", "set_profile", "del_profile", "get_option", "set_option", "get", "set",
-           "delete", "get_config", "config_path", "CORE_SETTINGS"]
+__all__ = ["Profile", "get_profile", "get_profiles", "set_profile", "del_profile", "get_option", "set_option",
+           "get", "set", "delete", "get_config", "config_path", "CORE_SETTINGS"]
 
 
 def get(section: Optional[str] = None, key: Optional[str] = None, default: Any = None) -> Any:

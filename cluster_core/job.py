@@ -28,7 +28,8 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 import attrs
 
 from . import config, plugins, registry
-from .errors import JobError, JobFailedError, OptionError, RemoteTraceback, SubmitError, UnknownJobError
+from .errors import (JobError, JobFailedError, OptionError, RemoteTraceback, SubmitError, UnknownJobError,
+                     WaitTimeout)
 from .options import CORE_KEYWORDS, array_indices, check_arguments, directive_lines
 from .queue import tracker
 from .records import FunctionCall, QueueJob, State
@@ -75,7 +76,8 @@ class _Outcome:
             raise JobError(f"job {self.name} has not been submitted; call submit() first")
         return self._track_key
 
-    def update(self):
+    def update(self, fetch_info: bool = True):
+        """Ask for the job's state (at most once per poll interval); ``fetch_info`` is fyrd's, accepted."""
         self._need_key()
         self._tracker().refresh()
         return self
@@ -433,17 +435,28 @@ class Job(_Outcome):
 
     # --- running ------------------------------------------------------------------------------------
 
-    def submit(self, max_queue_len: Optional[int] = None) -> "Job":
+    def submit(self, max_queue_len: Optional[int] = None, wait_on_max_queue: bool = True,
+               additional_keywords: Optional[Mapping[str, Any]] = None, max_jobs: Optional[int] = None) -> "Job":
         """Write the files and hand the job to the backend; sets ``id`` (and ``tasks`` for an array).
 
         Submitting a job that was already submitted does nothing (use :meth:`resubmit` to run it again).
-        With ``max_queue_len`` (the seed's), the call first blocks until fewer of the user's jobs than that
-        are queued or running on the backend; None or 0 does not wait.
+        With ``max_queue_len`` (the seed's; fyrd's ``max_jobs``), the call first blocks until fewer of the
+        user's jobs than that are queued or running on the backend; None or 0 (or fyrd's
+        ``wait_on_max_queue=False``) does not wait. fyrd's ``additional_keywords`` are job keywords added
+        before submission (those naming files must be given when the Job is made).
         """
         if self.submitted:
             log.debug("job %s was already submitted as %s", self.name, self.id)
             return self
-        if max_queue_len:
+        if additional_keywords:
+            extra = check_arguments(additional_keywords)
+            fixed = sorted(set(extra) & {"name", "jobdir", "outpath", "suffix", "outfile", "errfile"})
+            if fixed:
+                raise OptionError(f"additional_keywords: {', '.join(fixed)} name the job's files; give them when "
+                                  "the Job is made", keyword=fixed[0])
+            self.options.update(extra)
+        max_queue_len = max_jobs if max_queue_len is None else max_queue_len
+        if max_queue_len and wait_on_max_queue:
             from .queue import Queue
             Queue(backend=self.backend.name).wait_to_submit(max_queue_len)
         record = self._plan().submit(self)
@@ -519,24 +532,83 @@ class Job(_Outcome):
                             task=task)
 
     def wait(self, timeout: Optional[float] = None, progress: Optional[bool] = None) -> bool:
-        """Block until the job (every task of an array) ends; True when all completed with exit code 0."""
+        """Block until the job (every task of an array) ends; True when all completed with exit code 0.
+        A job not yet submitted is submitted first."""
+        if not self.submitted:
+            self.submit()
         if not self.tasks:
             return super().wait(timeout=timeout, progress=progress)
         self._need_key()
         return wait(self.tasks, timeout=timeout, progress=progress)
 
-    def get(self, timeout: Optional[float] = None) -> Any:
+    def get(self, timeout: Optional[float] = None, save: bool = True, cleanup: Optional[bool] = None,
+            delete_outfiles: Optional[bool] = None, del_no_save: Optional[bool] = None,
+            raise_on_error: bool = True) -> Any:
         """The return value or stdout; for an array, the list of every task's, in index order. A job not
-        yet submitted is submitted first. With the job keywords ``clean_files`` / ``clean_outputs`` the
-        job's scripts / stdout and stderr files are deleted once the result is read (its stdout and stderr
-        stay readable as ``job.stdout`` and ``job.stderr``)."""
+        yet submitted is submitted first. With the job keywords ``clean_files`` / ``clean_outputs`` (fyrd's
+        ``cleanup`` / ``delete_outfiles`` for this call) the job's scripts / stdout and stderr files are
+        deleted once the result is read (its stdout and stderr stay readable as ``job.stdout`` and
+        ``job.stderr``). Without ``raise_on_error`` a failed job gives None (logged as an error) instead of
+        raising. fyrd's ``save`` and ``del_no_save`` are accepted: results are always kept on the Job."""
         if not self.submitted:
             self.submit()
-        value = super().get(timeout=timeout) if not self.tasks else get(self.tasks, timeout=timeout)
-        if self.options.get("clean_files") or self.options.get("clean_outputs"):
-            self.clean(delete_outputs=bool(self.options.get("clean_outputs")),
-                       scripts=bool(self.options.get("clean_files")))
+        try:
+            value = super().get(timeout=timeout) if not self.tasks else get(self.tasks, timeout=timeout)
+        except Exception as exc:
+            if raise_on_error or isinstance(exc, WaitTimeout):
+                raise
+            log.error("job %s (%s) failed: %s", self.id, self.name, exc)
+            value = None
+        scripts = self.options.get("clean_files") if cleanup is None else cleanup
+        outputs = self.options.get("clean_outputs") if delete_outfiles is None else delete_outfiles
+        if scripts or outputs:
+            self.clean(delete_outputs=bool(outputs), scripts=bool(scripts))
         return value
+
+    get_output = get  # fyrd's name
+
+    # --- fyrd's names -------------------------------------------------------------------------------
+
+    def kill(self, confirm: bool = True) -> None:
+        """fyrd's name for :meth:`cancel` (no confirmation is asked)."""
+        self.cancel()
+
+    @property
+    def code(self) -> Optional[int]:
+        return self.exitcode
+
+    @property
+    def err(self) -> Optional[str]:
+        return self.stderr
+
+    @property
+    def running(self) -> bool:
+        """True while the job waits or runs (fyrd's ``running``)."""
+        return self.submitted and self.state.active
+
+    @property
+    def kind(self) -> str:
+        return "function" if self.is_function else "script"
+
+    @property
+    def suffix(self) -> Optional[str]:
+        return self.files.suffix if self.files is not None else None
+
+    @property
+    def poutfile(self) -> Optional[Path]:
+        return self.files.pickle_out if self.files is not None and self.is_function else None
+
+    @property
+    def outfiles(self) -> list[Path]:
+        return [p for p in (self.outfile, self.errfile) if p is not None]
+
+    @property
+    def dependencies(self) -> list:
+        return list(self._depends)
+
+    def get_keywords(self) -> dict[str, Any]:
+        """The job's checked keywords (fyrd's ``get_keywords``)."""
+        return dict(self.options)
 
     # --- the seed's accessors -----------------------------------------------------------------------
 
@@ -589,14 +661,16 @@ class Job(_Outcome):
         """Cancel the job (every task of an array); one scheduler call."""
         cancel([self])
 
-    def clean(self, delete_outputs: bool = False, *, outputs: Optional[bool] = None, scripts: bool = True) -> None:
+    def clean(self, delete_outputs: bool = False, get_outputs: bool = True, *, outputs: Optional[bool] = None,
+              scripts: bool = True) -> None:
         """Delete the files this job wrote: its script and pickles, and with ``delete_outputs`` (or
-        ``outputs``) its stdout and stderr too, read first so ``job.stdout`` and ``job.stderr`` keep them.
-        Only files named by the job-file convention are deleted (never a user's own ``outfile``)."""
+        ``outputs``) its stdout and stderr too, read first so ``job.stdout`` and ``job.stderr`` keep them
+        (unless ``get_outputs`` is False). Only files named by the job-file convention are deleted (never a
+        user's own ``outfile``)."""
         if self.files is None:
             return
         outputs = delete_outputs if outputs is None else outputs
-        if outputs and self._outputs is None and self.done:
+        if outputs and get_outputs and self._outputs is None and self.done:
             self._outputs = (self.stdout, self.stderr)
         if self.is_function and scripts and not self._result_loaded and self.done:
             try:  # keep the result: the pickle is about to go
@@ -1160,11 +1234,12 @@ def _backend_of(backend: Optional[str], qtype: Optional[str]) -> Optional[str]:
     """The backend named by ``backend`` or the seed's ``qtype`` ('normal' is the seed's local mode)."""
     if qtype is None:
         return backend
-    if backend is not None and backend != qtype:
-        raise OptionError(f"backend={backend!r} and qtype={qtype!r} disagree; give one", keyword="qtype")
-    if not isinstance(qtype, str):
+    if not isinstance(qtype, str) or not qtype.strip():
         raise OptionError(f"qtype={qtype!r}: expected a backend name such as 'local' or 'slurm'", keyword="qtype")
-    return "local" if qtype.strip().lower() in ("normal", "local") else qtype.strip().lower()
+    named = "local" if qtype.strip().lower() in ("normal", "local") else qtype.strip().lower()
+    if backend is not None and backend != named:
+        raise OptionError(f"backend={backend!r} and qtype={qtype!r} disagree; give one", keyword="qtype")
+    return named
 
 
 def _single(jobs: Any) -> bool:
@@ -1194,8 +1269,10 @@ def _units(jobs: Any, backend: Optional[str] = None) -> list[_Outcome]:
 
 
 def wait(jobs: Any, timeout: Optional[float] = None, backend: Optional[str] = None,
-         progress: Optional[bool] = None, cancel_on_interrupt: bool = False) -> bool:
+         progress: Optional[bool] = None, cancel_on_interrupt: bool = False, notify: Any = None,
+         return_disp: bool = False) -> bool:
     """Wait for jobs, tasks or job ids, with one poll per interval for all; True if all completed.
+    fyrd's ``notify`` (e-mail) and ``return_disp`` are accepted and do nothing.
 
     Ctrl-C stops the wait and says which jobs go on running; with ``cancel_on_interrupt`` they are
     cancelled first.
@@ -1311,7 +1388,8 @@ def clean(jobs: Union[Job, Iterable[Job]], clean_outputs: bool = False, *, outpu
 
 
 def clean_dir(directory: Union[str, os.PathLike, None] = None, suffix: Optional[str] = None,
-              qtype: Optional[str] = None, confirm: bool = False, outputs: bool = True) -> list[Path]:
+              qtype: Optional[str] = None, confirm: bool = False, outputs: bool = True,
+              delete_outputs: Optional[bool] = None) -> list[Path]:
     """Delete the job files cluster-core wrote in a directory (default: the job directory); returns the
     deleted paths.
 
@@ -1322,6 +1400,7 @@ def clean_dir(directory: Union[str, os.PathLike, None] = None, suffix: Optional[
     unless None.
     """
     from .errors import ClusterError
+    outputs = outputs if delete_outputs is None else delete_outputs  # fyrd's name
     if qtype is not None:
         raise OptionError(f"qtype={qtype!r}: job files do not record their backend, so clean_dir cannot keep "
                           "to one; clean by suffix or directory instead", keyword="qtype")

@@ -20,7 +20,10 @@ from typing import Any, Optional, TextIO, Union
 
 LOGGER_NAME = "cluster_core"
 LEVELS = {"debug": logging.DEBUG, "verbose": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
-          "warning": logging.WARNING, "error": logging.ERROR, "critical": logging.CRITICAL}
+          "warning": logging.WARNING, "error": logging.ERROR, "critical": logging.CRITICAL,
+          # fyrd's one-letter levels
+          "v": logging.DEBUG, "d": logging.DEBUG, "i": logging.INFO, "w": logging.WARNING, "e": logging.ERROR,
+          "c": logging.CRITICAL}
 _COLORS = {logging.DEBUG: "\x1b[2m", logging.INFO: "\x1b[32m", logging.WARNING: "\x1b[33m",
            logging.ERROR: "\x1b[31m", logging.CRITICAL: "\x1b[1;41m"}
 _RESET = "\x1b[0m"

@@ -720,6 +720,20 @@ def canonical_name(keyword: str) -> str:
     return get_spec(keyword).name
 
 
+OptionsError = OptionError  # fyrd's name
+
+
+def split_keywords(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """fyrd's ``split_keywords``: (the job keywords, checked; everything else, as given). A job keyword with
+    a bad value is still an OptionError."""
+    ours = {k: v for k, v in kwargs.items() if isinstance(k, str) and _known(k)}
+    return check_arguments(ours), {k: v for k, v in kwargs.items() if k not in ours}
+
+
+def _known(keyword: str) -> bool:
+    return keyword.strip().lower().replace("-", "_") in _BY_NAME
+
+
 def check_arguments(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """Cast and validate job keywords; return a dict keyed by canonical names.
 
@@ -750,13 +764,22 @@ def check_arguments(kwargs: Mapping[str, Any]) -> dict[str, Any]:
 
 # --- help -------------------------------------------------------------------------------------------
 
-def option_help(qtype: Optional[str] = None, mode: str = "string", category: Optional[str] = None) -> Any:
+_HELP_MODES = ("string", "print", "table", "list")
+
+
+def option_help(qtype: Optional[str] = None, mode: str = "string", category: Optional[str] = None,
+                tablefmt: Optional[str] = None) -> Any:
     """Every keyword with its aliases, type, default and help.
 
-    mode "string" returns a printable table, "table" a list of rows (dicts), "print" prints the string.
-    ``qtype`` (the seed's backend argument) is checked, and changes nothing: every keyword means the same on
-    every backend, and one a backend cannot honour is ignored there.
+    mode "string" returns a printable table, "table" a list of rows (dicts), "print" prints the string,
+    "list" returns the keyword names. ``qtype`` (the seed's backend argument; fyrd put ``mode`` first, and a
+    mode name there is read as the mode) is checked, and changes nothing: every keyword means the same on
+    every backend, and one a backend cannot honour is ignored there. fyrd's ``tablefmt`` is accepted.
     """
+    if qtype in _HELP_MODES and mode == "string":
+        qtype, mode = None, qtype
+    if mode == "list":
+        return [s.name for s in OPTIONS if category is None or s.category == category]
     if qtype is not None:
         from . import plugins
         plugins.get_backend(qtype)
@@ -765,7 +788,7 @@ def option_help(qtype: Optional[str] = None, mode: str = "string", category: Opt
         return [{"name": s.name, "aliases": list(s.aliases), "type": s.type, "default": s.default,
                  "category": s.category, "help": s.help} for s in specs]
     if mode not in ("string", "print"):
-        raise OptionError(f"mode={mode!r}: expected 'string', 'table' or 'print'", keyword="mode")
+        raise OptionError(f"mode={mode!r}: expected one of {', '.join(_HELP_MODES)}", keyword="mode")
     rows = [("keyword", "type", "default", "aliases", "help")]
     rows += [(s.name, s.type, "" if s.default is None else str(s.default), ", ".join(s.aliases), s.help)
              for s in specs]
@@ -784,6 +807,12 @@ def option_help(qtype: Optional[str] = None, mode: str = "string", category: Opt
 
 # --- rendering --------------------------------------------------------------------------------------
 
+# Keywords whose silent loss would surprise: a backend without a renderer for them says so at warning level.
+_WARN_WHEN_IGNORED = {
+    "threads": "threads is the local runner's core limit (the seed's meaning; fyrd 0.6.2 read it as cores): "
+               "give cores= for the cores of each job",
+}
+
 Renderer = Callable[[Any, Mapping[str, Any]], Optional[Iterable[tuple[str, ...]]]]
 
 
@@ -800,6 +829,9 @@ def render_with(renderers: Mapping[str, Renderer], options: Mapping[str, Any], b
         if key in skip:
             continue
         renderer = renderers.get(key)
+        if renderer is None and key in _WARN_WHEN_IGNORED:
+            log.warning("%s=%s: backend %s ignores it; %s", key, value, backend, _WARN_WHEN_IGNORED[key])
+            continue
         if renderer is None:
             log.debug("backend %s has no option %r; skipped", backend, key)
             continue

@@ -359,6 +359,21 @@ def tracker(backend_name: str) -> Tracker:
         return _trackers[backend_name]
 
 
+QueueError = SchedulerError  # the seed's and fyrd's name
+
+
+def check_queue(qtype: Optional[str] = None) -> bool:
+    """True when the backend (default: the one chosen or detected) is installed and answers here; else a
+    BackendError saying why (the seed's ``check_queue``: "Raise exception if MODE is incorrect")."""
+    from .errors import BackendError
+    from .job import _backend_of
+    be = plugins.get_backend(_backend_of(None, qtype))
+    detected = be.detect()
+    if not detected.available:
+        raise BackendError(f"backend {be.name} is not available here: {detected.reason}")
+    return True
+
+
 class Queue:
     """The jobs of a user (and partition) on a backend, as ``QueueJob`` records keyed by job id.
 
@@ -433,6 +448,12 @@ class Queue:
     def failed(self) -> dict[str, QueueJob]:
         return self._view(lambda s: s.finished and s is not State.COMPLETED)
 
+    bad = failed  # fyrd's name
+
+    @property
+    def finished(self) -> dict[str, QueueJob]:
+        return self._view(lambda s: s.finished)
+
     @property
     def queue(self) -> list[QueueJob]:
         """The jobs in the queue, as a list (the seed's ``Queue.queue``)."""
@@ -447,8 +468,11 @@ class Queue:
         self.update()
         return sum(1 for r in self.jobs.values() if not r.state.finished) < limit
 
-    def wait_to_submit(self, max_queue_len: Optional[int] = None, timeout: Optional[float] = None) -> None:
-        """Block until :meth:`can_submit` says yes, asking the scheduler once per poll interval."""
+    def wait_to_submit(self, max_queue_len: Optional[int] = None, timeout: Optional[float] = None,
+                       max_jobs: Optional[int] = None) -> None:
+        """Block until :meth:`can_submit` says yes, asking the scheduler once per poll interval
+        (``max_jobs`` is fyrd's name for ``max_queue_len``)."""
+        max_queue_len = max_jobs if max_queue_len is None else max_queue_len
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self.can_submit(max_queue_len):
             if deadline is not None and time.monotonic() >= deadline:
@@ -457,8 +481,10 @@ class Queue:
             time.sleep(self.backend.info.poll_interval)
             self.update(force=True)
 
-    def wait(self, jobs: Any, timeout: Optional[float] = None, progress: Optional[bool] = None) -> bool:
-        """Wait for a job or jobs (Job objects or ids); True when all completed successfully."""
+    def wait(self, jobs: Any, timeout: Optional[float] = None, progress: Optional[bool] = None,
+             return_disp: bool = False, notify: Any = None) -> bool:
+        """Wait for a job or jobs (Job objects or ids); True when all completed successfully. fyrd's
+        ``return_disp`` and ``notify`` (e-mail when done) are accepted and do nothing."""
         from .job import wait as wait_jobs
         return wait_jobs(jobs, timeout=timeout, backend=self.backend.name, progress=progress)
 

@@ -97,6 +97,12 @@ class Script:
     def written(self) -> bool:
         return self.file.is_file()
 
+    exists = written  # fyrd's name
+
+    @property
+    def file_name(self) -> str:  # fyrd's name
+        return str(self.file)
+
     @property
     def script(self) -> Optional[str]:
         try:

@@ -607,3 +607,56 @@ def test_module_wait_and_get_submit_unsubmitted_jobs_first(local):
     assert cc.get(jobs) == [36, "late\n"] and all(j.submitted for j in jobs)
     another = cc.Job("true")
     assert cc.wait(another) is True and another.submitted
+
+
+# --- fyrd 0.6's other public names ------------------------------------------------------------------
+
+def test_fyrd_module_and_function_names(local):
+    """fyrd 0.6's __all__: conf, get_profiles and check_queue are here too."""
+    assert cc.conf.get_profile is cc.config_file.get_profile
+    cc.conf.set_profile("DEFAULT", {"cores": 1})  # fyrd's every-job profile is our "default"
+    assert cc.get_profile("default").cores == 1 and set(cc.get_profiles()) == {"default"}
+    assert cc.get_profiles(["DEFAULT"])["default"].cores == 1
+    with pytest.raises(cc.ConfigError, match="no such profile"):
+        cc.get_profile("nope", allow_none=False)
+    assert cc.check_queue() is True and cc.check_queue("local") is True
+    with pytest.raises(cc.BackendError):
+        cc.check_queue("no-such-backend")
+    assert cc.get_option() == cc.config.options()
+    profile = cc.get_profile("default")
+    assert profile.args == {"cores": 1} and len(profile) == 1
+
+
+def test_fyrd_job_names(local):
+    """fyrd 0.6's Job: kill, code, err, running, kind, suffix, poutfile, outfiles, dependencies, get_keywords,
+    get_output, and its get(cleanup=, delete_outfiles=, raise_on_error=) and submit(max_jobs=,
+    additional_keywords=) keywords."""
+    first = cc.Job(square, (3,))
+    assert first.wait() is True and first.submitted  # fyrd: wait() submits first
+    job = cc.Job("echo fy; echo err >&2; exit 1", depends=first)
+    job.submit(max_jobs=100, wait_on_max_queue=False, additional_keywords={"cores": 1})
+    assert job.get(raise_on_error=False) is None
+    assert (job.code, job.err, job.kind, job.running, job.suffix) == (1, "err\n", "script", False, "cluster")
+    assert job.outfiles == [job.outfile, job.errfile] and job.dependencies == [first]
+    assert job.get_keywords()["cores"] == 1 and first.poutfile == first.files.pickle_out
+    with pytest.raises(cc.JobFailedError):
+        job.get()
+    assert first.get_output(cleanup=True, delete_outfiles=True) == 9
+    assert not first.submission.exists and not first.outfile.exists()
+    sleeper = cc.submit(GATE.format(gate=local.parent / "never"))
+    wait_for_state(sleeper, {State.RUNNING})
+    assert sleeper.running
+    sleeper.kill()
+    assert sleeper.wait() is False and sleeper.state is State.CANCELLED
+
+
+def test_fyrd_option_names(local, caplog):
+    """fyrd 0.6's options: option_help(mode) first, OptionsError, split_keywords; threads on a backend that
+    ignores it is a warning that names it."""
+    assert "cores" in cc.option_help("list") and isinstance(cc.option_help("table"), list)
+    assert cc.options.OptionsError is OptionError
+    good, other = cc.options.split_keywords({"cores": "2", "colour": "red"})
+    assert good == {"cores": 2} and other == {"colour": "red"}
+    with caplog.at_level(logging.WARNING, logger="cluster_core"):
+        cc.options_to_string({"threads": 4, "cores": 2}, qtype="slurm")
+    assert any("threads=4" in r.message and "give cores=" in r.message for r in caplog.records)

@@ -31,8 +31,8 @@ def detect() -> Detection:
 
 @hookimpl
 def render_options(options: Mapping[str, Any]) -> list[tuple[str, ...]]:
-    # No directives: the runner reads the options themselves. Unused keywords are logged at debug.
-    return render_with({}, options, "local")
+    # No directives: the runner reads the options themselves (threads too). Unused keywords are logged.
+    return render_with({}, options, "local", skip=("threads",))
 
 
 @hookimpl
