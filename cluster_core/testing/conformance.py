@@ -39,6 +39,11 @@ def _square(x):
     return x * x
 
 
+def _uses_imports():
+    print("printed")
+    return path.basename("/a/b"), kit_probe_mod.VALUE  # noqa: F821 - given by the imports keyword
+
+
 def _raise_lookup(key):
     def deeper():
         raise LookupError(f"no such key: {key}")
@@ -318,6 +323,24 @@ class BackendConformance:
         job = self.submit('printf "%s\\n" "$CLUSTER_KIT_PROBE"')
         assert job.wait(timeout=self.timeout) is True
         assert job.stdout == "a value; with $pace\n"
+
+    def test_fyrd_file_and_function_keywords(self):
+        """fyrd's keywords mean the same on every backend: scriptpath, outpath and suffix place and name the
+        files, imports and syspaths prepare a function job, clean_files and clean_outputs tidy up after get
+        (what was read stays readable)."""
+        lib = self.tmp / "kit-lib"
+        lib.mkdir()
+        (lib / "kit_probe_mod.py").write_text("VALUE = 'from syspaths'\n")
+        job = self.submit(_uses_imports, scriptpath=str(self.tmp / "scripts"), outpath=str(self.tmp / "outs"),
+                          suffix="kit", imports=["from os import path", "kit_probe_mod"], syspaths=[str(lib)],
+                          clean_files=True, clean_outputs=True)
+        assert job.scriptfile.parent == self.tmp / "scripts" and ".kit.sh" in job.scriptfile.name
+        assert job.outfile.parent == self.tmp / "outs"
+        assert job.get(timeout=self.timeout) == ("b", "from syspaths")
+        assert not job.scriptfile.exists() and not job.outfile.exists() and job.stdout == "printed\n"
+        shell = self.submit("echo kept", outpath=str(self.tmp / "outs"), suffix="kit")
+        assert shell.get(timeout=self.timeout) == "kept\n"
+        assert shell.outfile.parent == self.tmp / "outs" and ".kit." in shell.outfile.name
 
     def test_cli_array_status_wait_get_logs_cancel_from_other_shells(self):
         kw = self.keyword_args()
