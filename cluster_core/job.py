@@ -281,7 +281,12 @@ class Job(_Outcome):
         else:
             raise OptionError(f"a job runs a command string or a callable, not {type(command).__name__}",
                               keyword="command")
-        if isinstance(args, (str, bytes, bytearray, Mapping)) or not isinstance(args, Iterable):
+        if isinstance(args, Mapping):
+            raise OptionError(f"args={describe(args)}: expected a list or tuple of positional arguments (a dict of "
+                              "keyword arguments goes in kwargs)", keyword="args")
+        if self.function is not None and (isinstance(args, (str, bytes, bytearray)) or not isinstance(args, Iterable)):
+            args = (args,)  # one argument, as fyrd took it: submit(parse, path)
+        elif isinstance(args, (str, bytes, bytearray)) or not isinstance(args, Iterable):
             raise OptionError(f"args={describe(args)}: expected a list or tuple of positional arguments",
                               keyword="args")
         if kwargs is not None and not (isinstance(kwargs, Mapping) and all(isinstance(k, str) for k in kwargs)):

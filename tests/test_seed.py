@@ -660,3 +660,80 @@ def test_fyrd_option_names(local, caplog):
     with caplog.at_level(logging.WARNING, logger="cluster_core"):
         cc.options_to_string({"threads": 4, "cores": 2}, qtype="slurm")
     assert any("threads=4" in r.message and "give cores=" in r.message for r in caplog.records)
+
+
+# --- fyrd's documented examples, with only the import changed ---------------------------------------
+
+FYRD_SCRIPT = '''
+import os
+import cluster_core as fyrd  # the only change: was "import fyrd"
+
+
+def raise_me(something, power=2):
+    return something**power
+
+
+def parser_function(value):
+    return value + 1
+
+
+@fyrd.jobify(name='test_job', mem='1GB')
+def test(string, iterations=4):
+    """This does basically nothing!"""
+    outstring = ""
+    for i in range(iterations):
+        outstring += "Version {0}: {1}".format(i, string)
+    return outstring
+
+
+if __name__ == '__main__':
+    # Simple Job Submission
+    job = fyrd.submit('echo one')
+    job2 = fyrd.submit('echo two', depends=job)
+    out1, out2 = fyrd.get([job, job2])
+    job = fyrd.Job('echo three')
+    job.submit()
+    job3 = fyrd.Job('echo four', depends=job).submit()
+    out3 = job3.get()
+    # Functions
+    outs = []
+    for i in range(8):
+        outs.append(fyrd.submit(raise_me, (i,), {'power': 4}, mem='10MB', time='00:00:30'))
+    final_sum = 0
+    for i in outs:
+        final_sum += i.get()
+    # Using the Jobify Decorator
+    j = test('hi')
+    jobified = j.get()
+    # File Submission
+    os.makedirs('jobs', exist_ok=True)
+    with open('jobs/a.sh', 'w') as fh:
+        fh.write('#!/bin/bash\\necho from a file\\n')
+    jobs = [fyrd.submit_file(os.path.join('jobs', i), dependencies=[job3.id]) for i in os.listdir('jobs')]
+    fyrd.wait(jobs)
+    # Keywords
+    out = []
+    for i in [1, 2]:
+        out.append(fyrd.submit(parser_function, i, cores=1, mem='1GB', partition='small'))
+    keyworded = [o.get() for o in out]
+    big = fyrd.Job(raise_me, (3,), cores=1, mem=12000, queue='high_mem').submit().get()
+    # Profiles
+    # the docs' mem=32000: the local backend books memory and refuses more than the machine has (24 GiB here)
+    fyrd.set_profile('large', {'cores': 1, 'nodes': 1, 'time': '24:00:00', 'mem': 8000})
+    profiled = fyrd.Job(raise_me, (5,), profile='large').submit().get()
+    print(repr([out1, out2, out3, final_sum, jobified, jobs[0].get(), keyworded, big, profiled]))
+    fyrd.clean_dir()
+'''
+
+
+def test_fyrds_documented_examples_run_with_only_the_import_changed(local, tmp_path):
+    """fyrd 0.6's "Getting Started" examples (submission, dependencies, functions, jobify, file submission,
+    keywords, profiles), as one script whose only change is ``import cluster_core as fyrd``."""
+    (tmp_path / "fyrd_example.py").write_text(FYRD_SCRIPT)
+    proc = subprocess.run([sys.executable, "fyrd_example.py"], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    expected = ["one\n", "two\n", "four\n", sum(i ** 4 for i in range(8)),
+                "Version 0: hiVersion 1: hiVersion 2: hiVersion 3: hi", "from a file\n", [2, 3], 9, 25]
+    assert proc.stdout.strip() == repr(expected)
+    assert not [p for p in (tmp_path / "cluster_jobs").iterdir()]  # clean_dir() removed every job file
