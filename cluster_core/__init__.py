@@ -14,7 +14,7 @@ _EXPORTS = {
     "hookspecs": ["hookimpl"],
     "errors": ["ClusterError", "OptionError", "ConfigError", "BackendError", "SchedulerError", "SubmitError",
                "JobError", "JobFailedError", "UnknownJobError", "WaitTimeout", "RemoteTraceback"],
-    "records": ["State", "QueueJob", "BackendInfo", "Detection"],
+    "records": ["State", "QueueJob", "BackendInfo", "Detection", "Dependency"],
     "options": ["check_arguments", "option_help", "option_to_string", "options_to_string"],
     "config": ["Profile", "get_profile", "get_profiles", "set_profile", "del_profile", "get_option", "set_option"],
     "plugins": ["get_cluster_environment", "list_backends", "get_backend"],
@@ -23,11 +23,13 @@ _EXPORTS = {
     "queue": ["Queue", "check_queue"],
     "logme": ["setup_logging", "set_log_level"],
     "helpers": ["jobify", "parapply", "parapply_summary", "splitrun"],
+    "futures": ["Executor", "FutureJob", "JobCancelledError", "as_completed", "gather", "wait_async", "awaitable"],
 }
 # The package's modules are attributes too, loaded on first use: cluster_core.options.check_arguments works
 # right after ``import cluster_core``, as do the seed's module names (options, config_file, logme, run).
 _SUBMODULES = frozenset({"options", "config", "config_file", "conf", "logme", "run", "helpers", "job", "queue", "errors",
-                         "records", "plugins", "registry", "hookspecs", "script", "commands", "cli", "testing"})
+                         "records", "plugins", "registry", "hookspecs", "script", "commands", "cli", "testing",
+                         "futures"})
 _ALIASES = {"setup_logging": "setup", "set_log_level": "set_level"}
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

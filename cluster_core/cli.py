@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import time
@@ -28,6 +29,69 @@ the jobs go on running.
 def _options_table():
     from .options import OPTIONS
     return OPTIONS
+
+
+# sbatch's short flags for job keywords (and -N/-n as sbatch has them)
+SHORT_FLAGS = {"cores": "-c", "time": "-t", "partition": "-p", "name": "-J", "array": "-a", "depends": "-d",
+               "outfile": "-o", "errfile": "-e", "account": "-A", "qos": "-q", "nodes": "-N", "tasks": "-n"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with the closest flag suggested for one it does not know (``--corse`` -> ``--cores``)."""
+
+    def error(self, message: str):
+        import difflib
+        import re
+        unknown = re.findall(r"(?<![\w-])(--?[\w-]+)", message.partition("unrecognized arguments:")[2])
+        known = sorted(f for f in _all_flags(self) if f.startswith("--"))
+        for flag in unknown:
+            close = difflib.get_close_matches(flag.split("=")[0], known, n=2, cutoff=0.6)
+            if close:
+                message += f"; did you mean {' or '.join(close)}?"
+                break
+        super().error(message)
+
+
+def _all_flags(parser: argparse.ArgumentParser, value_only: bool = False) -> set[str]:
+    """The flags of a parser and its subcommands' (only those that take a value, with ``value_only``)."""
+    flags: set[str] = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                flags |= _all_flags(sub, value_only)
+        elif action.option_strings and not (value_only and action.nargs == 0):
+            flags.update(action.option_strings)
+    return flags
+
+
+def _value_flags_of(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
+    """The flags taking a value of the subcommand named in ``argv`` (and of the top level)."""
+    subs = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    command = next((w for w in argv if subs is not None and w in subs.choices), None)
+    flags = {f for a in parser._actions if a.option_strings and a.nargs != 0 for f in a.option_strings}
+    if command is not None:
+        flags |= _all_flags(subs.choices[command], value_only=True)
+    return flags
+
+
+def _attach_dash_values(argv: Sequence[str], value_flags: set[str]) -> list[str]:
+    """``--extra --signal=B:USR1@60`` as ``--extra=--signal=B:USR1@60``: argparse would read a value that
+    starts with a dash as the next option."""
+    out: list[str] = []
+    words = list(argv)
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word == "--":
+            out.extend(words[i:])
+            break
+        if word in value_flags and i + 1 < len(words) and words[i + 1].startswith("-") and words[i + 1] != "--":
+            out.append(f"{word}={words[i + 1]}" if word.startswith("--") else word + words[i + 1])
+            i += 2
+            continue
+        out.append(word)
+        i += 1
+    return out
 
 
 def _parse_pairs(pairs: Sequence[str], what: str) -> dict[str, str]:
@@ -119,8 +183,12 @@ def cmd_submit(args) -> int:
     if not words:
         print("cluster submit: give the command to run, e.g. cluster submit --cores 2 -- ./run.sh", file=sys.stderr)
         return USAGE
-    command = words[0] if len(words) == 1 else shlex.join(words)
-    job = Job(command, backend=args.backend, profile=args.profile, **options).submit()
+    if len(words) == 1 and os.path.isfile(words[0]):  # a script: submitted as it is, its directives kept
+        from .job import FileJob
+        job = FileJob(words[0], backend=args.backend, profile=args.profile, **options).submit()
+    else:
+        command = words[0] if len(words) == 1 else shlex.join(words)
+        job = Job(command, backend=args.backend, profile=args.profile, **options).submit()
     info = _describe_job(job)
     if not args.wait:
         print(_to_json(info) if args.json else job.id)
@@ -431,14 +499,14 @@ def cmd_backends(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
-    parser = argparse.ArgumentParser(prog="cluster", description="Submit and track jobs on Slurm, Torque/PBS, "
+    parser = _Parser(prog="cluster", description="Submit and track jobs on Slurm, Torque/PBS, "
                                      "Grid Engine or this machine, with one interface.", epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"cluster-core {__version__}")
     parser.add_argument("--log-level", default=None,
                         help="debug, info, warn, error or critical (default: warn, or core.log_level)")
     parser.add_argument("-v", "--verbose", action="store_true", help="same as --log-level debug")
-    sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
     def add(name: str, help_: str, **kwargs) -> argparse.ArgumentParser:
@@ -453,22 +521,30 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--json", action="store_true", help="print JSON for scripts")
 
     p = add("submit", "submit a command as a job",
-            description="Submit a command. Job keywords come as --KEYWORD VALUE or -k KEY=VALUE (see `cluster "
-                        "keywords`); the command follows, after -- if it has options. Prints the job's id (an "
-                        "array's id with --array: status, wait, get, logs and cancel of it apply to every task).")
+            description="Submit a command. Job keywords come as --KEYWORD VALUE (sbatch's short flags and "
+                        "names work: -c 2, -t 1:00:00, -p short, -J name, --cpus-per-task 2), or -k KEY=VALUE "
+                        "(see `cluster keywords`); the command follows, after -- if it has options. Prints the "
+                        "job's id (an array's id with --array: status, wait, get, logs and cancel of it apply to "
+                        "every task). Output paths may hold %j (job id), %x (name), %A and %a (array id and "
+                        "task index), %u (user), on every backend.")
     common(p)
-    p.add_argument("--profile", "-p", help="a saved profile of keywords")
+    p.add_argument("--profile", "-P", help="a saved profile of keywords")
     p.add_argument("-k", "--keyword", action="append", metavar="KEY=VALUE", help="any job keyword or alias")
     p.add_argument("--wait", "-w", action="store_true", help="wait, print the output, exit with the job's code")
     p.add_argument("--timeout", type=float, help="with --wait: give up after this many seconds")
     opts = p.add_argument_group("job keywords")
+    taken = {o for a in p._actions for o in a.option_strings}
     for spec in _options_table():
-        if spec.type == "bool":
-            opts.add_argument(f"--{spec.name.replace('_', '-')}", dest="opt_" + spec.name, action="store_const",
-                              const="true", help=spec.help.replace("%", "%%"))
-        else:
-            opts.add_argument(f"--{spec.name.replace('_', '-')}", dest="opt_" + spec.name, metavar="V",
-                              help=spec.help.replace("%", "%%"))
+        flags = [f"--{spec.name.replace('_', '-')}"] + ([SHORT_FLAGS[spec.name]] if spec.name in SHORT_FLAGS else [])
+        # the aliases too (sbatch's names: --cpus-per-task, --job-name, --output), not listed in the help
+        hidden = [f for f in (f"--{a.replace('_', '-')}" for a in spec.aliases) if f not in taken]
+        taken.update(flags + hidden)
+        kind: dict[str, Any] = {"action": "store_const", "const": "true"} if spec.type == "bool" else \
+            {"action": "append", "metavar": "V"} if spec.type == "depends" else {"metavar": "V"}
+        more = " (repeat to add more)" if spec.type == "depends" else ""
+        opts.add_argument(*flags, dest="opt_" + spec.name, help=spec.help.replace("%", "%%") + more, **kind)
+        if hidden:
+            opts.add_argument(*hidden, dest="opt_" + spec.name, help=argparse.SUPPRESS, **kind)
     p.add_argument("command", nargs=argparse.REMAINDER, help="the command (one quoted string or words)")
     p.set_defaults(func=cmd_submit)
 
@@ -561,12 +637,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(_attach_dash_values(argv, _value_flags_of(parser, argv)))
     from .errors import ClusterError, OptionError, UnknownJobError
     from .logme import setup
     try:
         setup("debug" if args.verbose else args.log_level, default="warning")
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a reader that left (`| head`) is seen here, not as a traceback at exit
+        return code
     except (OptionError, UnknownJobError) as exc:
         print(f"cluster: error: {exc}", file=sys.stderr)
         return USAGE

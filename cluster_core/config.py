@@ -115,7 +115,8 @@ _FYRD_SETTINGS: dict[str, tuple[str, str]] = {
     "jobs.clean_files": ("keyword", "clean_files"),
     "jobs.clean_outputs": ("keyword", "clean_outputs"),
     "local.max_jobs": ("setting", "local.threads"),
-    "queue.max_jobs": ("none", "jobs are never held back by a queue length here; the scheduler's own limits apply"),
+    "queue.max_jobs": ("none", "there is no default queue length; give submit(max_queue_len=N) or "
+                               "Queue.wait_to_submit(N) where a job should wait for room"),
     "queue.sleep_len": ("none", "each backend polls at its own interval, one batched query for every job"),
     "queue.queue_update": ("none", "each backend polls at its own interval, one batched query for every job"),
     "queue.res_time": ("none", "a job is never given up on while its scheduler still knows it"),
@@ -170,6 +171,8 @@ CORE_SETTINGS = {
     "log_level": "the console log level of the CLI and logme.setup()",
     "registry": "the directory of job records (default: the user state directory)",
     "outage_limit": "seconds a wait rides out an unanswering scheduler (default 600)",
+    "check_workdir": "false to submit jobs whose workdir does not exist here (nodes that see other paths)",
+    "strict": "true to refuse a job keyword the backend cannot honour (default: a warning names it)",
 }
 
 
@@ -224,6 +227,8 @@ def set_option(section: str, key: Any = None, value: Any = None) -> None:
         set_profile("default", {name: value})
         return
     section_name, option = _split(name)
+    if value is not None and section_name == "core":
+        _check_core_value(option, value)
     with _lock:
         parser = _copy(_read())
         if value is None:
@@ -237,6 +242,33 @@ def set_option(section: str, key: Any = None, value: Any = None) -> None:
                 parser.add_section(section_name)
             parser.set(section_name, option, text)
         _write(parser)
+
+
+def _check_core_value(option: str, value: Any) -> None:
+    """A core setting's value, checked where it is given (not hours later by a job that cannot start)."""
+    import difflib
+    text = str(value).strip()
+    if option == "backend":
+        from .plugins import backend_names
+        names = backend_names()
+        if text not in names and text != "auto":
+            close = difflib.get_close_matches(text, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"core.backend={text!r}: no such backend (installed: {', '.join(names)}; or 'auto' "
+                              f"to detect one){hint}")
+    elif option == "log_level":
+        from .logme import LEVELS
+        if text.lower() not in LEVELS:
+            raise ConfigError(f"core.log_level={text!r}: expected one of debug, info, warn, error, critical")
+    elif option == "outage_limit":
+        try:
+            ok = float(text) >= 0
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ConfigError(f"core.outage_limit={text!r}: expected a number of seconds, 0 or more")
+    elif not text:
+        raise ConfigError(f"core.{option}: give a value (`cluster config unset core.{option}` removes it)")
 
 
 def delete(section: str, key: Optional[str] = None) -> None:

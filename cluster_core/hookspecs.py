@@ -51,7 +51,9 @@ def render_options(options: Mapping[str, Any]) -> list[tuple[str, ...]]:
     """Turn checked job options into the scheduler's arguments, one tuple of argv words per directive.
 
     ``options`` maps canonical keyword names (see :mod:`cluster_core.options`) to values already cast and
-    validated (memory in MB, time in seconds, depends as a tuple of job ids). Return e.g.
+    validated (memory in MB, time in seconds, depends as a tuple of :class:`~cluster_core.records.Dependency`
+    of the kinds ``backend_info().dependency_kinds`` lists: ``options.dependency_groups`` groups them by
+    kind). Return e.g.
     ``[("--cpus-per-task=4",), ("--mem=4096M",)]`` or ``[("-l", "nodes=1:ppn=4")]``. The words are
     command-line arguments: the core quotes them when it writes them after ``directive_prefix`` in a
     script, or passes them as they are in an argument list. Keywords the scheduler does not have are
@@ -134,6 +136,18 @@ def parse_task_id(job_id: str) -> Optional[tuple[str, int]]:
     """Optional: when ``job_id`` names one task of a native array in the scheduler's own spelling,
     ``(array id, index)`` with the index in the core's numbering (the inverse of :func:`task_id`); None for
     any other id. Pure: lets a user hand the core a task's id as the scheduler printed it.
+    """
+
+
+@hookspec(firstresult=True)
+def parse_directives(text: str) -> Optional[Mapping[str, Any]]:
+    """Optional: the job keywords a user's own script asks for in this scheduler's directives (``#SBATCH
+    -c 2 -o logs/%x-%j.out`` gives ``{"cores": "2", "outfile": "logs/%x-%j.out"}``), values as written.
+
+    Pure (reads ``text`` only). The core submits such a script as it is, adding only the keywords the caller
+    gave, and uses these to know the job's name, resources and output files. An output path keeps the
+    scheduler's own placeholders translated to the core's (``%j`` job id, ``%x`` name, ``%u`` user, ``%A``
+    and ``%a`` array id and task index); :func:`cluster_core.script.read_directives` does the parsing.
     """
 
 

@@ -28,14 +28,14 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 import attrs
 
 from . import config, plugins, registry
-from .errors import (JobError, JobFailedError, OptionError, RemoteTraceback, SubmitError, UnknownJobError,
-                     WaitTimeout)
-from .options import CORE_KEYWORDS, array_indices, check_arguments, directive_lines
+from .errors import (ClusterError, JobError, JobFailedError, OptionError, RemoteTraceback, SubmitError,
+                     UnknownJobError, WaitTimeout)
+from .options import CORE_KEYWORDS, array_indices, check_arguments, directive_lines, to_dependencies
 from .queue import tracker
-from .records import FunctionCall, QueueJob, State
+from .records import DEPENDENCY_KINDS, FunctionCall, QueueJob, State
 from .registry import JobRecord
-from .script import (FILE_RE, JobFiles, Script, TaskSpec, atomic_write, function_command, is_job_file, job_files,
-                     payload_for, read_exit_file, render_script, safe_name, write_script)
+from .script import (FILE_RE, JobFiles, Script, TaskSpec, atomic_write, expand_path, function_command, is_job_file,
+                     job_files, payload_for, read_exit_file, render_script, safe_name, write_script)
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,11 @@ class _Outcome:
         if not self.submitted:
             raise JobError(f"job {self.name} has not been submitted; call submit() first")
         return self._track_key
+
+    def __await__(self):
+        """``await job`` in asyncio: its result, on the one poller per backend and event loop."""
+        from .futures import awaitable  # asyncio only when a job is awaited
+        return awaitable(self).__await__()
 
     def update(self, fetch_info: bool = True):
         """Ask for the job's state (at most once per poll interval); ``fetch_info`` is fyrd's, accepted."""
@@ -252,7 +257,7 @@ class Job(_Outcome):
                  kwargs: Optional[Mapping[str, Any]] = None, name: Optional[str] = None,
                  qtype: Optional[str] = None, profile: Optional[str] = None, *, backend: Optional[str] = None,
                  **options: Any):
-        from .options import dependency_items, describe  # only __init__ needs them
+        from .options import dependency_items, describe, to_dependencies  # only __init__ needs them
         if isinstance(kwargs, str):  # the seed's Job(command, args, name, path, qtype, profile)
             kwargs, name, options["path"] = None, kwargs, name
         if name is not None:
@@ -300,7 +305,7 @@ class Job(_Outcome):
                               keyword="args") from None
         self.kwargs = dict(kwargs or {})
         self.calls: Optional[list[tuple]] = None  # map(): one (args, kwargs) per task index
-        given = [key for key in options if key in ("depends", "dependencies", "dependency", "afterok")]
+        given = [key for key in options if key in ("depends", "dependencies", "dependency", "depend", "afterok")]
         if len([key for key in given if options[key] is not None]) > 1:
             raise OptionError(f"'depends' given twice (as {' and '.join(repr(k) for k in given)})", keyword="depends")
         depends = None
@@ -308,11 +313,12 @@ class Job(_Outcome):
             value = options.pop(key)
             depends = value if value is not None else depends
         try:
+            # (type, id or Job) pairs: job ids are checked now; Jobs are kept (one not yet submitted is
+            # submitted first)
             self._depends = [] if depends is None else dependency_items(depends)
+            to_dependencies([(kind, d) for kind, d in self._depends if not isinstance(d, _Outcome)])
         except ValueError as exc:
             raise OptionError(f"depends={describe(depends)}: {exc}", keyword="depends", value=depends) from None
-        # job ids are checked now; Jobs are kept (one not yet submitted is submitted first)
-        check_arguments({"depends": [d for d in self._depends if not isinstance(d, _Outcome)]})
         self.options = config.merged_keywords(options, profile=profile)
         self.profile = profile
         self._backend_name = backend
@@ -387,7 +393,13 @@ class Job(_Outcome):
         script of this job shares (workdir, modules, dependency exit files)."""
         self.files.jobdir.mkdir(parents=True, exist_ok=True)
         if self.options.get("outpath"):
-            Path(os.path.expanduser(self.options["outpath"])).absolute().mkdir(parents=True, exist_ok=True)
+            outdir = Path(os.path.expanduser(self.options["outpath"])).absolute()
+            try:
+                outdir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                from .options import describe
+                raise OptionError(f"outpath={describe(str(outdir))}: cannot be made: {exc.strerror or exc}",
+                                  keyword="outpath") from None
         backend = self.backend
         self._backend_name = backend.name
         options = self._submit_options()
@@ -395,18 +407,20 @@ class Job(_Outcome):
             calls = self.calls
             if calls is None and self.indices is not None:
                 calls = [(self.args, self.kwargs)] * (max(self.indices) + 1)
-            atomic_write(self.files.pickle_in, payload_for(self.function, self.args, self.kwargs, calls=calls,
-                                                           imports=self.options.get("imports", ()),
-                                                           syspaths=self.options.get("syspaths", ())),
-                         mode=0o600)
+            try:
+                payload = payload_for(self.function, self.args, self.kwargs, calls=calls,
+                                      imports=self.options.get("imports", ()), syspaths=self.options.get("syspaths", ()))
+            except Exception as exc:
+                raise _unpicklable(self, calls, exc) from None
+            atomic_write(self.files.pickle_in, payload, mode=0o600)
             command = function_command(self.files, config.get_option("core.python"), array=calls is not None)
         else:
             command = self.command
+        _check_workdir(options.get("workdir"))
         common: dict[str, Any] = dict(workdir=options.get("workdir") or os.getcwd(),
                                       modules=options.get("modules", ()), umask=_umask())
-        if not backend.info.afterok_dependencies:  # the scheduler releases on any end: check success here
-            common["requires"] = [t.exit_file for dep in self._depends if isinstance(dep, _Outcome)
-                                  for t in (getattr(dep, "tasks", None) or [dep]) if t.exit_file]
+        if not backend.info.afterok_dependencies:  # the scheduler releases on any end: check the outcome here
+            common["requires"] = _required_outcomes(self._depends, backend.name)
         return options, command, common
 
     def _directives(self, options: Mapping[str, Any]) -> list[str]:
@@ -417,13 +431,17 @@ class Job(_Outcome):
     def _submit_options(self) -> dict[str, Any]:
         options = {k: v for k, v in self.options.items() if k not in CORE_KEYWORDS}
         if self._depends:
-            ids = []
-            for dep in self._depends:
+            _check_dependency_kinds(self._depends, self.backend)  # before any parent is submitted
+            pairs = []
+            for kind, dep in self._depends:
                 if isinstance(dep, Job) and not dep.submitted:
                     log.info("submitting %s first: %s depends on it", dep.name, self.name)
                     dep.submit()
-                ids.extend(_dependency_ids(dep))
-            options.update(check_arguments({"depends": ids}))
+                pairs.extend((kind, d) for d in _dependency_ids(dep))
+            options["depends"] = to_dependencies(pairs)
+        elif options.get("depends"):  # from a profile, the config, or a job record (its text form)
+            options["depends"] = check_arguments({"depends": options["depends"]})["depends"]
+            _check_dependency_kinds([(d.kind, d.job_id) for d in options["depends"]], self.backend)
         return options
 
     def _new_record(self, kind: str, job_id: str, options: Mapping[str, Any], *, indices: Sequence[int] = (),
@@ -435,7 +453,7 @@ class Job(_Outcome):
             suffix=self.files.suffix if self.files else "cluster",
             script=str(self.scriptfile or ""), outfile=str(self.outfile or ""), errfile=str(self.errfile or ""),
             function=self.is_function, command=_describe(self.function, self.command), indices=tuple(indices),
-            task_ids=tuple(task_ids), depends=tuple(options.get("depends", ())),
+            task_ids=tuple(task_ids), depends=tuple(str(d) for d in options.get("depends", ())),
             options=_jsonable_options(options), host=_HOST, user=_USER, cwd=os.getcwd(), submit_time=time.time())
 
     # --- running ------------------------------------------------------------------------------------
@@ -460,6 +478,8 @@ class Job(_Outcome):
                 raise OptionError(f"additional_keywords: {', '.join(fixed)} name the job's files; give them when "
                                   "the Job is made", keyword=fixed[0])
             self.options.update(extra)
+        if isinstance(max_queue_len, bool):  # fyrd's submit(wait_on_max_queue)
+            wait_on_max_queue, max_queue_len = max_queue_len, None
         max_queue_len = max_jobs if max_queue_len is None else max_queue_len
         if max_queue_len and wait_on_max_queue:
             from .queue import Queue
@@ -609,7 +629,8 @@ class Job(_Outcome):
 
     @property
     def dependencies(self) -> list:
-        return list(self._depends)
+        """The jobs (Jobs, or ids) this job waits for, whatever the type of each dependency."""
+        return [dep for _kind, dep in self._depends if dep is not None]
 
     def get_keywords(self) -> dict[str, Any]:
         """The job's checked keywords (fyrd's ``get_keywords``)."""
@@ -932,6 +953,52 @@ class _OneJobPerTask(_Plan):
         return record
 
 
+def _check_workdir(workdir: Optional[str]) -> None:
+    """A workdir that does not exist here is refused at submission (a scheduler would take it and the job
+    would fail when it starts, hours later); ``core.check_workdir false`` allows it where the nodes see
+    paths this machine does not."""
+    if not workdir or os.path.isdir(os.path.expanduser(workdir)):
+        return
+    from .options import _bool
+    try:
+        check = _bool(config.get_option("core.check_workdir") or "true")
+    except ValueError:
+        check = True
+    if check:
+        from .options import describe
+        raise OptionError(f"workdir={describe(workdir)}: no such directory here; create it first, or `cluster config set "
+                          "core.check_workdir false` when the nodes see paths this machine does not", keyword="workdir")
+
+
+def _unpicklable(job: "Job", calls: Optional[list], error: Exception) -> OptionError:
+    """Which part of a function job cannot be pickled (the function, an argument by position or keyword, or
+    a map element), as an OptionError naming the job and the object, raised before anything is submitted."""
+    import cloudpickle
+
+    from .options import describe
+
+    def fails(value: Any) -> Optional[Exception]:
+        try:
+            cloudpickle.dumps(value)
+        except Exception as exc:
+            return exc
+        return None
+
+    parts: list[tuple[str, Any]] = [("the function", job.function)]
+    parts += [(f"argument {i} (args[{i}])", a) for i, a in enumerate(job.args)]
+    parts += [(f"keyword argument {k!r}", v) for k, v in job.kwargs.items()]
+    for n, (args, kwargs) in enumerate(calls or ()):
+        parts += [(f"element {n}, argument {i}", a) for i, a in enumerate(args)]
+        parts += [(f"element {n}, keyword argument {k!r}", v) for k, v in kwargs.items()]
+    for what, value in parts:
+        exc = fails(value)
+        if exc is not None:
+            return OptionError(f"job {job.name}: {what}, {describe(value, 60)} of type {type(value).__name__}, cannot "
+                               f"be pickled to send it to the job ({type(exc).__name__}: {exc}); pass something "
+                               "the job can rebuild (a path, the data) instead", keyword="args", value=value)
+    return OptionError(f"job {job.name}: the call cannot be pickled: {type(error).__name__}: {error}", keyword="args")
+
+
 def group_id(first_task_id: str) -> str:
     """The core's id for an array that a backend without arrays runs as one job per task."""
     return f"@{first_task_id}"
@@ -1092,6 +1159,42 @@ def _since(value: Any) -> Optional[float]:
         raise OptionError(f"since={value!r}: {exc}", keyword="since", value=value) from None
 
 
+def _check_dependency_kinds(pairs: Sequence[tuple[str, Any]], backend: Any) -> None:
+    """A dependency type the backend does not have is an error at submit, naming the type and the backend."""
+    have = backend.info.dependency_kinds
+    for kind, _dep in pairs:
+        if kind not in have:
+            known = ", ".join(k for k in DEPENDENCY_KINDS if k in have) or "none"
+            raise OptionError(f"depends: the {backend.name} backend has no {kind!r} dependencies (it has: "
+                              f"{known})", keyword="depends", value=kind)
+
+
+def _required_outcomes(pairs: Sequence[tuple[str, Any]], backend: str) -> list[tuple[str, list[Path]]]:
+    """For a backend that releases a job once its dependencies ended however they ended: the outcome each
+    dependency must have had, as ("afterok", exit files that must all say 0) or ("afternotok", exit files
+    of which one at least must not), one group per dependency. Only jobs of the core's own have exit files:
+    a dependency given by id is looked up in the job records."""
+    out: list[tuple[str, list[Path]]] = []
+    for kind, dep in pairs:
+        if kind not in ("afterok", "afternotok"):
+            continue
+        if not isinstance(dep, _Outcome):
+            try:
+                found = _find_recorded(str(dep), backend)
+            except (ClusterError, ValueError):
+                found = None
+            if found is None:
+                log.warning("depends: %s %s is not a job of cluster-core's: this backend waits for it to end, "
+                            "and cannot check that it %s", kind, dep,
+                            "succeeded" if kind == "afterok" else "failed")
+                continue
+            dep = found
+        files = [t.exit_file for t in (getattr(dep, "tasks", None) or [dep]) if t.exit_file]
+        if files:
+            out.append((kind, files))
+    return out
+
+
 def _dependency_ids(dep: Any) -> list[Any]:
     """What the scheduler is told a dependency's id is: a per-task array's every task."""
     if isinstance(dep, Job) and dep._registry_record is not None and dep._registry_record.kind == "tasks":
@@ -1196,27 +1299,67 @@ class _UserScript(_Plan):
     def submit(self, job: Job) -> JobRecord:
         with _job_dir_errors(job):
             self.write(job)
-        options = job._submit_options()
+        # the script's own directives stand; only what the caller gave, and what it leaves unsaid, is added
+        options = {k: v for k, v in job._submit_options().items() if k in job._given or k not in job._own}
         job_id = job.backend.submit(job.scriptfile, options, directives_in_script=False)
+        for attr in ("outfile", "errfile"):  # the script's own paths, its placeholders filled in
+            if attr not in options and attr in job._own:
+                setattr(job, attr, Path(expand_path(str(getattr(job, attr)), job_id, job.name, _USER)))
         record = job._new_record("file", job_id, options)
         job._save_record(record)
         return record
 
 
 class FileJob(Job):
-    """A user's existing script, submitted as it is (options passed to the backend, not written in)."""
+    """A user's existing script, submitted as it is: its own directives stand (the backend's
+    ``parse_directives`` hook reads them, so the Job knows its name, cores and output files), and only
+    the keywords the caller gave (or a profile holds) are added, on the scheduler's command line."""
 
     def __init__(self, script: Union[str, os.PathLike], *, backend: Optional[str] = None,
-                 profile: Optional[str] = None, **options: Any):
+                 profile: Optional[str] = None, qtype: Optional[str] = None, **options: Any):
         path = Path(script).absolute()
         if not path.is_file():
             raise OptionError(f"script {str(path)!r} does not exist", keyword="script")
+        backend = _backend_of(backend, qtype)
+        own = _own_directives(plugins.get_backend(backend), path)
+        given = set(check_arguments({k: v for k, v in options.items() if v is not None and k != "depends"}))
+        if profile:
+            named = config.get_profile(profile)
+            given |= set(named.kwargs) if named is not None else set()
+        if "depends" in options or "dependencies" in options:
+            given.add("depends")
+        keep = {k: own[k] for k in own if k not in given and k not in ("outfile", "errfile")}
         super().__init__(f"bash {shlex.quote(str(path))}", backend=backend, profile=profile,
-                         **{"name": path.stem, **options})
+                         **{"name": path.stem, **keep, **options})
+        self._given = given
+        self._own = set(own)
+        for attr in ("outfile", "errfile"):
+            if attr in own and attr not in given:
+                where = Path(os.path.expanduser(self.options.get("workdir") or os.getcwd()))
+                setattr(self, attr, (where / own[attr]).absolute())
+                self.options[attr] = str(getattr(self, attr))
         self.scriptfile = path
 
     def _plan(self) -> _Plan:
         return _UserScript()
+
+
+def _own_directives(backend: plugins.Backend, path: Path) -> dict[str, Any]:
+    """The keywords a user's script sets in its directives, checked one by one (a value the core cannot
+    read is left to the scheduler, which reads the script anyway)."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        raise OptionError(f"script {str(path)!r} cannot be read: {exc}", keyword="script") from None
+    own: dict[str, Any] = {}
+    for key, value in backend.parse_directives(text).items():
+        try:
+            canonical = check_arguments({key: value})
+        except OptionError as exc:
+            log.debug("%s: directive %s=%r not read here (%s); the scheduler reads it", path, key, value, exc)
+            continue
+        own.update({k: value for k in canonical})
+    return own
 
 
 def submit_file(script: Union[str, os.PathLike], dependencies: Any = None, threads: Optional[int] = None,

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 import attrs
 
 from .errors import OptionError
+from .records import DEPENDENCY_KINDS, Dependency
 
 log = logging.getLogger(__name__)
 
@@ -316,6 +317,8 @@ def _words(value: Any) -> tuple[str, ...]:
 
 _JOB_ID_RE = re.compile(r"[\w.\[\]@:-]+", re.ASCII)
 _JOB_ID_WANTED = "expected job ids (strings or whole numbers) or Jobs"
+_KIND_WORD = re.compile(r"[A-Za-z]+", re.ASCII)
+_KINDS_TEXT = ", ".join(DEPENDENCY_KINDS)
 
 
 def _job_id_of(item: Any) -> str:
@@ -342,15 +345,69 @@ def _job_id_of(item: Any) -> str:
     return text
 
 
-def dependency_items(value: Any) -> list:
-    """The items of a ``depends`` value: job ids (text or whole numbers; a string may list several,
-    split on commas, colons and spaces) and objects with an ``.id`` such as Jobs, kept as they are."""
+def _kind_of(word: Any) -> str:
+    """A dependency type's name, checked (any case)."""
+    kind = word.strip().lower() if isinstance(word, str) else word
+    if kind not in DEPENDENCY_KINDS:
+        raise ValueError(f"unknown dependency type {describe(word, 40)}; the types are {_KINDS_TEXT}")
+    return kind
+
+
+def _text_dependencies(text: str, kind: str) -> list[tuple[str, Any]]:
+    """``"1,2"``, ``"1:2"``, ``"afterany:1:2"``, ``"afterok:1,afternotok:3"``, ``"after:4,5"``,
+    ``"singleton"``: a type word applies to the ids after it, up to the next type word."""
+    out: list[tuple[str, Any]] = []
+    for group in (g for g in re.split(r"[,\s]+", text) if g):
+        words = group.split(":")
+        if _KIND_WORD.fullmatch(words[0]):  # no job id is letters only: a type name
+            kind = _kind_of(words[0])
+            ids = [w for w in words[1:] if w]
+            if kind == "singleton":
+                if ids:
+                    raise ValueError(f"{describe(group, 40)}: singleton takes no job ids (it waits for the "
+                                     "earlier jobs of the same name)")
+                out.append((kind, None))
+                continue
+            if not ids:
+                raise ValueError(f"{kind} needs job ids, e.g. {kind}:12:13")
+        else:
+            ids = [w for w in words if w]
+        out.extend((kind, i) for i in ids)
+    return out
+
+
+def dependency_items(value: Any, kind: str = "afterok") -> list[tuple[str, Any]]:
+    """The items of a ``depends`` value as (type, item) pairs: an item is a job id (text or a whole number),
+    an object with an ``.id`` such as a Job (kept as it is: one not yet submitted is submitted first), or
+    None for ``singleton``. A value is an id, a Job, a :class:`Dependency`, a string (see
+    ``_text_dependencies``), a mapping of types to any of these (``{"afterany": [job1, job2]}``), or a list
+    of any of these. The type is ``afterok`` unless given."""
     if isinstance(value, bool):
         raise ValueError(f"{_JOB_ID_WANTED}, not a boolean")
+    if isinstance(value, Dependency):
+        return [(value.kind, value.job_id)]
     if isinstance(value, str):
-        return [w for w in re.split(r"[,:\s]+", value) if w]
+        return _text_dependencies(value, kind)
     if isinstance(value, int):
-        return [value]
+        return [(kind, value)]
+    if isinstance(value, Mapping):
+        out: list[tuple[str, Any]] = []
+        for key, items in _items(value.items()):
+            key = _kind_of(key)
+            if key == "singleton":
+                if not isinstance(items, bool) and items is not None:
+                    raise ValueError(f"singleton: expected True or False, not {describe(items, 40)}")
+                out.extend([("singleton", None)] if items else [])
+            elif items is not None:
+                out.extend(_dependency_list(items, key))
+        return out
+    return _dependency_list(value, kind)
+
+
+def _dependency_list(value: Any, kind: str) -> list[tuple[str, Any]]:
+    """An item, or a list of items none of which is a list or a mapping."""
+    if isinstance(value, (str, int, Dependency)):
+        return dependency_items(value, kind)
     if isinstance(value, (bytes, bytearray, float, Mapping)):
         raise ValueError(f"{_JOB_ID_WANTED}, not {'bytes' if isinstance(value, bytes) else type(value).__name__}")
     try:
@@ -358,14 +415,37 @@ def dependency_items(value: Any) -> list:
     except Exception:  # an .id that raises: _job_id_of says so
         is_job = True
     if isinstance(value, Iterable) and not is_job:
-        return _items(value)
-    return [value]
+        out: list[tuple[str, Any]] = []
+        for item in _items(value):
+            if isinstance(item, (str, int, Dependency)):
+                out.extend(dependency_items(item, kind))
+            elif isinstance(item, (bytes, bytearray, float, Mapping)) or (
+                    isinstance(item, Iterable) and not _has_id(item)):
+                raise ValueError(f"{_JOB_ID_WANTED}, not {type(item).__name__}")
+            else:
+                out.append((kind, item))
+        return out
+    return [(kind, value)]
 
 
-def _depends(value: Any) -> tuple[str, ...]:
-    """Job ids (or Job objects) this job waits for: it runs only after all ended successfully.
+def _has_id(item: Any) -> bool:
+    try:
+        return hasattr(item, "id")
+    except Exception:
+        return True
+
+
+def to_dependencies(pairs: Iterable[tuple[str, Any]]) -> tuple[Dependency, ...]:
+    """The :class:`Dependency` records of ``dependency_items``' pairs, each once, in order; every Job among
+    them must have been submitted."""
+    out = [Dependency(kind, None if item is None else _job_id_of(item)) for kind, item in pairs]
+    return tuple(dict.fromkeys(out))
+
+
+def _depends(value: Any) -> tuple[Dependency, ...]:
+    """What this job waits for: :class:`Dependency` records (afterok on every id unless a type is given).
     Nothing (an empty list or string) means no dependency; ``check_arguments`` drops it."""
-    return tuple(_job_id_of(i) for i in dependency_items(value))
+    return to_dependencies(dependency_items(value))
 
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -663,7 +743,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     _opt("clean_outputs", "bool", "delete the job's stdout and stderr files once get() has read them",
          "delete_outputs", "cleanouts", "delouts", "deloutputs", "cleanoutputs", category="files"),
     # running
-    _opt("depends", "depends", "job ids or Jobs that must end successfully first", "dependencies",
+    _opt("depends", "depends", 'jobs to wait for: ids or Jobs that must succeed first ("12,13"), or typed: '
+         '"afterany:12:13", "afternotok:12", "after:12" (started), "singleton"', "dependencies",
          "dependency", "depend", "afterok", category="running"),
     _opt("array", "array", 'array task indices: "0-9", "1,3,5", "0-99:2", "0-9%2", or a count',
          "array_spec", category="running"),
@@ -776,13 +857,13 @@ def option_help(qtype: Optional[str] = None, mode: str = "string", category: Opt
     mode name there is read as the mode) is checked, and changes nothing: every keyword means the same on
     every backend, and one a backend cannot honour is ignored there. fyrd's ``tablefmt`` is accepted.
     """
-    if qtype in _HELP_MODES and mode == "string":
-        qtype, mode = None, qtype
-    if mode == "list":
-        return [s.name for s in OPTIONS if category is None or s.category == category]
+    if qtype in _HELP_MODES and (mode == "string" or mode not in _HELP_MODES):
+        qtype, mode = (None if mode == "string" else mode), qtype  # fyrd's order: option_help(mode, qtype)
     if qtype is not None:
         from . import plugins
         plugins.get_backend(qtype)
+    if mode == "list":
+        return [s.name for s in OPTIONS if category is None or s.category == category]
     specs = [s for s in OPTIONS if category is None or s.category == category]
     if mode == "table":
         return [{"name": s.name, "aliases": list(s.aliases), "type": s.type, "default": s.default,
@@ -807,11 +888,28 @@ def option_help(qtype: Optional[str] = None, mode: str = "string", category: Opt
 
 # --- rendering --------------------------------------------------------------------------------------
 
-# Keywords whose silent loss would surprise: a backend without a renderer for them says so at warning level.
-_WARN_WHEN_IGNORED = {
+# Keywords the core's job script carries out on every backend (no directive needed).
+SCRIPT_KEYWORDS = frozenset({"modules", "jobdir", "workdir"})  # the script cds to workdir itself
+# What to do instead, for keywords whose loss would surprise most.
+_INSTEAD = {
     "threads": "threads is the local runner's core limit (the seed's meaning; fyrd 0.6.2 read it as cores): "
                "give cores= for the cores of each job",
 }
+_warned: set[tuple[str, str]] = set()
+
+
+def _ignored(backend: str, key: str, value: Any) -> None:
+    """A keyword the backend cannot honour: a warning naming it (once per backend and keyword in a process),
+    or with the setting ``core.strict`` an OptionError."""
+    from . import config
+    message = f"{key}={describe(value, 60)}: backend {backend} cannot honour it, so it is ignored"
+    if key in _INSTEAD:
+        message += f"; {_INSTEAD[key]}"
+    if str(config.get_option("core.strict") or "").strip().lower() in _TRUE:
+        raise OptionError(message + " (core.strict is set)", keyword=key, value=value)
+    if (backend, key) not in _warned:
+        _warned.add((backend, key))
+        log.warning("%s", message)
 
 Renderer = Callable[[Any, Mapping[str, Any]], Optional[Iterable[tuple[str, ...]]]]
 
@@ -820,8 +918,9 @@ def render_with(renderers: Mapping[str, Renderer], options: Mapping[str, Any], b
                 skip: Iterable[str] = ()) -> list[tuple[str, ...]]:
     """Render options through a backend's table of ``keyword -> renderer(value, options)``.
 
-    A renderer returns directive tuples (or None for nothing). Keywords with no renderer are skipped and
-    logged at debug level; keywords in ``skip`` are skipped silently (handled elsewhere by the backend).
+    A renderer returns directive tuples (or None for nothing). A keyword with no renderer is one the backend
+    cannot honour: it is skipped with a warning naming it (an OptionError with ``core.strict``); keywords in
+    ``skip`` (handled elsewhere by the backend) and those the core's script carries out are skipped silently.
     """
     out: list[tuple[str, ...]] = []
     skip = set(skip)
@@ -829,15 +928,27 @@ def render_with(renderers: Mapping[str, Renderer], options: Mapping[str, Any], b
         if key in skip:
             continue
         renderer = renderers.get(key)
-        if renderer is None and key in _WARN_WHEN_IGNORED:
-            log.warning("%s=%s: backend %s ignores it; %s", key, value, backend, _WARN_WHEN_IGNORED[key])
-            continue
+        if renderer is None and key not in SCRIPT_KEYWORDS and key not in CORE_KEYWORDS:
+            _ignored(backend, key, value)
         if renderer is None:
-            log.debug("backend %s has no option %r; skipped", backend, key)
             continue
         for directive in renderer(value, options) or ():
             out.append(tuple(str(w) for w in directive))
     return out
+
+
+def dependency_groups(value: Iterable[Any]) -> dict[str, list[str]]:
+    """A checked ``depends`` value for a renderer: dependency type -> job ids, in the order given (types
+    in the order they first appear; ``singleton`` maps to an empty list). An unchecked value (ids, text
+    such as "afterany:1:2") is checked first."""
+    if isinstance(value, (str, int)) or not all(isinstance(d, Dependency) for d in value):
+        value = _depends(value)
+    groups: dict[str, list[str]] = {}
+    for dep in value:
+        ids = groups.setdefault(dep.kind, [])
+        if dep.job_id is not None and dep.job_id not in ids:
+            ids.append(dep.job_id)
+    return groups
 
 
 def quote_directive_word(word: str, escape_backslash: bool = False) -> str:

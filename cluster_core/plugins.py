@@ -92,7 +92,7 @@ class Backend:
         self._callers = {spec: pm.subset_hook_caller(spec, remove_plugins=others)
                          for spec in ("backend_info", "detect", "render_options", "submit",
                                       "parse_queue", "cancel", "max_array_size",
-                                      "refine_failure", "task_id", "parse_task_id")}
+                                      "refine_failure", "task_id", "parse_task_id", "parse_directives")}
         self._info: Optional[BackendInfo] = None
         self._max_array: Optional[tuple] = None
 
@@ -149,6 +149,17 @@ class Backend:
         if not self._callers["refine_failure"].get_hookimpls():
             return record
         return self._call("refine_failure", record=record, stderr=stderr) or record
+
+    @property
+    def reads_directives(self) -> bool:
+        """True when the backend reads a user's script's own directives (its parse_directives hook)."""
+        return bool(self._callers["parse_directives"].get_hookimpls())
+
+    def parse_directives(self, text: str) -> dict[str, Any]:
+        """The keywords a user's script asks for in this scheduler's directives ({} without the hook)."""
+        if not self._callers["parse_directives"].get_hookimpls():
+            return {}
+        return dict(self._call("parse_directives", text=text) or {})
 
     def task_id(self, array_id: str, index: int) -> str:
         """The scheduler's id of one task of a native array (``<array_id>[<index>]`` without the hook)."""

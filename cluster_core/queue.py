@@ -172,9 +172,10 @@ class Tracker:
         if (rec is None or rec.state.finished or rec.state is State.UNKNOWN) and t.exit_file:
             ended = read_exit_file(t.exit_file)
             if ended is not None and ended.not_run:  # its script found a dependency that did not succeed
-                t.record = QueueJob(id=t.key, state=State.CANCELLED, reason=f"not run: {ended.not_run} "
-                                    "did not succeed", array_id=t.query_id if t.task is not None else None,
-                                    task_id=t.task)
+                # "<dependency's exit file>" (afterok) or "<its exit file> succeeded" (afternotok)
+                why = ended.not_run if " " in ended.not_run else f"{ended.not_run} did not succeed"
+                t.record = QueueJob(id=t.key, state=State.CANCELLED, reason=f"not run: {why}",
+                                    array_id=t.query_id if t.task is not None else None, task_id=t.task)
                 return
         if rec is not None and rec.state is not State.UNKNOWN:
             if rec.state.finished and rec.exitcode is None and ended is not None:
@@ -240,16 +241,21 @@ class Tracker:
         A scheduler that cannot be asked (SchedulerError marked transient) is polled on with a warning
         and a growing pause, until it has failed for ``core.outage_limit`` seconds in a row.
         """
+        if isinstance(timeout, bool):  # fyrd's flags in this place (wait's notify, get's save): no timeout
+            timeout = None
+        if all(self.is_done(j) for j in job_ids):
+            return  # known to have ended: no query (reading N results one by one costs none)
         start = time.monotonic()
         base = interval = self.backend.info.poll_interval
         show = _progress_wanted(progress)
-        first = True
         last = None
         outage_start: Optional[float] = None
         try:
             while True:
                 try:
-                    self.refresh(force=first)
+                    # a state younger than the poll interval is served as it is: never two queries closer
+                    # than that from one process, however the waits and reads come
+                    self.refresh()
                 except SchedulerError as exc:
                     now = time.monotonic()
                     if not exc.transient:
@@ -277,7 +283,6 @@ class Tracker:
                                 time.monotonic() - outage_start)
                     outage_start = None
                     interval = base
-                first = False
                 left = [j for j in job_ids if not self.is_done(j)]
                 if last is not None:
                     interval = next_pause(interval, base, time.monotonic() - start, len(left) < last)

@@ -69,6 +69,38 @@ class QueueJob:
     task_id: Optional[int] = None
 
 
+DEPENDENCY_KINDS = ("afterok", "afterany", "afternotok", "after", "singleton")
+
+
+@attrs.frozen
+class Dependency:
+    """One dependency of a job, as the ``depends`` keyword is checked into (a tuple of these).
+
+    kind: "afterok" (the job runs once ``job_id`` ended successfully; the default), "afterany" (once it
+    ended, however), "afternotok" (once it ended without success: failed, cancelled, timed out),
+    "after" (once it started, or was cancelled before it could), "singleton" (once no earlier job of the
+    same name and user is running; ``job_id`` is None). A condition that can no longer hold (afterok on a
+    failed job, afternotok on a successful one) cancels the dependent job.
+    ``str()`` gives the text form the ``depends`` keyword reads back: the bare id for afterok,
+    "kind:id" otherwise, "singleton".
+    """
+
+    kind: str = attrs.field(validator=attrs.validators.in_(DEPENDENCY_KINDS))
+    job_id: Optional[str] = attrs.field(default=None)
+
+    @job_id.validator
+    def _check(self, _attribute, value) -> None:
+        if (value is None) != (self.kind == "singleton"):
+            raise ValueError("a singleton dependency names no job; every other kind names one")
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"job_id must be a string, not {type(value).__name__}")
+
+    def __str__(self) -> str:
+        if self.job_id is None:
+            return self.kind
+        return self.job_id if self.kind == "afterok" else f"{self.kind}:{self.job_id}"
+
+
 @attrs.frozen
 class BackendInfo:
     """What a backend is and can do; the core reads this instead of asking which scheduler it is.
@@ -82,9 +114,12 @@ class BackendInfo:
     task_id_offset: what the scheduler's first task index is (1 for Grid Engine, which refuses task 0):
         the core's task ``i`` is submitted as scheduler task ``i + task_id_offset``, and the backend reports
         ``task_id`` in the core's numbering.
-    afterok_dependencies: the scheduler can hold a job until its dependencies *succeeded*. When false
-        (Grid Engine's -hold_jid waits for any end), the core's script checks the dependencies' exit files
-        itself and records "not run" when one did not succeed; the core reports that job cancelled.
+    dependency_kinds: the :class:`Dependency` kinds a job may be given on this backend; a job with any
+        other kind is refused at submit with an OptionError naming the kind and the backend.
+    afterok_dependencies: the scheduler can hold a job until its dependencies *succeeded* (or failed).
+        When false (Grid Engine's -hold_jid waits for any end), the backend renders afterok and afternotok
+        as "after any end", and the core's script checks the dependencies' exit files itself: it records
+        "not run" when the wanted outcome did not come, and the core reports that job cancelled.
     poll_interval: the shortest pause between two queue queries, in seconds, to spare the scheduler.
     priority: which detected backend wins in auto-detection (higher wins; the local backend is 0).
     """
@@ -97,6 +132,7 @@ class BackendInfo:
     task_id_variable: Optional[str] = None
     min_array_size: int = 1
     task_id_offset: int = 0
+    dependency_kinds: frozenset = attrs.field(default=frozenset({"afterok"}), converter=frozenset)
     afterok_dependencies: bool = True
     poll_interval: float = 2.0
     priority: int = 10

@@ -17,7 +17,7 @@ import shlex
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import attrs
 
@@ -86,6 +86,76 @@ class JobFiles:
         return [self.path(k) for k in KINDS]
 
 
+# --- a user's own script ----------------------------------------------------------------------------
+
+DirectiveRule = Union[str, Callable[[str], Mapping[str, Any]]]
+
+
+def read_directives(text: str, prefix: str, flags: Mapping[str, DirectiveRule],
+                    switches: Mapping[str, DirectiveRule] = {}) -> dict[str, Any]:
+    """The keywords a script's directive lines ask for, for a backend's ``parse_directives`` hook.
+
+    Lines starting with ``prefix`` (``#SBATCH``) are read up to the script's first command, as schedulers
+    do. ``flags`` maps a flag that takes a value (``-c``, ``--cpus-per-task``) to a keyword or to a function
+    of the value returning keywords (``-l walltime=1:00:00,mem=4gb``); ``switches`` those that take none.
+    ``--flag=value``, ``--flag value``, ``-c2`` and ``-c 2`` are read; unknown flags are skipped (the
+    scheduler reads them anyway). Values are kept as written; a later directive wins.
+    """
+    out: dict[str, Any] = {}
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or (stripped.startswith("#") and not stripped.startswith(prefix)):
+            continue
+        if not stripped.startswith(prefix):
+            break  # the first command: the scheduler reads no directive past it
+        try:
+            words = shlex.split(stripped[len(prefix):], comments=True)
+        except ValueError:
+            continue
+        i = 0
+        while i < len(words):
+            word = words[i]
+            flag, value = word, None
+            if word.startswith("--") and "=" in word:
+                flag, value = word.split("=", 1)
+            elif not word.startswith("--") and len(word) > 2 and word[:2] in flags:
+                flag, value = word[:2], word[2:]
+            if flag in switches:
+                _apply(out, switches[flag], "")
+            elif flag in flags:
+                if value is None and i + 1 < len(words):
+                    i += 1
+                    value = words[i]
+                if value is not None:
+                    _apply(out, flags[flag], value)
+            i += 1
+    return out
+
+
+def _apply(out: dict, rule: DirectiveRule, value: str) -> None:
+    if isinstance(rule, str):
+        out[rule] = value if value != "" else True
+    else:
+        out.update(rule(value) or {})
+
+
+_PATTERN_RE = re.compile(r"%(%|[jxuAa])")
+
+
+def has_patterns(path: str) -> bool:
+    """True when an output path holds a placeholder the core fills in (%j, %x, %u, %A, %a)."""
+    return any(m.group(1) != "%" for m in _PATTERN_RE.finditer(path))
+
+
+def expand_path(pattern: str, job_id: str, name: str, user: str, array_id: Optional[str] = None,
+                index: Optional[int] = None) -> str:
+    """An output path with its placeholders filled in: ``%j`` the job's id, ``%x`` its name, ``%u`` the
+    user, ``%A`` the array's id (the job's own outside an array), ``%a`` the task index, ``%%`` a ``%``."""
+    values = {"%": "%", "j": job_id, "x": name, "u": user, "A": array_id or job_id,
+              "a": "" if index is None else str(index)}
+    return _PATTERN_RE.sub(lambda m: values[m.group(1)], pattern)
+
+
 @attrs.frozen
 class Script:
     """A job's script file as the seed shows it (``job.submission``): its ``file``, its text ``script``
@@ -142,6 +212,21 @@ for __cluster_dep in {files}; do
     fi
 done"""
 
+# afternotok: the dependency (its exit files: one per task of an array) must have failed somewhere; an
+# exit file that is missing or says "not-run" is a job that did not succeed
+_REQUIRES_FAILED = """\
+__cluster_failed=
+for __cluster_dep in {files}; do
+    __cluster_dep_rc=; read -r __cluster_dep_rc __cluster_rest < "$__cluster_dep" 2>/dev/null
+    [ "$__cluster_dep_rc" = 0 ] || __cluster_failed=1
+done
+if [ -z "$__cluster_failed" ]; then
+    printf 'cluster-core: not run: %s succeeded (this job runs only after it failed)\\n' {name} >&2
+    trap - EXIT
+    printf 'not-run %s end\\n' {reason} > "$__cluster_exit_file"
+    exit 0
+fi"""
+
 
 @attrs.frozen
 class TaskSpec:
@@ -177,10 +262,12 @@ class TaskSpec:
 def render_script(command: str, *, exit_file: Optional[Path] = None, directives: Sequence[str] = (),
                   workdir: Optional[str] = None, modules: Sequence[str] = (),
                   env: Optional[Mapping[str, str]] = None, task: Optional[TaskSpec] = None,
-                  requires: Sequence[Path] = (), umask: Optional[int] = None) -> str:
+                  requires: Sequence[Any] = (), umask: Optional[int] = None) -> str:
     """The text of a job script: shebang, scheduler directives, the exit-file preamble, then the user's
     command verbatim. Every value the library adds is quoted. With ``task``, an array task's script;
-    with ``requires``, exit files that must all say 0 before the command runs (else "not run");
+    with ``requires``, the outcomes the dependencies must have had before the command runs (else "not
+    run"): ("afterok", exit files that must all say 0) or ("afternotok", exit files one of which at least
+    must not), or a bare exit file that must say 0;
     ``umask`` (the submitter's) is set before the command, as ``workdir`` is entered, so that a job
     starts alike on every scheduler."""
     if task is not None:
@@ -190,8 +277,17 @@ def render_script(command: str, *, exit_file: Optional[Path] = None, directives:
     else:
         raise ValueError("render_script needs exit_file or task")
     lines = ["#!/bin/bash", *directives, _PREAMBLE.format(exit_line=exit_line)]
-    if requires:  # the scheduler starts this job once these ended, however they ended
-        lines.append(_REQUIRES.format(files=" ".join(shlex.quote(str(p)) for p in requires)))
+    # the scheduler starts this job once these ended, however they ended
+    must_succeed = [f for r in requires for f in ([r] if isinstance(r, (str, os.PathLike)) else
+                                                    r[1] if r[0] == "afterok" else [])]
+    if must_succeed:
+        lines.append(_REQUIRES.format(files=" ".join(shlex.quote(str(p)) for p in must_succeed)))
+    for req in requires:
+        if not isinstance(req, (str, os.PathLike)) and req[0] == "afternotok" and req[1]:
+            name = Path(req[1][0]).name
+            lines.append(_REQUIRES_FAILED.format(files=" ".join(shlex.quote(str(p)) for p in req[1]),
+                                                 name=shlex.quote(name),
+                                                 reason=shlex.quote(f"{name} succeeded")))
     for key, value in (env or {}).items():
         lines.append(f"export {key}={shlex.quote(str(value))}")
     if umask is not None:

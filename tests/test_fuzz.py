@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from cluster_core import Job
 from cluster_core.errors import ClusterError, OptionError
+from cluster_core.records import DEPENDENCY_KINDS, Dependency
 from cluster_core.options import (MAX_ARRAY_INDEX, MAX_ARRAY_TASKS, MAX_COUNT, MAX_MEMORY_MB, MAX_TIME_SECONDS,
                                   OPTIONS, array_indices, check_arguments, directive_lines)
 
@@ -164,7 +165,13 @@ PLAUSIBLE = {
     "words": st.one_of(words, st.lists(words, min_size=0, max_size=3), st.just("a, b  c")),
     "args": st.one_of(st.just("--tmp=10G"), st.just("-l nodes=1:ppn=4,mem=4gb"), st.just("'unbalanced"),
                       st.lists(words, max_size=3), evil_text),
-    "depends": st.one_of(job_ids, st.lists(job_ids, max_size=3), st.just("12:13,14"), st.just("")),
+    "depends": st.one_of(job_ids, st.lists(job_ids, max_size=3), st.just("12:13,14"), st.just(""),
+                         st.builds(lambda k, i: f"{k}:{i}", st.sampled_from(DEPENDENCY_KINDS + ("bogus", "AfterAny")),
+                                   st.from_regex(r"\A[0-9]{1,5}\Z")),
+                         st.sampled_from(["singleton", "afterany:1:2,afternotok:3", "after:4,5", "afterany:",
+                                          "singleton:1"]),
+                         st.dictionaries(st.sampled_from(DEPENDENCY_KINDS + ("x",)),
+                                         st.one_of(st.lists(job_ids, max_size=2), st.booleans()), max_size=2)),
     "export": st.one_of(st.sampled_from(["ALL", "NONE", "all", "A,B", "PATH", "1BAD", ""]),
                         st.dictionaries(st.from_regex(r"\A[A-Z_][A-Z0-9_]{0,5}\Z"), st.one_of(words, evil_text,
                                         st.integers()), max_size=3),
@@ -240,7 +247,15 @@ def check_checked(checked: dict) -> None:
             indices, limit = array_indices(value)
             assert indices and len(indices) <= MAX_ARRAY_TASKS and 0 <= indices[0] <= indices[-1] <= MAX_ARRAY_INDEX
             assert limit is None or limit >= 1
-        else:  # words, args, depends, export, notify, imports, paths: non-empty tuples of clean strings
+        elif kind == "depends":
+            assert type(value) is tuple and value, (name, value)
+            for dep in value:
+                assert type(dep) is Dependency and dep.kind in DEPENDENCY_KINDS, (name, dep)
+                assert (dep.job_id is None) == (dep.kind == "singleton")
+                if dep.job_id is not None:
+                    assert type(dep.job_id) is str
+                    _clean_text(dep.job_id)
+        else:  # words, args, export, notify, imports, paths: non-empty tuples of clean strings
             assert type(value) is tuple and value, (name, value)
             for item in value:
                 assert type(item) is str, (name, item)
@@ -514,7 +529,13 @@ def test_function_job_arguments(job_env, args, kwargs):
     assert Job(_named, args, kwargs, jobdir=str(job_env)).write().exists()
 
 
-@pytest.mark.parametrize("args,kwargs", [(5, None), ("ab", None), ({"x": 1}, None), (BadIter(), None), ((), 5),
+def test_a_single_bare_argument_is_one_argument(job_env):
+    """fyrd took ``submit(f, 5)`` and ``submit(f, "ab")`` as one argument."""
+    assert Job(_named, 5, jobdir=str(job_env)).args == (5,)
+    assert Job(_named, "ab", jobdir=str(job_env)).args == ("ab",)
+
+
+@pytest.mark.parametrize("args,kwargs", [({"x": 1}, None), (BadIter(), None), ((), 5),
                                          ((), {1: 2}), ((), [("x", 1)])])
 def test_function_job_bad_arguments(job_env, args, kwargs):
     with pytest.raises(OptionError) as err:

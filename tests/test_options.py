@@ -2,6 +2,7 @@ import pytest
 
 from cluster_core import OptionError, check_arguments, option_help
 from cluster_core.options import OPTIONS, format_time, get_spec, parse_memory, parse_time
+from cluster_core.records import Dependency
 
 
 @pytest.mark.parametrize("value,mb", [
@@ -49,7 +50,7 @@ def test_aliases_map_to_canonical_names():
     out = check_arguments({"cpus": "4", "memory": "2G", "walltime": "1:00:00", "queue": "debug",
                            "job_name": "x", "chdir": "/tmp", "dependency": "12:13", "mail_type": "end,fail"})
     assert out == {"cores": 4, "mem": 2048, "time": 3600, "partition": "debug", "name": "x",
-                   "workdir": "/tmp", "depends": ("12", "13"), "notify": ("end", "fail")}
+                   "workdir": "/tmp", "depends": afterok("12", "13"), "notify": ("end", "fail")}
 
 
 def test_unknown_keyword_suggests_closest():
@@ -85,7 +86,7 @@ def test_casts():
                            "depends": [1, "2"]})
     assert out == {"exclusive": True, "hold": False, "array": "0-9", "export": ("A=1", "B=x y"),
                    "features": ("a", "b", "c"), "extra": ("--tmp=10G",), "priority": -5,
-                   "depends": ("1", "2")}
+                   "depends": afterok("1", "2")}
     assert check_arguments({"array": range(0, 10, 2)})["array"] == "0-8:2"
     assert check_arguments({"array": "0-9%2"})["array"] == "0-9%2"
     assert check_arguments({"cores": None}) == {}
@@ -98,9 +99,55 @@ def test_depends_accepts_objects_with_ids():
     class Unsubmitted:
         id = None
 
-    assert check_arguments({"depends": [FakeJob()]})["depends"] == ("77",)
+    assert check_arguments({"depends": [FakeJob()]})["depends"] == afterok("77")
     with pytest.raises(OptionError, match="submit it before"):
         check_arguments({"depends": Unsubmitted()})
+    assert check_arguments({"depends": {"afterany": [FakeJob(), 3]}})["depends"] == (
+        Dependency("afterany", "77"), Dependency("afterany", "3"))
+
+
+def afterok(*ids):
+    return tuple(Dependency("afterok", i) for i in ids)
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("451", ["451"]),
+    ("1,2", ["1", "2"]), ("1:2", ["1", "2"]), ("1 2", ["1", "2"]), ([1, "2"], ["1", "2"]),
+    ("afterany:451", ["afterany:451"]),
+    ("afterany:1:2", ["afterany:1", "afterany:2"]),
+    ("AfterAny:1", ["afterany:1"]),
+    ("afternotok:3", ["afternotok:3"]),
+    ("after:4,5", ["after:4", "after:5"]),  # a type holds for the ids after it, up to the next type
+    ("afterok:1,afternotok:3", ["1", "afternotok:3"]),
+    ("singleton", ["singleton"]),
+    (["afterany:1:2", "afternotok:3", 7, "singleton"], ["afterany:1", "afterany:2", "afternotok:3", "7", "singleton"]),
+    ({"afterany": [1, 2], "after": "3", "singleton": True}, ["afterany:1", "afterany:2", "after:3", "singleton"]),
+    ([Dependency("afternotok", "9"), "9"], ["afternotok:9", "9"]),
+    (["1", "1", "afterany:1"], ["1", "afterany:1"]),  # each once
+    ("12_3,14[2].srv", ["12_3", "14[2].srv"]),
+])
+def test_dependency_types(value, expected):
+    deps = check_arguments({"depends": value})["depends"]
+    assert all(type(d) is Dependency for d in deps)
+    assert [str(d) for d in deps] == expected
+    # the text form reads back to the same records (job records store it)
+    assert check_arguments({"depends": [str(d) for d in deps]})["depends"] == deps
+
+
+@pytest.mark.parametrize("value,message", [
+    ("afterbogus:1", "unknown dependency type 'afterbogus'; the types are afterok, afterany, afternotok, after, "
+                     "singleton"),
+    ({"sometime": [1]}, "unknown dependency type 'sometime'"),
+    ("afterany", "afterany needs job ids"),
+    ("singleton:3", "singleton takes no job ids"),
+    ("afterany:1;2", "is not a job id"),
+    ({"singleton": "yes"}, "singleton: expected True or False"),
+    ([[1, 2]], "not list"),
+])
+def test_bad_dependency_types(value, message):
+    with pytest.raises(OptionError, match="^depends=") as err:
+        check_arguments({"depends": value})
+    assert message in str(err.value) and err.value.keyword == "depends"
 
 
 def test_every_spec_unique_and_documented():
@@ -128,8 +175,16 @@ def test_option_to_string_through_a_backend(toy, caplog):
     from cluster_core import option_to_string, options_to_string
     assert option_to_string("cpus", 4) == "#TOY --cores=4"
     assert options_to_string({"cores": 2, "name": "my job; $(x)"}) == "#TOY --cores=2\n#TOY --name 'my job; $(x)'"
-    with caplog.at_level("DEBUG", logger="cluster_core.options"):
+    with caplog.at_level("WARNING", logger="cluster_core.options"):
         assert option_to_string("qos", "high", backend="toy") == ""
-    assert "backend toy has no option 'qos'; skipped" in caplog.text
+    assert "qos='high': backend toy cannot honour it, so it is ignored" in caplog.text
     with pytest.raises(OptionError):
         option_to_string("mem", "lots")
+
+
+def test_dependency_groups_for_renderers():
+    from cluster_core.options import dependency_groups
+    checked = check_arguments({"depends": ["afterany:1:2", "3", "singleton", "afterany:2", "afterok:4"]})["depends"]
+    assert dependency_groups(checked) == {"afterany": ["1", "2"], "afterok": ["3", "4"], "singleton": []}
+    assert dependency_groups("12,afternotok:13") == {"afterok": ["12"], "afternotok": ["13"]}  # unchecked text
+    assert dependency_groups(["12", "13"]) == {"afterok": ["12", "13"]}

@@ -42,6 +42,44 @@ def test_script_records_exit_status(tmp_path, command, rc, out):
     assert files.exit.read_text().endswith(" end\n")
 
 
+@pytest.mark.parametrize("parents,requires,runs,not_run", [
+    # parent exit files ("" = none written: killed, or cancelled before it ran) and what the job wants
+    ({"a": "0", "b": "0"}, [("afterok", ["a", "b"])], True, None),
+    ({"a": "0", "b": "3"}, [("afterok", ["a", "b"])], False, "b.exit"),
+    ({"a": ""}, [("afterok", ["a"])], False, "a.exit"),
+    ({"a": "0"}, ["a"], True, None),                                     # a bare file: afterok
+    ({"a": "2"}, [("afternotok", ["a"])], True, None),
+    ({"a": ""}, [("afternotok", ["a"])], True, None),
+    ({"a": "not-run x.exit"}, [("afternotok", ["a"])], True, None),     # cancelled: did not succeed
+    ({"a": "0"}, [("afternotok", ["a"])], False, "a.exit succeeded"),
+    ({"t0": "0", "t1": "1"}, [("afternotok", ["t0", "t1"])], True, None),  # an array: one task failed
+    ({"t0": "0", "t1": "0"}, [("afternotok", ["t0", "t1"])], False, "t0.exit succeeded"),
+    ({"a": "0", "b": "1"}, [("afterok", ["a"]), ("afternotok", ["b"])], True, None),
+    ({"a": "0", "b": "0"}, [("afterok", ["a"]), ("afternotok", ["b"])], False, "b.exit succeeded"),
+])
+def test_required_outcomes(tmp_path, parents, requires, runs, not_run):
+    """The script of a job on a backend that releases it once its dependencies ended however they ended
+    (Grid Engine) checks their outcome itself: afterok wants every exit file to say 0, afternotok one that
+    does not (per dependency: the exit files of an array's tasks)."""
+    parent_dir = tmp_path / "parents $(x)"
+    parent_dir.mkdir()
+    for name, first in parents.items():
+        if first:
+            (parent_dir / f"{name}.exit").write_text(f"{first} 1.0 2.0 end\n")
+    files = job_files(tmp_path, "t")
+    req = [parent_dir / f"{r}.exit" if isinstance(r, str) else (r[0], [parent_dir / f"{n}.exit" for n in r[1]])
+           for r in requires]
+    files.script.write_text(render_script("echo ran", exit_file=files.exit, requires=req))
+    proc = run_script(files.script)
+    assert proc.returncode == 0
+    record = read_exit_file(files.exit)
+    if runs:
+        assert proc.stdout == "ran\n" and record.returncode == 0 and record.not_run is None
+    else:
+        assert proc.stdout == "" and record.not_run == not_run
+        assert "cluster-core: not run:" in proc.stderr
+
+
 def test_script_quotes_what_the_library_adds(tmp_path):
     workdir = tmp_path / "dir with 'quotes' and $(x)"
     workdir.mkdir()

@@ -657,6 +657,7 @@ def test_fyrd_option_names(local, caplog):
     assert cc.options.OptionsError is OptionError
     good, other = cc.options.split_keywords({"cores": "2", "colour": "red"})
     assert good == {"cores": 2} and other == {"colour": "red"}
+    cc.options._warned.clear()  # once per process and keyword: earlier tests may have been warned
     with caplog.at_level(logging.WARNING, logger="cluster_core"):
         cc.options_to_string({"threads": 4, "cores": 2}, qtype="slurm")
     assert any("threads=4" in r.message and "give cores=" in r.message for r in caplog.records)
@@ -737,3 +738,16 @@ def test_fyrds_documented_examples_run_with_only_the_import_changed(local, tmp_p
                 "Version 0: hiVersion 1: hiVersion 2: hiVersion 3: hi", "from a file\n", [2, 3], 9, 25]
     assert proc.stdout.strip() == repr(expected)
     assert not [p for p in (tmp_path / "cluster_jobs").iterdir()]  # clean_dir() removed every job file
+
+
+def test_fyrds_positional_flags_are_not_timeouts(local):
+    """fyrd's wait(jobs, notify), Job.get(save), Queue.wait(jobs, return_disp) and Job.submit(wait_on_max_queue)
+    take a flag where cluster-core takes a timeout or a queue length: a bool there is fyrd's flag."""
+    gate = local.parent / "gate"
+    job = cc.Job(GATE.format(gate=gate)).submit(True)  # fyrd: wait_on_max_queue, never max_queue_len=1
+    assert job.submitted
+    waiter = cc.submit("echo done", depends=job)
+    gate.touch()
+    assert cc.wait([job, waiter], False) is True  # fyrd: notify=False, not a timeout of 0 s
+    assert waiter.get(True) == "done\n" and cc.Queue(qtype="local").wait(waiter, True) is True
+    assert cc.option_help("table", "local") == cc.option_help("local", "table")  # fyrd's order and ours

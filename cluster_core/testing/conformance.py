@@ -13,6 +13,8 @@ trivial job), ``time_limit_test`` (run the wall-time test; the scheduler must en
 ``time_limit`` and ``time_limit_sleep``, ``hold_test`` (the scheduler takes ``hold=True``),
 ``other_processes`` (the backend is installed, so a new interpreter can load it: off only for a backend
 registered by hand inside the test process). Override the ``backend_ready`` fixture to skip or set up.
+The dependency-type tests run each type the backend's ``info.dependency_kinds`` lists, and for the others
+check that a job with it is refused at submit.
 
 "Another process" checks run a new interpreter (``sys.executable``) with this process's environment: it
 never saw the job, and finds it through the job records alone, as a second shell or tomorrow's session does.
@@ -33,6 +35,7 @@ import pytest
 
 import cluster_core as cc
 from cluster_core import State
+from cluster_core.options import check_arguments, directive_lines
 
 
 def _square(x):
@@ -142,6 +145,77 @@ class BackendConformance:
         assert child.state is State.CANCELLED
         assert not marker.exists()
 
+    # --- dependency types: each backend runs those its backend_info lists, and refuses the others --------
+
+    def _has_dependency_kind(self, kind: str) -> bool:
+        """True when the backend lists ``kind``; else checks that a job with it is refused at submit, with an
+        OptionError naming the type and the backend, before anything is submitted (not even a parent Job
+        given unsubmitted), and returns False: the test has nothing more to run."""
+        if kind in cc.get_backend(self.backend).info.dependency_kinds:
+            return True
+        parent = cc.Job("exit 0", backend=self.backend, **self.job_options)
+        depends = "singleton" if kind == "singleton" else {kind: parent}
+        child = cc.Job("exit 0", backend=self.backend, depends=depends, **self.job_options)
+        with pytest.raises(cc.OptionError, match=kind) as err:
+            child.submit()
+        assert err.value.keyword == "depends" and self.backend in str(err.value)
+        assert not parent.submitted and not child.submitted
+        return False
+
+    def test_afterany_runs_after_a_failed_parent(self):
+        if not self._has_dependency_kind("afterany"):
+            return
+        log = self.tmp / "order.log"
+        parent = self.submit(f"sleep 1; echo parent >> '{log}'; exit 3")
+        child = self.submit(f"echo child >> '{log}'", depends=f"afterany:{parent.id}")
+        assert cc.wait([parent, child], timeout=self.timeout * 2) is False
+        assert (parent.state, child.state) == (State.FAILED, State.COMPLETED)
+        assert log.read_text().split() == ["parent", "child"]
+
+    def test_afternotok_runs_only_after_a_failure(self):
+        if not self._has_dependency_kind("afternotok"):
+            return
+        log = self.tmp / "order.log"
+        failing = self.submit(f"sleep 1; echo failing >> '{log}'; exit 2")
+        succeeding = self.submit(f"sleep 1; echo succeeding >> '{log}'")
+        after_failure = self.submit(f"echo after-failure >> '{log}'", depends=f"afternotok:{failing.id}")
+        after_success = self.submit(f"echo after-success >> '{log}'", depends={"afternotok": succeeding})
+        cc.wait([failing, succeeding, after_failure, after_success], timeout=self.timeout * 2)
+        assert (failing.state, succeeding.state) == (State.FAILED, State.COMPLETED)
+        assert after_failure.state is State.COMPLETED
+        assert after_success.state is State.CANCELLED  # its condition can never hold: it never runs
+        lines = log.read_text().split()
+        assert "after-success" not in lines and lines.index("failing") < lines.index("after-failure")
+
+    def test_after_starts_once_the_parent_started(self):
+        """``after``: the child may start while its parent runs; here the parent waits for a file that only
+        the child creates, so a backend that waited for the parent's end would never finish it."""
+        if not self._has_dependency_kind("after"):
+            return
+        log, started, gate = self.tmp / "order.log", self.tmp / "parent-started", self.tmp / "gate"
+        parent = self.submit(f"touch '{started}'; n=0; while [ ! -e '{gate}' ] && [ $n -lt 600 ]; do sleep 0.2; "
+                             f"n=$((n+1)); done; echo parent-ends >> '{log}'")
+        # the scheduler's start comes a moment before the parent's command runs: allow it some seconds
+        child = self.submit(f"n=0; while [ ! -e '{started}' ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done; "
+                            f"[ -e '{started}' ] && echo child-after-start >> '{log}' || echo child-early >> "
+                            f"'{log}'; touch '{gate}'", depends={"after": parent})
+        try:
+            assert cc.wait([parent, child], timeout=self.timeout * 2) is True
+        finally:
+            gate.touch()  # whatever happened, let the parent end
+        assert log.read_text().split() == ["child-after-start", "parent-ends"]
+
+    def test_singleton_waits_for_the_running_job_of_its_name(self):
+        if not self._has_dependency_kind("singleton"):
+            return
+        log, name = self.tmp / "order.log", f"kit-singleton-{os.getpid()}-{time.monotonic_ns()}"
+        first = self.submit(f"sleep 3; echo first >> '{log}'", name=name)
+        second = self.submit(f"echo second >> '{log}'", name=name, depends="singleton")
+        other = self.submit(f"echo other >> '{log}'", name=name + "-other", depends="singleton")
+        assert cc.wait([first, second, other], timeout=self.timeout * 2) is True
+        lines = log.read_text().split()
+        assert lines.index("first") < lines.index("second") and "other" in lines  # other: another name
+
     def test_cancel_running_job(self):
         started = self.tmp / "started"
         job = self.submit(f"touch '{started}'; sleep 300")
@@ -180,6 +254,25 @@ class BackendConformance:
         for batch in asked:
             assert not (set(batch) & finished_before)
             finished_before |= ids - set(batch) if batch else ids
+
+    def test_reading_results_one_by_one_asks_the_scheduler_no_more(self, monkeypatch):
+        """Getting N results one at a time costs no more scheduler queries than one get of all of them: a
+        job known to have ended is read without asking, and two queries are never closer than the poll
+        interval."""
+        be = cc.get_backend(self.backend)
+        asked: list[float] = []
+        real = be.parse_queue
+
+        def recording(job_ids=None, user=None, partition=None):
+            asked.append(time.monotonic())
+            return real(job_ids, user, partition)
+        monkeypatch.setattr(be, "parse_queue", recording)
+        jobs = [self.submit(f"echo {i}") for i in range(6)]
+        assert [j.get(timeout=self.timeout * 2) for j in jobs] == [f"{i}\n" for i in range(6)]
+        one_by_one = len(asked)
+        assert [j.get() for j in jobs] == [f"{i}\n" for i in range(6)] and len(asked) == one_by_one
+        gaps = [b - a for a, b in zip(asked, asked[1:])]
+        assert all(g >= be.info.poll_interval * 0.9 for g in gaps), gaps
 
     def test_map_values_in_order(self):
         tasks = cc.map(_square, range(5), backend=self.backend, **self.job_options)
@@ -341,6 +434,25 @@ class BackendConformance:
         shell = self.submit("echo kept", outpath=str(self.tmp / "outs"), suffix="kit")
         assert shell.get(timeout=self.timeout) == "kept\n"
         assert shell.outfile.parent == self.tmp / "outs" and ".kit." in shell.outfile.name
+
+    def test_a_users_script_keeps_its_own_directives(self):
+        """A user's own script is submitted as it is: its directives (written in the scheduler's own syntax)
+        stand, and the core reads them, so the Job knows its name, cores and output files."""
+        be = cc.get_backend(self.backend)
+        if not be.info.directive_prefix or not be.reads_directives:
+            pytest.skip(f"{self.backend} reads no directives from a script")
+        out, err = self.tmp / "own-out.txt", self.tmp / "own-err.txt"
+        own = check_arguments({"name": "own-name", "cores": 2, "outfile": str(out), "errfile": str(err)})
+        lines = directive_lines(be.render_options(own), be.info.directive_prefix, be.info.directive_escapes_backslash)
+        script = self.tmp / "own-directives.sh"
+        script.write_text("#!/bin/bash\n" + "\n".join(lines) + "\necho from-own-script\necho to-err >&2\n")
+        job = cc.submit_file(script, backend=self.backend, **self.job_options)
+        assert (job.name, job.options.get("cores"), job.outfile, job.errfile) == ("own-name", 2, out, err)
+        assert job.get(timeout=self.timeout) == "from-own-script\n"
+        assert out.read_text() == "from-own-script\n" and err.read_text() == "to-err\n"
+        assert job.record is None or job.record.cores in (None, 2)
+        again = cc.Job.from_id(job.id, backend=self.backend)
+        assert (again.name, again.outfile) == ("own-name", out)
 
     def test_cli_array_status_wait_get_logs_cancel_from_other_shells(self):
         kw = self.keyword_args()

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
 from cluster_core.errors import SchedulerError, SubmitError
+from cluster_core.options import dependency_items, to_dependencies
 from cluster_core.script import is_job_file, read_exit_file
 
 from . import proctools
@@ -316,6 +317,27 @@ def _call_json(call: Any, opts: Mapping[str, Any]) -> Optional[str]:
                     "python": str(call.python), "task": call.task})
 
 
+def _dependencies(value: Any) -> tuple[list[int], list]:
+    """The job ids a ``depends`` value names, and the value as the jobs table stores it: afterok as the bare
+    id (as before there were types), every other type as [type, id], singleton as "singleton"."""
+    if not value:
+        return [], []
+    try:
+        checked = to_dependencies(dependency_items(value))
+    except ValueError as exc:
+        raise SubmitError(f"depends: {exc}", keyword="depends") from None
+    ids, stored = [], []
+    for dep in checked:
+        if dep.kind == "singleton":
+            stored.append("singleton")
+            continue
+        if not dep.job_id.isdigit():
+            raise SubmitError(f"depends: {dep.job_id!r} is not a local job id", keyword="depends")
+        ids.append(int(dep.job_id))
+        stored.append(ids[-1] if dep.kind == "afterok" else [dep.kind, ids[-1]])
+    return list(dict.fromkeys(ids)), stored
+
+
 def submit_job(script: os.PathLike | str, options: Mapping[str, Any], sdir: Optional[Path] = None,
                call: Any = None) -> int:
     """Record a job and make sure a runner will run it; return its id. Raises SubmitError naming the
@@ -356,17 +378,12 @@ def submit_job(script: os.PathLike | str, options: Mapping[str, Any], sdir: Opti
             if not os.path.isdir(os.path.dirname(value)):
                 raise SubmitError(f"{key}={value}: its directory does not exist", keyword=key)
         files[key] = value
-    deps = []
-    for dep in opts.get("depends") or ():
-        text = str(dep).strip()
-        if not text.isdigit():
-            raise SubmitError(f"depends: {text!r} is not a local job id", keyword="depends")
-        deps.append(int(text))
+    deps, stored = _dependencies(opts.get("depends"))
     env_json = _environment_json(opts.get("export"))
     name = str(opts.get("name") or os.path.basename(script_path))
     state = HELD if opts.get("hold") else PENDING
 
-    row = (name, script_path, to_json(opts), env_json, cores, mem, opts.get("time"), to_json(deps), workdir,
+    row = (name, script_path, to_json(opts), env_json, cores, mem, opts.get("time"), to_json(stored), workdir,
            files["outfile"], files["errfile"], state, time.time(), _user(), _call_json(call, opts))
 
     def insert(conn) -> int:

@@ -21,6 +21,7 @@ _STATES = {"PENDING": State.PENDING, "HELD": State.HELD, "RUNNING": State.RUNNIN
 def backend_info() -> BackendInfo:
     return BackendInfo(name="local", description="runs jobs on this machine under a per-user runner daemon",
                        directive_prefix=None, supports_arrays=False, poll_interval=0.05, priority=0,
+                       dependency_kinds={"afterok", "afterany", "afternotok", "after", "singleton"},
                        distribution="cluster-local")
 
 
@@ -29,10 +30,15 @@ def detect() -> Detection:
     return Detection(True, "runs jobs on this machine")
 
 
+#: The keywords the local runner carries out (control.submit_job reads them).
+HONOURED = ("cores", "tasks", "threads", "mem", "mem_per_cpu", "time", "name", "outfile", "errfile", "workdir",
+            "depends", "export", "hold", "nodes", "array")
+
+
 @hookimpl
 def render_options(options: Mapping[str, Any]) -> list[tuple[str, ...]]:
-    # No directives: the runner reads the options themselves (threads too). Unused keywords are logged.
-    return render_with({}, options, "local", skip=("threads",))
+    # No directives: the runner reads these options itself; any other keyword is one it cannot honour
+    return render_with({}, options, "local", skip=HONOURED)
 
 
 @hookimpl

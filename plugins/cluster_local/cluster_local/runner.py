@@ -33,8 +33,8 @@ from cluster_core.options import format_time
 
 from . import proctools
 from .control import LOST_REASON, _user, ended_by_exit_file, private_dir, request, socket_path
-from .store import (CANCELLED, COMPLETED, DB_NAME, FAILED, FINISHED, LOW_SPACE, MARKER, PENDING, RUNNING,
-                    TIMEOUT, UNKNOWN, chunks, damaged, file_id, free_space, idle_timeout, kill_grace,
+from .store import (CANCELLED, COMPLETED, DB_NAME, FAILED, FINISHED, HELD, LOW_SPACE, MARKER, PENDING,
+                    RUNNING, TIMEOUT, UNKNOWN, chunks, damaged, file_id, free_space, idle_timeout, kill_grace,
                     memory_limit, open_db, placeholders, problem, set_aside, state_key, threads_limit,
                     transaction, worker_jobs)
 
@@ -45,6 +45,24 @@ MAX_CLIENTS = 256  # client connections kept open at once (each submitting proce
 KEEP_FINISHED = 7 * 86400  # seconds a finished job stays in the database
 FIRST_PAUSE, MAX_PAUSE = 0.05, 5.0  # seconds between tries while the database cannot be used: doubling
 _BAD = frozenset(FINISHED) - {COMPLETED}
+
+
+def _verdict(kind: str, state: Optional[str]) -> str:
+    """Whether one dependency of ``kind`` holds ('ok'), may yet ('wait') or never will ('never'), given the
+    state of the job it names (None: no such job any more, long finished)."""
+    if kind == "after":  # started, or ended without starting
+        return "wait" if state in (PENDING, HELD) else "ok"
+    if kind == "afterany":
+        return "ok" if state is None or state in FINISHED else "wait"
+    if state is None:
+        return "never"  # its outcome is forgotten
+    if state not in FINISHED:
+        return "wait"
+    if kind == "afternotok":
+        return "ok" if state in _BAD else "never"
+    return "ok" if state == COMPLETED else "never"  # afterok
+
+
 # what the runner keeps of a job it runs: enough to write its row again into a new database, and to find
 # its exit file and output directories
 _INFO = ("name", "script", "workdir", "outfile", "errfile", "call", "user")
@@ -120,13 +138,23 @@ def _interpreter(path: str) -> Optional[tuple]:
 
 
 class _Wait:
-    """A pending job, as much of it as scheduling needs."""
+    """A pending job, as much of it as scheduling needs. ``deps``: (type, job id) pairs (see the jobs
+    table's depends column); ``singleton``: it waits for the earlier jobs of its name and user."""
 
-    __slots__ = ("id", "cores", "mem", "deps")
+    __slots__ = ("id", "cores", "mem", "deps", "singleton", "name", "user")
 
     def __init__(self, row):
         self.id, self.cores, self.mem = row["id"], row["cores"], row["mem_mb"] or 0
-        self.deps = tuple(json.loads(row["depends"] or "[]"))
+        deps, self.singleton = [], False
+        for item in json.loads(row["depends"] or "[]"):
+            if item == "singleton":
+                self.singleton = True
+            elif isinstance(item, list):
+                deps.append((str(item[0]), int(item[1])))
+            else:
+                deps.append(("afterok", int(item)))
+        self.deps = tuple(deps)
+        self.name, self.user = row["name"], row["user"]
 
 
 class Runner:
@@ -336,8 +364,11 @@ class Runner:
             if self.load_new:
                 self._load_new()
             starts = self._schedule()
-            if starts:
+            while starts:
                 self._start(starts)
+                # a job that waits for one of these to start (after) can start now
+                starts = self._schedule() if any(kind == "after" for w in self.pending.values()
+                                                 for kind, _dep in w.deps) else []
             self._flush()
         except sqlite3.Error as exc:
             self._db_failed(exc)
@@ -697,17 +728,16 @@ class Runner:
     # --- the queue ------------------------------------------------------------------------------
 
     def _final(self, job_id: int, state: str) -> None:
-        """Remember a job's final state; a failed one cancels every job waiting on it, transitively."""
+        """Remember a job's final state; cancel every job waiting on it whose dependency can no longer hold
+        (afterok on a failed job, afternotok on a completed one), transitively."""
         self.known[job_id] = state
-        if state == COMPLETED:
-            return
-        bad = [job_id]
-        while bad:
-            for waiter in self.waiters.pop(bad.pop(), ()):
+        ended = [job_id]
+        while ended:
+            for waiter in self.waiters.pop(ended.pop(), ()):
                 w = self.pending.get(waiter)
-                if w is not None:
+                if w is not None and self._dependency(w, {}) == "never":
                     self._finish_queued(w, CANCELLED, "DependencyNeverSatisfied", cascade=False)
-                    bad.append(w.id)
+                    ended.append(w.id)
 
     def _finish_queued(self, w: _Wait, state: str, reason: str, cascade: bool = True) -> None:
         self.pending.pop(w.id, None)
@@ -720,7 +750,7 @@ class Runner:
 
     def _queue(self, w: _Wait) -> None:
         self.pending[w.id] = w
-        for dep in w.deps:
+        for _kind, dep in w.deps:
             self.waiters.setdefault(dep, []).append(w.id)
 
     def _requeue(self, rows) -> None:
@@ -733,7 +763,7 @@ class Runner:
                 self._queue(_Wait(row))
 
     def _load(self, where: str, params: tuple) -> list:
-        return list(self.db.execute(f"SELECT id, cores, mem_mb, depends, state FROM jobs WHERE {where} "
+        return list(self.db.execute(f"SELECT id, cores, mem_mb, depends, state, name, user FROM jobs WHERE {where} "
                                     f"ORDER BY id", params))
 
     def _load_new(self) -> None:
@@ -765,23 +795,40 @@ class Runner:
         row = self.db.execute("SELECT state FROM jobs WHERE id=?", (job_id,)).fetchone()
         return row[0] if row else None
 
-    def _dependency(self, w: _Wait, starting: set) -> str:
-        """'ok' when every dependency completed, 'never' when one cannot any more, else 'wait'."""
+    def _dependency(self, w: _Wait, starting: dict) -> str:
+        """'ok' when every dependency holds, 'never' when one cannot any more, else 'wait'. ``starting``:
+        the jobs this pass starts (id -> _Wait)."""
         result = "ok"
-        for dep in w.deps:
-            if dep in self.running or dep in self.pending or dep in starting:
+        if w.singleton and self._singleton_waits(w, starting):
+            result = "wait"
+        for kind, dep in w.deps:
+            if dep in self.pending or dep in starting:
                 result = "wait"
                 continue
-            state = self.known.get(dep)
-            if state is None:
-                state = self._db_state(dep)
-                if state in FINISHED:
-                    self.known[dep] = state
-            if state in _BAD or state is None:
+            if dep in self.running:
+                state = RUNNING
+            else:
+                state = self.known.get(dep)
+                if state is None:
+                    state = self._db_state(dep)
+                    if state in FINISHED:
+                        self.known[dep] = state
+            verdict = _verdict(kind, state)
+            if verdict == "never":
                 return "never"
-            if state != COMPLETED:
-                result = "wait"  # held, or queued in a way we have not loaded yet
+            if verdict == "wait":
+                result = "wait"
         return result
+
+    def _singleton_waits(self, w: _Wait, starting: dict) -> bool:
+        """As Slurm's singleton: another job of the same name and user runs, or was queued before it."""
+        for run in self.running.values():
+            if not run.discard and run.info.get("name") == w.name and run.info.get("user") == w.user:
+                return True
+        for other in (*self.pending.values(), *starting.values()):
+            if other.id < w.id and other.name == w.name and other.user == w.user:
+                return True
+        return False
 
     def _schedule(self) -> list[_Wait]:
         if self.stopping or not self.pending:
@@ -789,7 +836,7 @@ class Runner:
         free_cores = self.threads - sum(r.cores for r in self.running.values() if not r.discard)
         free_mem = self.memory - sum(r.mem for r in self.running.values() if not r.discard)
         starts: list[_Wait] = []
-        chosen: set[int] = set()
+        chosen: dict[int, _Wait] = {}
         for w in list(self.pending.values()):
             if free_cores <= 0:
                 break
@@ -808,7 +855,7 @@ class Runner:
             if w.cores <= free_cores and w.mem <= free_mem:  # else later, smaller jobs may backfill
                 del self.pending[w.id]
                 starts.append(w)
-                chosen.add(w.id)
+                chosen[w.id] = w
                 free_cores -= w.cores
                 free_mem -= w.mem
         return starts

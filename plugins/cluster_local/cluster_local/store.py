@@ -59,7 +59,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     cores INTEGER NOT NULL,
     mem_mb INTEGER,
     time_limit INTEGER,             -- seconds
-    depends TEXT NOT NULL,          -- JSON list of integer job ids
+    depends TEXT NOT NULL,          -- JSON list: an id (afterok), [type, id], or "singleton"
     workdir TEXT NOT NULL,
     outfile TEXT,
     errfile TEXT,

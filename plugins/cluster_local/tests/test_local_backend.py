@@ -138,6 +138,51 @@ def test_failed_parent_cancels_dependents(local):
     assert local.wait([late])[late].reason == "DependencyNeverSatisfied"
 
 
+def test_dependency_types(local):
+    """afterany and afternotok run after a failure, after (started) while the parent runs; a condition
+    that can no longer hold (afternotok on a success, afterok on a cancelled job) cancels, transitively."""
+    parent = local.submit(local.gate("go") + "exit 1\n")
+    anyway = local.submit("exit 0\n", depends=f"afterany:{parent}")
+    on_failure = local.submit("exit 0\n", depends={"afternotok": [parent]})
+    started = local.submit("exit 0\n", depends=f"after:{parent}")
+    on_success = local.submit("touch " + local.q("ran") + "\n", depends=f"afternotok:{on_failure}")
+    chained = local.submit("touch " + local.q("ran") + "\n", depends=on_success)
+    local.wait_state(parent, "running")
+    assert local.wait([started])[started].state is State.COMPLETED  # the parent still runs
+    assert (local.state(anyway), local.state(on_failure)) == ("pending", "pending")
+    local.open_gate("go")
+    jobs = local.wait([parent, anyway, on_failure, on_success, chained])
+    assert [jobs[j].state for j in (parent, anyway, on_failure)] == [State.FAILED, State.COMPLETED,
+                                                                     State.COMPLETED]
+    for job_id in (on_success, chained):
+        assert jobs[job_id].state is State.CANCELLED and jobs[job_id].reason == "DependencyNeverSatisfied"
+    assert not local.path("ran").exists()
+
+
+def test_after_a_held_job_waits_until_it_starts_or_ends(local):
+    held = local.submit("exit 0\n", hold=True)
+    after = local.submit("exit 0\n", depends=f"after:{held}")
+    late = local.submit("exit 0\n", depends=f"afterany:{held}")
+    assert local.wait([local.submit("exit 0\n")])  # a pass of the runner went by
+    assert (local.state(after), local.state(late)) == ("pending", "pending")
+    local.backend.cancel([held])  # cancelled before it started: as Slurm, that satisfies after and afterany
+    jobs = local.wait([held, after, late])
+    assert [jobs[j].state for j in (held, after, late)] == [State.CANCELLED, State.COMPLETED, State.COMPLETED]
+
+
+def test_singleton(local):
+    first = local.submit(local.gate("go") + "exit 0\n", name="same")
+    second = local.submit("exit 0\n", name="same", depends="singleton")
+    third = local.submit("exit 0\n", name="same", depends="singleton")
+    other = local.submit("exit 0\n", name="other", depends="singleton")
+    assert local.wait([other])[other].state is State.COMPLETED
+    local.wait_state(first, "running")
+    assert (local.state(second), local.state(third)) == ("pending", "pending")
+    local.open_gate("go")
+    jobs = local.wait([first, second, third])
+    assert jobs[first].end_time <= jobs[second].start_time and jobs[second].end_time <= jobs[third].start_time
+
+
 def test_unknown_dependency_refused(local):
     with pytest.raises(SubmitError) as info:
         local.submit("exit 0\n", depends="424242")

@@ -13,13 +13,14 @@ from typing import Any, Mapping, Optional, Sequence
 from cluster_core import hookimpl
 from cluster_core.records import BackendInfo, Detection, QueueJob
 
-from . import calls, parse, render
+from . import calls, directives, parse, render
 
 
 def _info() -> BackendInfo:
     """The backend's description. ``task_id_offset``: Grid Engine's tasks start at 1 (``qsub -t 0-9`` is
     refused), the core's at 0. ``afterok_dependencies``: ``-hold_jid`` releases a job whatever its
-    predecessor's outcome, so the core's script checks the predecessors' exit files itself."""
+    predecessor's outcome (afterany), so for afterok and afternotok the core's script checks the
+    predecessors' exit files itself. Grid Engine cannot wait for a start, and has no singleton."""
     return BackendInfo(
         name="sge",
         description="Grid Engine: qsub, qstat -xml, qacct, qdel",
@@ -27,6 +28,7 @@ def _info() -> BackendInfo:
         directive_escapes_backslash=False,  # the plugin submits argv words; the #$ lines are for reading
         supports_arrays=True,
         task_id_offset=parse.TASK_BASE,
+        dependency_kinds={"afterok", "afterany", "afternotok"},  # no start (after), no singleton
         afterok_dependencies=False,
         task_id_variable="SGE_TASK_ID",
         poll_interval=2.0,
@@ -94,3 +96,8 @@ def refine_failure(record: QueueJob, stderr: str) -> Optional[QueueJob]:
     """h_vmem is an address-space limit: the job's allocation fails and it exits on its own, which
     accounting cannot tell from any other failure; the program's message in stderr can."""
     return parse.refine_oom(record, stderr)
+
+
+@hookimpl
+def parse_directives(text: str) -> Mapping[str, Any]:
+    return directives.parse_directives(text)

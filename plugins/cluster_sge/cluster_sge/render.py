@@ -21,7 +21,7 @@ import re
 from typing import Any, Callable, Mapping, Optional
 
 from cluster_core.errors import ConfigError, OptionError
-from cluster_core.options import array_indices, describe, render_with
+from cluster_core.options import array_indices, dependency_groups, describe, render_with
 
 from .parse import TASK_BASE
 
@@ -123,9 +123,19 @@ def array_flags(spec: str) -> list[tuple[str, ...]]:
     return out
 
 
-def _depends(value: tuple[str, ...], _opts) -> list[tuple[str, ...]]:
-    # -hold_jid names jobs, not tasks: a dependency on task "12.3" (or the core's "12[2]") waits for job 12
-    numbers = [re.split(r"[.\[]", str(v), 1)[0] for v in value]
+#: -hold_jid releases a job once its predecessors ended, however they ended: afterany itself; for afterok
+#: and afternotok the core's job script checks the predecessors' exit files (afterok_dependencies=False).
+#: Grid Engine cannot wait for a start (after) and has no singleton.
+HOLD_KINDS = ("afterok", "afterany", "afternotok")
+
+
+def _depends(value: tuple, _opts) -> list[tuple[str, ...]]:
+    numbers = []
+    for kind, job_ids in dependency_groups(value).items():
+        if kind not in HOLD_KINDS:  # the core refuses what backend_info does not list; this is a guard
+            raise OptionError(f"depends: Grid Engine has no {kind!r} dependencies", keyword="depends", value=kind)
+        # -hold_jid names jobs, not tasks: a dependency on task "12.3" (or the core's "12[2]") waits for job 12
+        numbers += [re.split(r"[.\[]", v, 1)[0] for v in job_ids]
     return [("-hold_jid", ",".join(dict.fromkeys(numbers)))]
 
 

@@ -73,6 +73,7 @@ def test_cancel_before_it_starts(sge):
 
 
 def test_error_state_is_failed_with_the_reason(sge, tmp_path):
+    cc.set_option("core.check_workdir", "false")  # the core would refuse the missing workdir at submit
     j = job("echo never", workdir=str(tmp_path / "missing")).submit()
     try:
         j.wait(timeout=TIMEOUT)
@@ -131,8 +132,11 @@ def test_users_own_script_with_its_directives(sge, tmp_path):
     script = tmp_path / "mine.py"
     script.write_text("#!/usr/bin/env python3\n#$ -N from_script\nimport os\nprint('py', os.environ['JOB_NAME'])\n")
     j = cc.submit_file(script, backend="sge")
+    assert j.name == "from_script"  # the script's own directives stand, and the core reads them
     assert j.wait(timeout=TIMEOUT) is True
-    assert j.stdout == "py mine\n"  # the core names the job after the file; the command line wins
+    assert j.stdout == "py from_script\n"
+    named = cc.submit_file(script, backend="sge", name="given")  # a keyword the caller gives wins
+    assert named.get(timeout=TIMEOUT) == "py given\n"
 
 
 def _square(x):

@@ -55,6 +55,8 @@ def test_every_job_runs_under_bash_where_it_was_submitted():
     ({"outfile": "/tmp/o.txt"}, [("-o", "/tmp/o.txt")]),
     ({"errfile": "/tmp/a:b.err"}, [("-e", ":/tmp/a:b.err")]),
     ({"depends": ["12", "13.2", "14[3]", "12"]}, [("-hold_jid", "12,13,14")]),
+    # -hold_jid waits for any end; the core's script checks afterok and afternotok outcomes
+    ({"depends": "afterany:12,afternotok:13,afterok:14"}, [("-hold_jid", "12,13,14")]),
     ({"export": "ALL"}, [("-V",)]),
     ({"export": "NONE"}, []),
     ({"export": {"A": "1", "B": "x y"}}, [("-v", "A=1"), ("-v", "B=x y")]),
@@ -131,3 +133,11 @@ def test_job_name_rules():
     assert render.job_name("ok-name_1.2") == "ok-name_1.2"
     assert render.job_name("tab\there") == "tab_here"
     assert render.job_name("") == "job"
+
+
+@pytest.mark.parametrize("depends", ["after:12", "singleton"])
+def test_no_start_or_singleton_dependencies(depends):
+    """The core refuses them at submit (backend_info does not list them); the renderer refuses them too."""
+    with pytest.raises(OptionError, match=depends.split(":")[0]) as err:
+        words(depends=depends)
+    assert err.value.keyword == "depends"

@@ -12,7 +12,7 @@ from typing import Any, Mapping, Optional, Sequence
 from cluster_core import hookimpl
 from cluster_core.records import BackendInfo, Detection, QueueJob
 
-from . import calls, parse, render
+from . import calls, directives, parse, render
 
 INFO = BackendInfo(
     name="slurm",
@@ -21,6 +21,7 @@ INFO = BackendInfo(
     directive_escapes_backslash=True,  # sbatch reads "\" as an escape even inside single quotes
     supports_arrays=True,
     task_id_variable="SLURM_ARRAY_TASK_ID",
+    dependency_kinds={"afterok", "afterany", "afternotok", "after", "singleton"},
     poll_interval=2.0,
     priority=100,
     distribution="cluster-slurm",
@@ -78,3 +79,8 @@ def refine_failure(record: QueueJob, stderr: str) -> Optional[QueueJob]:
     """Slurm without cgroups kills a job over its memory through OverMemoryKill and reports it FAILED
     (signal 9); slurmstepd says why in the job's stderr."""
     return parse.refine_oom(record, stderr)
+
+
+@hookimpl
+def parse_directives(text: str) -> Mapping[str, Any]:
+    return directives.parse_directives(text)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from cluster_core.errors import OptionError
-from cluster_core.options import describe, format_time, render_with
+from cluster_core.options import dependency_groups, describe, format_time, render_with
 
 #: Keywords the core handles itself; they never become sbatch arguments.
 SKIP = ("modules", "jobdir")
@@ -35,9 +35,12 @@ def _path(keyword: str, flag: str):
     return render
 
 
-def _depends(value: tuple[str, ...], _opts) -> list[tuple[str, ...]]:
+def _depends(value: tuple, _opts) -> list[tuple[str, ...]]:
+    """Every type Slurm has, by its own name: afterok:1:2,afterany:3,singleton (a comma: all must hold)."""
+    parts = [kind if kind == "singleton" else f"{kind}:" + ":".join(ids)
+             for kind, ids in dependency_groups(value).items()]
     # Without kill-on-invalid-dep a job whose parent failed pends forever (DependencyNeverSatisfied)
-    return [("--dependency=afterok:" + ":".join(value),), ("--kill-on-invalid-dep=yes",)]
+    return [("--dependency=" + ",".join(parts),), ("--kill-on-invalid-dep=yes",)]
 
 
 def _export(value: tuple[str, ...], _opts) -> list[tuple[str, ...]]:

@@ -40,7 +40,7 @@ from cluster_core.records import QueueJob
 from . import ids, parse
 from .dialect import PBSPRO, TORQUE
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("cluster_core.torque")  # shown by `cluster -v`, with the core's
 
 BACKEND = "torque"  # commands are looked up in $CLUSTER_TORQUE_BIN / torque.bin_dir before PATH
 SUBMIT_TIMEOUT = 60.0

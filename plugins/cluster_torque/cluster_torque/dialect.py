@@ -20,7 +20,7 @@ import attrs
 
 from cluster_core.errors import ConfigError, SchedulerError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("cluster_core.torque")  # shown by `cluster -v`, with the core's
 
 TORQUE = "torque"
 PBSPRO = "pbspro"

@@ -12,9 +12,9 @@ from cluster_core import hookimpl
 from cluster_core.errors import SubmitError
 from cluster_core.records import BackendInfo, Detection, QueueJob
 
-from . import client, dialect, ids, render
+from . import client, dialect, directives, ids, render
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("cluster_core.torque")  # shown by `cluster -v`, with the core's
 
 ENV_ALLOW_ROOT = "CLUSTER_TORQUE_ALLOW_ROOT"
 DETECT_TIMEOUT = 3.0
@@ -31,6 +31,7 @@ def backend_info() -> BackendInfo:
         supports_arrays=True,
         min_array_size=2,  # PBS Pro refuses a one-task array (-J needs a range)
         task_id_variable="PBS_ARRAYID PBS_ARRAY_INDEX",
+        dependency_kinds={"afterok", "afterany", "afternotok", "after"},  # -W depend=...; no singleton
         poll_interval=2.0,
         priority=90,
         distribution="cluster-torque",
@@ -121,3 +122,8 @@ def cancel(job_ids: Sequence[str]) -> bool:
     if not job_ids:
         return True
     return client.cancel(job_ids)
+
+
+@hookimpl
+def parse_directives(text: str) -> Mapping[str, Any]:
+    return directives.parse_directives(text)

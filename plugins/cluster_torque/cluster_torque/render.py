@@ -22,12 +22,12 @@ import re
 from typing import Any, Callable, Mapping, Optional
 
 from cluster_core.errors import OptionError
-from cluster_core.options import describe, render_with
+from cluster_core.options import dependency_groups, describe, render_with
 
 from . import ids
 from .dialect import PBSPRO, TORQUE
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("cluster_core.torque")  # shown by `cluster -v`, with the core's
 
 BACKEND = "torque"
 RESOURCE_KEYS = ("nodes", "cores", "tasks", "tasks_per_node", "gpus", "features", "mem", "mem_per_cpu",
@@ -122,17 +122,28 @@ def workdir(value: str) -> list[tuple[str, ...]]:
     return [("-d", value)]
 
 
-def depend(job_ids: tuple, dialect: str) -> str:
-    """``afterok`` on every id; Torque wants ``afterokarray`` for an array parent (``1[].srv``)."""
-    plain, arrays = [], []
-    for text in job_ids:
-        jid = ids.try_parse(text)
-        (arrays if (dialect == TORQUE and jid is not None and jid.is_array_parent) else plain).append(text)
+#: PBS's names of the core's dependency types (``after``: once started); Torque wants its own names for an
+#: array parent (``1[].srv``): afterokarray and so on. Neither has Slurm's singleton.
+DEPEND_TYPES = {"afterok": "afterok", "afterany": "afterany", "afternotok": "afternotok", "after": "after"}
+TORQUE_ARRAY_TYPES = {"afterok": "afterokarray", "afterany": "afteranyarray", "afternotok": "afternotokarray",
+                      "after": "afterstartarray"}
+
+
+def depend(value: tuple, dialect: str) -> str:
+    """``-W depend=afterok:1.srv:2.srv,afterany:3.srv``: one type after another, all must hold."""
     parts = []
-    if plain:
-        parts.append("afterok:" + ":".join(plain))
-    if arrays:
-        parts.append("afterokarray:" + ":".join(arrays))
+    for kind, job_ids in dependency_groups(value).items():
+        if kind not in DEPEND_TYPES:  # the core refuses what backend_info does not list; this is a guard
+            raise OptionError(f"depends: {describe(kind)} dependencies: PBS has none", keyword="depends",
+                              value=kind)
+        plain, arrays = [], []
+        for text in job_ids:
+            jid = ids.try_parse(text)
+            (arrays if (dialect == TORQUE and jid is not None and jid.is_array_parent) else plain).append(text)
+        if plain:
+            parts.append(f"{DEPEND_TYPES[kind]}:" + ":".join(plain))
+        if arrays:
+            parts.append(f"{TORQUE_ARRAY_TYPES[kind]}:" + ":".join(arrays))
     return "depend=" + ",".join(parts)
 
 

@@ -83,6 +83,11 @@ def test_pbspro_feature_with_value_and_bad_features():
     ({"depends": ["3.vm", "4.vm"]}, [("-W", "depend=afterok:3.vm:4.vm")], None),
     ({"depends": ["3.vm", "1[].vm"]}, [("-W", "depend=afterok:3.vm,afterokarray:1[].vm")],
      [("-W", "depend=afterok:3.vm:1[].vm")]),
+    ({"depends": "afterany:3.vm,afternotok:4.vm,after:5.vm"},
+     [("-W", "depend=afterany:3.vm,afternotok:4.vm,after:5.vm")], None),
+    ({"depends": ["afternotok:1[].vm", "afterany:1[].vm:2.vm", "after:1[].vm"]},
+     [("-W", "depend=afternotokarray:1[].vm,afterany:2.vm,afteranyarray:1[].vm,afterstartarray:1[].vm")],
+     [("-W", "depend=afternotok:1[].vm,afterany:1[].vm:2.vm,after:1[].vm")]),
     ({"array": "0-3"}, [("-t", "0-3")], [("-J", "0-3")]),
     ({"array": "0-9%2"}, [("-t", "0-9%2")], [("-J", "0-9%2")]),
     ({"array": 4}, [("-t", "0-3")], [("-J", "0-3")]),
@@ -113,10 +118,12 @@ def test_keyword(kwargs, torque, pbspro):
     assert without_resources(PBSPRO, **kwargs) == (torque if pbspro is None else pbspro)
 
 
-def test_skipped_keywords_are_logged_at_debug(caplog):
-    with caplog.at_level(logging.DEBUG, logger="cluster_core.options"):
+def test_keywords_the_backend_cannot_honour_are_named(caplog):
+    from cluster_core import options
+    options._warned.clear()  # once per process and keyword
+    with caplog.at_level(logging.WARNING, logger="cluster_core.options"):
         r(PBSPRO, workdir="/w", licenses="x")
-    assert "no option 'workdir'" in caplog.text and "no option 'licenses'" in caplog.text
+    assert "licenses=('x',): backend" in caplog.text and "cannot honour it" in caplog.text
 
 
 @pytest.mark.parametrize("kwargs, keyword", [
@@ -212,7 +219,7 @@ def test_metacharacters_survive_the_directive_line(dialect):
 def test_torque_and_backslashes_in_paths(caplog):
     """Torque 6.1.3 drops a backslash from -d (the job then fails, exit -2) and cannot deliver output to
     a path with one (seen on the real server, fixtures/torque/real/odd_workdir.out)."""
-    caplog.set_level(logging.INFO, logger="cluster_torque")
+    caplog.set_level(logging.INFO, logger="cluster_core.torque")
     assert r(TORQUE, workdir="/tmp/b\\sl") == []
     assert "drops backslashes" in caplog.text
     with pytest.raises(OptionError, match="outfile=.*backslash"):
@@ -242,3 +249,11 @@ def test_full_job_in_each_dialect():
         ("-N", "fit"), ("-q", "batch"), ("-A", "p1"), ("-W", "depend=afterok:3.vm"), ("-J", "0-9%2"),
         ("-V",), ("-M", "me@example.org"), ("-m", "e"), ("-p", "-5"), ("-h",), ("-o", "/j/o"),
         ("-e", "/j/e")]
+
+
+@pytest.mark.parametrize("dialect", [TORQUE, PBSPRO])
+def test_no_singleton(dialect):
+    """The core refuses it at submit (backend_info lists no singleton); the renderer refuses it too."""
+    with pytest.raises(OptionError, match="singleton") as err:
+        r(dialect, depends="singleton")
+    assert err.value.keyword == "depends"
