@@ -34,8 +34,9 @@ from .options import CORE_KEYWORDS, array_indices, check_arguments, directive_li
 from .queue import tracker
 from .records import DEPENDENCY_KINDS, FunctionCall, QueueJob, State
 from .registry import JobRecord
-from .script import (FILE_RE, JobFiles, Script, TaskSpec, atomic_write, expand_path, function_command, is_job_file,
-                     job_files, payload_for, read_exit_file, render_script, safe_name, write_script)
+from .script import (FILE_RE, JobFiles, Script, TaskSpec, atomic_write, expand_path, function_command, has_patterns,
+                     is_job_file, job_files, payload_for, read_exit_file, render_script, runtime_path, safe_name,
+                     write_script)
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +215,10 @@ class Task(_Outcome):
         self.files = job.files.for_task(index) if job.files is not None else None
         self.outfile = self.files.out if self.files is not None else None
         self.errfile = self.files.err if self.files is not None else None
+        for attr in ("outfile", "errfile"):  # the array's path with placeholders, filled in for this task
+            pattern = str(getattr(job, attr) or "")
+            if pattern and has_patterns(pattern) and job.id:
+                setattr(self, attr, Path(expand_path(pattern, job.id, job.name, _USER, job.id, index)))
         self.is_function = job.is_function
         self.name = f"{job.name}[{index}]"
         self._backend_name = job._backend_name
@@ -333,6 +338,8 @@ class Job(_Outcome):
                                                              self.files.err)).absolute()
         self.options["outfile"], self.options["errfile"] = str(self.outfile), str(self.errfile)
         self.scriptfile: Optional[Path] = self.files.script
+        # output paths with placeholders (%j %x %u %A %a): the script fills them in where the job runs
+        self._patterns = {a: str(getattr(self, a)) for a in ("outfile", "errfile") if has_patterns(str(getattr(self, a)))}
         self._reset()
         self.written = False
 
@@ -421,7 +428,34 @@ class Job(_Outcome):
                                       modules=options.get("modules", ()), umask=_umask())
         if not backend.info.afterok_dependencies:  # the scheduler releases on any end: check the outcome here
             common["requires"] = _required_outcomes(self._depends, backend.name)
+        if self._patterns:
+            common["outputs"] = self._runtime_outputs(backend)
         return options, command, common
+
+    def _runtime_outputs(self, backend: plugins.Backend) -> tuple[str, str]:
+        """The output paths as shell words the script expands (placeholders in them); an OptionError for
+        a placeholder this backend cannot fill in, or a directory that does not exist."""
+        info = backend.info
+        array = self.indices is not None
+        native = array and self.native_array
+        words = []
+        for attr in ("outfile", "errfile"):
+            pattern = self._patterns.get(attr) or str(getattr(self, attr))
+            folder = os.path.dirname(pattern)
+            if not has_patterns(folder) and not os.path.isdir(folder):
+                raise OptionError(f"{attr}={pattern!r}: its directory does not exist", keyword=attr)
+            if array and "%j" in pattern.replace("%%", ""):
+                raise OptionError(f"{attr}={pattern!r}: %j in an array's output path would name each task's own "
+                                  "job id; use %A (the array's id) and %a (the task index)", keyword=attr)
+            try:
+                words.append(runtime_path(pattern, self.name, _USER, info.job_id_variable,
+                                          info.array_id_variable if native else None,
+                                          "$CLUSTER_TASK_ID" if array else None))
+            except ValueError as exc:
+                raise OptionError(f"{attr}={pattern!r}: {exc} on {backend.name}"
+                                  + (" (an array that runs one job per task, or no array id variable)" if array
+                                     else ""), keyword=attr) from None
+        return words[0], words[1]
 
     def _directives(self, options: Mapping[str, Any]) -> list[str]:
         backend = self.backend
@@ -430,6 +464,8 @@ class Job(_Outcome):
 
     def _submit_options(self) -> dict[str, Any]:
         options = {k: v for k, v in self.options.items() if k not in CORE_KEYWORDS}
+        if self._patterns:  # the scheduler writes to the job's own files; the script moves to the real ones
+            options.update(outfile=str(self.files.out), errfile=str(self.files.err))
         if self._depends:
             _check_dependency_kinds(self._depends, self.backend)  # before any parent is submitted
             pairs = []
@@ -447,6 +483,9 @@ class Job(_Outcome):
     def _new_record(self, kind: str, job_id: str, options: Mapping[str, Any], *, indices: Sequence[int] = (),
                     task_ids: Sequence[str] = ()) -> JobRecord:
         options = {**options, **{k: v for k, v in self.options.items() if k in CORE_KEYWORDS}}
+        if self._patterns and kind == "job":  # the id is known now: the paths the job writes
+            for attr, pattern in self._patterns.items():
+                setattr(self, attr, Path(expand_path(pattern, job_id, self.name, _USER)))
         return JobRecord(
             backend=self.backend.name, id=job_id, kind=kind, name=self.name,
             jobdir=str(self.files.jobdir) if self.files else "", stem=self.files.stem if self.files else "",
@@ -757,6 +796,7 @@ class Job(_Outcome):
         job.name = record.name
         job.files = JobFiles(Path(record.jobdir), record.stem, suffix=record.suffix) if record.stem else None
         job.outfile = Path(record.outfile) if record.outfile else None
+        job._patterns = {}
         job.errfile = Path(record.errfile) if record.errfile else None
         job.scriptfile = Path(record.script) if record.script else None
         job._reset()
@@ -1333,6 +1373,7 @@ class FileJob(Job):
                          **{"name": path.stem, **keep, **options})
         self._given = given
         self._own = set(own)
+        self._patterns = {}  # submitted as it is: the scheduler fills in what the script's own paths hold
         for attr in ("outfile", "errfile"):
             if attr in own and attr not in given:
                 where = Path(os.path.expanduser(self.options.get("workdir") or os.getcwd()))

@@ -114,6 +114,9 @@ class BackendInfo:
     task_id_offset: what the scheduler's first task index is (1 for Grid Engine, which refuses task 0):
         the core's task ``i`` is submitted as scheduler task ``i + task_id_offset``, and the backend reports
         ``task_id`` in the core's numbering.
+    job_id_variable: the environment variable holding the job's own id in a running job, as the core knows
+        the id (``SLURM_JOB_ID``); with it, ``%j`` in an output path is filled in on every backend.
+    array_id_variable: the variable holding a native array's id in each of its tasks (``%A``).
     dependency_kinds: the :class:`Dependency` kinds a job may be given on this backend; a job with any
         other kind is refused at submit with an OptionError naming the kind and the backend.
     afterok_dependencies: the scheduler can hold a job until its dependencies *succeeded* (or failed).
@@ -137,6 +140,8 @@ class BackendInfo:
     poll_interval: float = 2.0
     priority: int = 10
     distribution: Optional[str] = None
+    job_id_variable: Optional[str] = None
+    array_id_variable: Optional[str] = None
 
 
 @attrs.frozen

@@ -156,6 +156,31 @@ def expand_path(pattern: str, job_id: str, name: str, user: str, array_id: Optio
     return _PATTERN_RE.sub(lambda m: values[m.group(1)], pattern)
 
 
+def runtime_path(pattern: str, name: str, user: str, job_var: Optional[str] = None,
+                 array_var: Optional[str] = None, index: Optional[str] = None) -> str:
+    """An output path with placeholders as one shell word that the job's script expands when it runs:
+    ``%x`` and ``%u`` are filled in now, ``%j`` and ``%A`` from the scheduler's variables (``job_var``,
+    ``array_var``), ``%a`` from ``index`` (a shell expression such as ``$CLUSTER_TASK_ID``). A placeholder
+    with nothing to fill it is a ValueError naming it."""
+    parts: list[str] = []
+    pos = 0
+    for m in _PATTERN_RE.finditer(pattern):
+        parts.append(shlex.quote(pattern[pos:m.start()]) if m.start() > pos else "")
+        key = m.group(1)
+        known = {"%": "%", "x": name, "u": user}
+        if key in known:
+            parts.append(shlex.quote(known[key]))
+        else:
+            source = {"j": job_var, "A": array_var, "a": index}[key]
+            if not source:
+                raise ValueError(f"%{key} cannot be filled in here")
+            parts.append(f'"${{{source}}}"' if re.fullmatch(r"\w+", source) else f'"{source}"')
+        pos = m.end()
+    if pos < len(pattern):
+        parts.append(shlex.quote(pattern[pos:]))
+    return "".join(parts) or "''"
+
+
 @attrs.frozen
 class Script:
     """A job's script file as the seed shows it (``job.submission``): its ``file``, its text ``script``
@@ -262,6 +287,7 @@ class TaskSpec:
 def render_script(command: str, *, exit_file: Optional[Path] = None, directives: Sequence[str] = (),
                   workdir: Optional[str] = None, modules: Sequence[str] = (),
                   env: Optional[Mapping[str, str]] = None, task: Optional[TaskSpec] = None,
+                  outputs: Optional[tuple[str, str]] = None,
                   requires: Sequence[Any] = (), umask: Optional[int] = None) -> str:
     """The text of a job script: shebang, scheduler directives, the exit-file preamble, then the user's
     command verbatim. Every value the library adds is quoted. With ``task``, an array task's script;
@@ -277,6 +303,8 @@ def render_script(command: str, *, exit_file: Optional[Path] = None, directives:
     else:
         raise ValueError("render_script needs exit_file or task")
     lines = ["#!/bin/bash", *directives, _PREAMBLE.format(exit_line=exit_line)]
+    if outputs is not None:  # output paths with placeholders, as shell words expanded when the job runs
+        lines.append(f"exec >{outputs[0]} 2>{outputs[1]}")
     # the scheduler starts this job once these ended, however they ended
     must_succeed = [f for r in requires for f in ([r] if isinstance(r, (str, os.PathLike)) else
                                                     r[1] if r[0] == "afterok" else [])]

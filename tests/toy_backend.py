@@ -28,7 +28,8 @@ class ToyBackend:
     def backend_info(self):
         return BackendInfo(name=self.name, description="toy backend for tests", directive_prefix="#TOY",
                            poll_interval=0.02, priority=self.priority, supports_arrays=self.arrays,
-                           task_id_variable="TOY_MISSING_VAR TOY_TASK_ID" if self.arrays else None)
+                           task_id_variable="TOY_MISSING_VAR TOY_TASK_ID" if self.arrays else None,
+                           job_id_variable="TOY_JOB_ID", array_id_variable="TOY_JOB_ID" if self.arrays else None)
 
     @hookimpl
     def max_array_size(self):
@@ -52,7 +53,7 @@ class ToyBackend:
             assert self.arrays, "the core must not send arrays to a backend without them"
             tasks = array_indices(options["array"])[0]
         for task in tasks:
-            env = dict(os.environ, TOY_TASK_ID=str(task)) if task is not None else None
+            env = dict(os.environ, TOY_JOB_ID=job_id, **({"TOY_TASK_ID": str(task)} if task is not None else {}))
             key = job_id if task is None else f"{job_id}[{task}]"
             with open(options["outfile"], "ab") as out, open(options["errfile"], "ab") as err:
                 self.procs[key] = subprocess.Popen(["/bin/bash", str(script)], stdout=out, stderr=err, env=env,

@@ -22,6 +22,7 @@ never saw the job, and finds it through the job records alone, as a second shell
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import pickle
@@ -434,6 +435,28 @@ class BackendConformance:
         shell = self.submit("echo kept", outpath=str(self.tmp / "outs"), suffix="kit")
         assert shell.get(timeout=self.timeout) == "kept\n"
         assert shell.outfile.parent == self.tmp / "outs" and ".kit." in shell.outfile.name
+
+    def test_output_path_placeholders_mean_the_same_everywhere(self):
+        """%x (name), %j (job id), %u (user), %A and %a (array id, task index) in outfile and errfile are
+        filled in on every backend (by the job's script, from the scheduler's variables), and the Job knows
+        the paths; a placeholder a backend cannot fill in is an OptionError at submit naming it."""
+        logs = self.tmp / "logs"
+        logs.mkdir()
+        job = self.submit("echo out; echo err >&2", name="ph", outfile=str(logs / "%x-%j.out"),
+                          errfile=str(logs / "%x-%j-%u.err"))
+        assert job.outfile == logs / f"ph-{job.id}.out"
+        assert job.get(timeout=self.timeout) == "out\n" and job.stderr == "err\n"
+        assert (logs / f"ph-{job.id}-{getpass.getuser()}.err").read_text() == "err\n"
+        assert cc.Job.from_id(job.id, backend=self.backend).outfile == job.outfile
+        be = cc.get_backend(self.backend)
+        array = cc.Job('echo "t$CLUSTER_TASK_ID"', backend=self.backend, array="0-1", name="pa",
+                       outfile=str(logs / "%x-%A_%a.out"), **self.job_options)
+        if not (be.info.supports_arrays and be.info.array_id_variable):
+            with pytest.raises(cc.OptionError, match="%A cannot be filled in"):
+                array.submit()
+            return
+        assert cc.get(array.submit(), timeout=self.timeout) == ["t0\n", "t1\n"]
+        assert [t.outfile for t in array.tasks] == [logs / f"pa-{array.id}_{i}.out" for i in range(2)]
 
     def test_a_users_script_keeps_its_own_directives(self):
         """A user's own script is submitted as it is: its directives (written in the scheduler's own syntax)

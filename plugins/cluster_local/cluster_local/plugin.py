@@ -14,7 +14,7 @@ from . import control
 
 _STATES = {"PENDING": State.PENDING, "HELD": State.HELD, "RUNNING": State.RUNNING,
            "COMPLETED": State.COMPLETED, "FAILED": State.FAILED, "CANCELLED": State.CANCELLED,
-           "TIMEOUT": State.TIMEOUT, "UNKNOWN": State.UNKNOWN}
+           "TIMEOUT": State.TIMEOUT, "OUT_OF_MEMORY": State.OUT_OF_MEMORY, "UNKNOWN": State.UNKNOWN}
 
 
 @hookimpl
@@ -22,7 +22,7 @@ def backend_info() -> BackendInfo:
     return BackendInfo(name="local", description="runs jobs on this machine under a per-user runner daemon",
                        directive_prefix=None, supports_arrays=False, poll_interval=0.05, priority=0,
                        dependency_kinds={"afterok", "afterany", "afternotok", "after", "singleton"},
-                       distribution="cluster-local")
+                       job_id_variable="CLUSTER_JOB_ID", distribution="cluster-local")
 
 
 @hookimpl

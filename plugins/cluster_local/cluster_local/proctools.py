@@ -149,6 +149,17 @@ def job_of(pid: int, key: str) -> Optional[int]:
         return None
 
 
+def resident(procs: Iterable[psutil.Process]) -> int:
+    """Bytes of resident memory the processes hold together (those gone meanwhile count nothing)."""
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            pass
+    return total
+
+
 def unique(procs: Iterable[psutil.Process]) -> list[psutil.Process]:
     return list({p.pid: p for p in procs}.values())
 

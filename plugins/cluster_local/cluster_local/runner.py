@@ -33,7 +33,7 @@ from cluster_core.options import format_time
 
 from . import proctools
 from .control import LOST_REASON, _user, ended_by_exit_file, private_dir, request, socket_path
-from .store import (CANCELLED, COMPLETED, DB_NAME, FAILED, FINISHED, HELD, LOW_SPACE, MARKER, PENDING,
+from .store import (CANCELLED, COMPLETED, DB_NAME, FAILED, FINISHED, HELD, LOW_SPACE, MARKER, OUT_OF_MEMORY, PENDING,
                     RUNNING, TIMEOUT, UNKNOWN, chunks, damaged, file_id, free_space, idle_timeout, kill_grace,
                     memory_limit, open_db, placeholders, problem, set_aside, state_key, threads_limit,
                     transaction, worker_jobs)
@@ -43,6 +43,9 @@ log = logging.getLogger("cluster_core.local.runner")
 PR_SET_CHILD_SUBREAPER = 36
 MAX_CLIENTS = 256  # client connections kept open at once (each submitting process keeps one)
 KEEP_FINISHED = 7 * 86400  # seconds a finished job stays in the database
+# How often the memory of jobs with a mem limit is read: the resident memory of every process of the job
+# (its tree and session) added up, as Slurm's OverMemoryKill samples it; no cgroups are needed.
+MEMORY_POLL = 0.5
 FIRST_PAUSE, MAX_PAUSE = 0.05, 5.0  # seconds between tries while the database cannot be used: doubling
 _BAD = frozenset(FINISHED) - {COMPLETED}
 
@@ -166,6 +169,7 @@ class Runner:
         self.memory = _setting(memory_limit, 1 << 40)
         self.idle = _setting(idle_timeout, 60.0)
         self.grace = _setting(kill_grace, 3.0)
+        self.memory_checked = 0.0  # monotonic time of the last look at the jobs' memory
         self.running: dict[int, _Run] = {}
         self.by_pid: dict[int, _Run] = {}
         self.pending: dict[int, _Wait] = {}  # in id order: FIFO
@@ -454,6 +458,8 @@ class Runner:
                 due.append(run.deadline)
             if run.pidfd is None and not run.own:
                 due.append(now + 1.0)  # adopted without a pidfd: look again in a second
+            if run.mem and run.kill_state is None:
+                due.append(self.memory_checked + MEMORY_POLL)
         if not self.running and self.idle_since is not None and not self.updates:
             due.append(self.idle_since + self.idle)
         return max(0.0, min(due) - now) if due else None
@@ -692,6 +698,18 @@ class Runner:
         else:
             proctools.send(run.victims, signal.SIGKILL, run.pid)
 
+    def _check_memory(self) -> None:
+        """Kill a job whose processes hold more resident memory than its ``mem`` (it ends OUT_OF_MEMORY)."""
+        limited = [run for run in self.running.values() if run.mem and run.kill_state is None and not run.discard]
+        if not limited:
+            return
+        marks = proctools.marked(self.key, self._sessions(limited))
+        for run in limited:
+            used = proctools.resident(self._victims(run, marks))
+            if used > run.mem * 1024 * 1024:
+                self._kill(run, OUT_OF_MEMORY, f"memory limit of {run.mem} MB exceeded ({used >> 20} MB resident)",
+                           marks)
+
     def _victims(self, run: _Run, marks: Optional[dict] = None) -> list:
         """Every live process of a job: its tree, its session, and whatever carries its marker (a double
         fork leaves the first two; ``marks`` is proctools.marked's answer, when asked for several jobs)."""
@@ -717,6 +735,9 @@ class Runner:
             run.kill_at = None
             run.victims = proctools.unique(proctools.alive(run.victims) + self._victims(run, marks))
             proctools.send(run.victims, signal.SIGKILL, run.pid)
+        if now >= self.memory_checked + MEMORY_POLL:
+            self.memory_checked = now
+            self._check_memory()
         for run in list(self.running.values()):
             if run.kill_at is not None:
                 continue

@@ -601,3 +601,16 @@ def test_pokes_on_connections_dropped_in_the_same_wakeup(local, runner_pid):
     finally:
         for conn in kept:
             conn.close()
+
+
+def test_memory_limit_is_enforced(local):
+    """A job's mem is enforced, not only booked: one that holds more resident memory ends out_of_memory
+    (the runner adds up the resident memory of its processes twice a second, as Slurm's OverMemoryKill)."""
+    import cluster_core as cc
+    from cluster_core import State
+    hog = cc.submit("python3 -c 'import time; x = bytearray(400 * 1024 * 1024); time.sleep(60)'", mem="100M",
+                    backend="local")
+    assert hog.wait(timeout=60) is False
+    assert hog.state is State.OUT_OF_MEMORY and "memory limit of 100 MB exceeded" in hog.record.reason
+    fits = cc.submit("python3 -c 'x = bytearray(20 * 1024 * 1024)'", mem="200M", backend="local")
+    assert fits.wait(timeout=60) is True

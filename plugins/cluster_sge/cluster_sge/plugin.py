@@ -31,6 +31,8 @@ def _info() -> BackendInfo:
         dependency_kinds={"afterok", "afterany", "afternotok"},  # no start (after), no singleton
         afterok_dependencies=False,
         task_id_variable="SGE_TASK_ID",
+        job_id_variable="JOB_ID",
+        array_id_variable="JOB_ID",  # a task's JOB_ID is its array's
         poll_interval=2.0,
         priority=90,
         distribution="cluster-sge",

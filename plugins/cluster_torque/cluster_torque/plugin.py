@@ -31,6 +31,7 @@ def backend_info() -> BackendInfo:
         supports_arrays=True,
         min_array_size=2,  # PBS Pro refuses a one-task array (-J needs a range)
         task_id_variable="PBS_ARRAYID PBS_ARRAY_INDEX",
+        job_id_variable="PBS_JOBID",  # no array id variable on Torque: %A is refused there
         dependency_kinds={"afterok", "afterany", "afternotok", "after"},  # -W depend=...; no singleton
         poll_interval=2.0,
         priority=90,
