@@ -229,6 +229,8 @@ def set_option(section: str, key: Any = None, value: Any = None) -> None:
     section_name, option = _split(name)
     if value is not None and section_name == "core":
         _check_core_value(option, value)
+    elif value is not None:
+        _check_section_key(section_name, option)
     with _lock:
         parser = _copy(_read())
         if value is None:
@@ -242,6 +244,29 @@ def set_option(section: str, key: Any = None, value: Any = None) -> None:
                 parser.add_section(section_name)
             parser.set(section_name, option, text)
         _write(parser)
+
+
+def _check_section_key(section: str, option: str) -> None:
+    """A setting outside ``core``: ``commands.<program>``, or a key of an installed backend's section (which
+    it lists through its settings hook); an unknown section or key is a ConfigError with the closest name."""
+    import difflib
+
+    from . import plugins
+    if section == "commands":
+        return
+    names = plugins.backend_names()
+    if section not in names:
+        sections = ["core", "commands", *names]
+        close = difflib.get_close_matches(section, sections, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"{section}.{option}: no settings section {section!r} (sections: {', '.join(sections)})"
+                          f"{hint}")
+    known = plugins.get_backend(section).settings()
+    if known is not None and option not in known:
+        close = difflib.get_close_matches(option, list(known), n=1)
+        hint = f"; did you mean {section}.{close[0]}?" if close else ""
+        raise ConfigError(f"{section}.{option}: the {section} backend has no such setting (it has: "
+                          f"{', '.join(sorted(known))}){hint}")
 
 
 def _check_core_value(option: str, value: Any) -> None:

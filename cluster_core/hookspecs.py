@@ -140,6 +140,13 @@ def parse_task_id(job_id: str) -> Optional[tuple[str, int]]:
 
 
 @hookspec(firstresult=True)
+def settings() -> Mapping[str, str]:
+    """Optional: the backend's own config settings, ``name -> what it does``, in the section named after the
+    backend (``local.threads``). ``<backend>.bin_dir`` is always known. With it, ``cluster config set`` refuses
+    a name the backend does not have and suggests the closest; without it, any name is taken."""
+
+
+@hookspec(firstresult=True)
 def parse_directives(text: str) -> Optional[Mapping[str, Any]]:
     """Optional: the job keywords a user's own script asks for in this scheduler's directives (``#SBATCH
     -c 2 -o logs/%x-%j.out`` gives ``{"cores": "2", "outfile": "logs/%x-%j.out"}``), values as written.

@@ -92,7 +92,8 @@ class Backend:
         self._callers = {spec: pm.subset_hook_caller(spec, remove_plugins=others)
                          for spec in ("backend_info", "detect", "render_options", "submit",
                                       "parse_queue", "cancel", "max_array_size",
-                                      "refine_failure", "task_id", "parse_task_id", "parse_directives")}
+                                      "refine_failure", "task_id", "parse_task_id", "parse_directives",
+                                      "settings")}
         self._info: Optional[BackendInfo] = None
         self._max_array: Optional[tuple] = None
 
@@ -149,6 +150,12 @@ class Backend:
         if not self._callers["refine_failure"].get_hookimpls():
             return record
         return self._call("refine_failure", record=record, stderr=stderr) or record
+
+    def settings(self) -> Optional[dict[str, str]]:
+        """The backend's own settings (name -> help), None when it does not say."""
+        if not self._callers["settings"].get_hookimpls():
+            return None
+        return {"bin_dir": "the directory of the scheduler's commands", **dict(self._call("settings") or {})}
 
     @property
     def reads_directives(self) -> bool:

@@ -72,6 +72,10 @@ def test_config_checked_where_given(env):  # noqa: F811
     cluster(env, "config", "unset", "core.backend")
     assert cluster(env, "config", "get", "core.backend", ok=False).returncode == 1
     assert cluster(env, "config", "unset", ok=False).returncode == 2
+    assert "did you mean local.threads" in cluster(env, "config", "set", "local.threds", "2", ok=False).stderr
+    assert "did you mean 'local'" in cluster(env, "config", "set", "lcoal.threads", "2", ok=False).stderr
+    for fine in (("local.threads", "2"), ("slurm.bin_dir", "/opt/slurm/bin"), ("commands.sbatch", "/x/sbatch")):
+        cluster(env, "config", "set", *fine)
 
 
 # --- the library ------------------------------------------------------------------------------------

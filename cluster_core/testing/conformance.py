@@ -458,6 +458,17 @@ class BackendConformance:
         assert cc.get(array.submit(), timeout=self.timeout) == ["t0\n", "t1\n"]
         assert [t.outfile for t in array.tasks] == [logs / f"pa-{array.id}_{i}.out" for i in range(2)]
 
+    def test_cli_takes_sbatchs_flags(self):
+        """`cluster submit` takes sbatch's short flags on every backend, placeholders in -o included."""
+        logs = self.tmp / "cli-logs"
+        logs.mkdir()
+        proc = self.cli("submit", "--backend", self.backend, "--json", "-J", "kitflags", "-c", "1", "-t", "10",
+                        "-o", str(logs / "%x-%j.out"), *self.keyword_args(), "--", "echo", "flags")
+        info = json.loads(proc.stdout)
+        assert info["outfile"] == str(logs / f"kitflags-{info['id']}.out")
+        self.cli("wait", "--backend", self.backend, info["id"])
+        assert (logs / f"kitflags-{info['id']}.out").read_text() == "flags\n"
+
     def test_a_users_script_keeps_its_own_directives(self):
         """A user's own script is submitted as it is: its directives (written in the scheduler's own syntax)
         stand, and the core reads them, so the Job knows its name, cores and output files."""

@@ -63,3 +63,10 @@ def parse_queue(job_ids: Optional[Sequence[str]], user: Optional[str],
 def cancel(job_ids: Sequence[str]) -> bool:
     control.cancel(job_ids)
     return True
+
+
+@hookimpl
+def settings() -> Mapping[str, str]:
+    return {"threads": "cores the runner hands out at once (default: every CPU; $CLUSTER_LOCAL_THREADS)",
+            "memory": "memory the runner hands out at once, e.g. 16G (default: the machine's; $CLUSTER_LOCAL_MEMORY)",
+            "worker_jobs": "function jobs a warm worker runs before it is replaced (0: no warm workers)"}

@@ -103,3 +103,12 @@ def refine_failure(record: QueueJob, stderr: str) -> Optional[QueueJob]:
 @hookimpl
 def parse_directives(text: str) -> Mapping[str, Any]:
     return directives.parse_directives(text)
+
+
+@hookimpl
+def settings() -> Mapping[str, str]:
+    return {"pe": "the parallel environment giving a job several slots on one host (default smp)",
+            "memory_resource": "the complex memory is requested with (default h_vmem)",
+            "gpu_resource": "the complex GPUs are requested with (default gpu)",
+            "account_flag": "-P (charge a project, the default) or -A (label the accounting record)",
+            "verify": "qsub's -w level (default e: refuse a job no queue could run)"}

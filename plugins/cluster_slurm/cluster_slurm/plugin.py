@@ -86,3 +86,8 @@ def refine_failure(record: QueueJob, stderr: str) -> Optional[QueueJob]:
 @hookimpl
 def parse_directives(text: str) -> Mapping[str, Any]:
     return directives.parse_directives(text)
+
+
+@hookimpl
+def settings() -> Mapping[str, str]:
+    return {}  # only slurm.bin_dir (and commands.<program>)

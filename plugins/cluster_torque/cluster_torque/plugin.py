@@ -128,3 +128,9 @@ def cancel(job_ids: Sequence[str]) -> bool:
 @hookimpl
 def parse_directives(text: str) -> Mapping[str, Any]:
     return directives.parse_directives(text)
+
+
+@hookimpl
+def settings() -> Mapping[str, str]:
+    return {"dialect": "torque or pbspro, when qstat --version cannot tell",
+            "allow_root": "true to submit as root (Torque refuses it, OpenPBS mishandles root jobs)"}
