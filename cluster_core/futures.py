@@ -37,7 +37,7 @@ from .job import Job, _Outcome, _single, find_jobs
 from .job import cancel as cancel_jobs
 from .job import map as map_jobs
 from .options import check_arguments
-from .queue import _progress_wanted, _show_progress, next_pause, outage_limit, tracker
+from .queue import Outage, _progress_wanted, _show_progress, next_pause, tracker
 from .records import State
 
 log = logging.getLogger(__name__)
@@ -456,7 +456,7 @@ class _Watch:
         self.show = _progress_wanted(progress)
         self.polled = False
         self.left: Optional[int] = None
-        self.outage: dict[str, float] = {}
+        self.outage: dict[str, Outage] = {}
 
     def ended(self, item: _Outcome) -> bool:
         return all(tracker(name).is_done(key) for name, key in self.keys[id(item)])
@@ -475,13 +475,13 @@ class _Watch:
     def poll(self) -> None:
         for name in self.backends:
             track = tracker(name)
+            outage = self.outage.setdefault(name, Outage(name))
             try:
-                track.refresh(force=not self.polled)
+                track.refresh()  # never two queries closer than the poll interval
             except SchedulerError as exc:
-                self._outage(name, exc)
+                outage.failed(exc)
             else:
-                if name in self.outage:
-                    log.warning("%s answers again after %.0f s", name, time.monotonic() - self.outage.pop(name))
+                outage.answered()
             _run_callbacks(name)
         self.polled = True
         left = sum(1 for u in self.units if not u._tracker().is_done(u._track_key))
@@ -491,19 +491,6 @@ class _Watch:
         self.left = left
         if self.show:
             _show_progress(_Records(self.units), list(range(len(self.units))), left, elapsed)
-
-    def _outage(self, name: str, exc: SchedulerError) -> None:
-        if not exc.transient:
-            raise exc
-        now = time.monotonic()
-        began = self.outage.setdefault(name, now)
-        limit = outage_limit()
-        if now - began >= limit:
-            raise SchedulerError(f"{name} could not be asked about the jobs for {now - began:.0f} s "
-                                 f"(core.outage_limit={limit:g}); the jobs may go on running. Last error: {exc}",
-                                 command=exc.command, returncode=exc.returncode, output=exc.output) from None
-        log.warning("%s cannot be asked about the jobs (%s); still waiting (%.0f of %g s)", name,
-                    str(exc).splitlines()[0], now - began, limit)
 
     def close(self) -> None:
         if self.show and self.polled:
@@ -601,7 +588,7 @@ class _LoopPoller:
 
     async def _run(self) -> None:
         start = time.monotonic()
-        outage: Optional[float] = None
+        outage = Outage(self.backend)
         try:
             while True:
                 self._prune()
@@ -612,22 +599,9 @@ class _LoopPoller:
                 try:  # never forced: however often awaits come and go, one query per interval at most
                     await self.loop.run_in_executor(None, track.refresh)
                 except SchedulerError as exc:
-                    now = time.monotonic()
-                    if not exc.transient:
-                        raise
-                    outage = now if outage is None else outage
-                    limit = outage_limit()
-                    if now - outage >= limit:
-                        raise SchedulerError(f"{self.backend} could not be asked about the jobs for "
-                                             f"{now - outage:.0f} s (core.outage_limit={limit:g}); the jobs may "
-                                             f"go on running. Last error: {exc}", command=exc.command,
-                                             returncode=exc.returncode, output=exc.output) from None
-                    log.warning("%s cannot be asked about the jobs (%s); still waiting (%.0f of %g s)",
-                                self.backend, str(exc).splitlines()[0], now - outage, limit)
+                    outage.failed(exc)
                 else:
-                    if outage is not None:
-                        log.warning("%s answers again after %.0f s", self.backend, time.monotonic() - outage)
-                        outage = None
+                    outage.answered()
                 progressed = self._resolve(track)
                 _run_callbacks(self.backend)
                 if not self.waiting:

@@ -77,6 +77,38 @@ class _Tracked:
     cancel_requested: bool = False
 
 
+class Outage:
+    """A scheduler that cannot be asked, as one waiter rides it out: ``failed(exc)`` for each failed query
+    (it raises the error when it is not transient, or once it has lasted ``core.outage_limit`` seconds,
+    else warns), ``answered()`` when a query works again."""
+
+    def __init__(self, backend_name: str):
+        self.backend_name = backend_name
+        self.start: Optional[float] = None
+        self.limit = 0.0
+
+    def failed(self, exc: SchedulerError) -> None:
+        now = time.monotonic()
+        if not exc.transient:
+            raise exc
+        if self.start is None:
+            self.start, self.limit = now, outage_limit()
+        if now - self.start >= self.limit:
+            raise SchedulerError(f"{self.backend_name} could not be asked about the jobs for {now - self.start:.0f} s "
+                                 f"(core.outage_limit={self.limit:g}); the jobs may go on running. Last error: "
+                                 f"{exc}", command=exc.command, returncode=exc.returncode, output=exc.output) from None
+        log.warning("%s cannot be asked about the jobs (%s); still waiting (%.0f of %g s)", self.backend_name,
+                    str(exc).splitlines()[0], now - self.start, self.limit)
+
+    def answered(self) -> bool:
+        """True when the scheduler was away until now."""
+        if self.start is None:
+            return False
+        log.warning("%s answers again after %.0f s", self.backend_name, time.monotonic() - self.start)
+        self.start = None
+        return True
+
+
 class Tracker:
     """The process's poller for one backend: batched queries, minimum interval, cached final states."""
 
@@ -249,7 +281,7 @@ class Tracker:
         base = interval = self.backend.info.poll_interval
         show = _progress_wanted(progress)
         last = None
-        outage_start: Optional[float] = None
+        outage = Outage(self.backend.name)
         try:
             while True:
                 try:
@@ -257,20 +289,8 @@ class Tracker:
                     # than that from one process, however the waits and reads come
                     self.refresh()
                 except SchedulerError as exc:
-                    now = time.monotonic()
-                    if not exc.transient:
-                        raise
-                    if outage_start is None:
-                        outage_start = now
-                        limit = outage_limit()
-                    if now - outage_start >= limit:
-                        raise SchedulerError(f"{self.backend.name} could not be asked about the jobs for "
-                                             f"{now - outage_start:.0f} s (core.outage_limit={limit:g}); the "
-                                             f"jobs may go on running. Last error: {exc}", command=exc.command,
-                                             returncode=exc.returncode, output=exc.output) from None
-                    log.warning("%s cannot be asked about the jobs (%s); still waiting (%.0f of %g s)",
-                                self.backend.name, str(exc).splitlines()[0], now - outage_start, limit)
-                    self._last_query = now
+                    outage.failed(exc)
+                    self._last_query = time.monotonic()
                     interval = min(max(interval * 1.5, base), 30.0)
                     time.sleep(interval if timeout is None else
                                min(interval, max(0.0, timeout - (time.monotonic() - start))))
@@ -278,10 +298,7 @@ class Tracker:
                         left = [j for j in job_ids if not self.is_done(j)]
                         raise WaitTimeout(_timeout_message(left, len(job_ids), timeout), left) from exc
                     continue
-                if outage_start is not None:
-                    log.warning("%s answers again after %.0f s", self.backend.name,
-                                time.monotonic() - outage_start)
-                    outage_start = None
+                if outage.answered():
                     interval = base
                 left = [j for j in job_ids if not self.is_done(j)]
                 if last is not None:
