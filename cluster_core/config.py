@@ -252,7 +252,7 @@ def _check_section_key(section: str, option: str) -> None:
     import difflib
 
     from . import plugins
-    if section == "commands":
+    if section == "commands" or option == "bin_dir":  # any backend's commands, installed yet or not
         return
     names = plugins.backend_names()
     if section not in names:

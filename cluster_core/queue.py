@@ -77,6 +77,14 @@ class _Tracked:
     cancel_requested: bool = False
 
 
+def _another_job(t: _Tracked, exit_file: Optional[Path], since: Optional[float]) -> bool:
+    """True when a job tracked under a known id is not the one tracked before (its files or its submission
+    time differ): what was known of the old one must not be served for it."""
+    if exit_file is not None and t.exit_file is not None and Path(exit_file) != t.exit_file:
+        return True
+    return since is not None and t.since is not None and since != t.since
+
+
 class Outage:
     """A scheduler that cannot be asked, as one waiter rides it out: ``failed(exc)`` for each failed query
     (it raises the error when it is not transient, or once it has lasted ``core.outage_limit`` seconds,
@@ -131,6 +139,8 @@ class Tracker:
         """
         with self._lock:
             t = self._jobs.get(key)
+            if t is not None and _another_job(t, exit_file, since):
+                t = None  # the scheduler handed out this id again (a new state dir, a reinstalled cluster)
             if t is None:
                 t = self._jobs[key] = self._open[key] = _Tracked(
                     key, Path(exit_file) if exit_file else None, query_id=array_id or key, task=task,

@@ -37,3 +37,17 @@ def test_jobs_that_keep_finishing_are_followed_at_the_pace_reached():
     gaps = [b - a for a, b in zip(polls, polls[1:])]
     later = [g for a, g in zip(polls, gaps) if a > 110]
     assert later and max(later) == pytest.approx(min(later))
+
+
+def test_a_reused_job_id_is_a_new_job(toy, tmp_path):
+    """A scheduler that hands out an id again (a new state dir, a reinstalled cluster) gets a new job: what
+    was known of the old one under that id is not served for it (its end was served without a query)."""
+    from cluster_core.queue import tracker
+    track = tracker("toy")
+    old_exit = tmp_path / "old.exit"
+    old_exit.write_text("3 1 2 end\n")
+    track.track("77.toy", old_exit, since=1.0)
+    track.refresh(force=True)
+    assert track.is_done("77.toy")
+    track.track("77.toy", tmp_path / "new.exit", since=2.0)
+    assert not track.is_done("77.toy")

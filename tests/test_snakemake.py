@@ -32,7 +32,7 @@ rule all:
 rule a:
     output: "a.txt"
     threads: 2
-    resources: mem_mb=150
+    resources: mem_mb=700
     shell: "echo a > {output}"
 
 rule b:
@@ -66,7 +66,8 @@ def run_snakemake(workdir: Path, backend: str, *targets: str, wait: bool = True,
     args = [snakemake, "--snakefile", str(workdir / "Snakefile"), "--directory", str(workdir),
             "--executor", "cluster-generic", "--jobs", "4", "--latency-wait", "5",
             "--seconds-between-status-checks", str(status_every), "--max-status-checks-per-second", "20",
-            "--default-resources", "mem_mb=100",
+            # each job runs Snakemake itself (over 100 MB resident), and the local backend and Slurm enforce mem
+            "--default-resources", "mem_mb=600",
             "--cluster-generic-submit-cmd", submit_cmd(backend),
             "--cluster-generic-status-cmd", "cluster-status --format snakemake",
             "--cluster-generic-cancel-cmd", "cluster-cancel", *targets]
@@ -151,7 +152,7 @@ def test_workflow_with_dependencies_threads_and_memory(workflow):
     assert (workdir / "c.txt").read_text() == "a\nb\nc\n"
     [a] = recorded("smk-a", backend)
     assert a.state.value == "completed"
-    assert a._registry_record.options["cores"] == 2 and a._registry_record.options["mem"] == 150
+    assert a._registry_record.options["cores"] == 2 and a._registry_record.options["mem"] == 700
     assert {j.name for j in recorded("smk-*", backend)} == {"smk-a", "smk-b", "smk-c"}
 
 

@@ -613,4 +613,4 @@ def test_memory_limit_is_enforced(local):
     assert hog.wait(timeout=60) is False
     assert hog.state is State.OUT_OF_MEMORY and "memory limit of 100 MB exceeded" in hog.record.reason
     fits = cc.submit("python3 -c 'x = bytearray(20 * 1024 * 1024)'", mem="200M", backend="local")
-    assert fits.wait(timeout=60) is True
+    assert fits.wait(timeout=60) is True, (fits.state, fits.record)
