@@ -2,6 +2,9 @@
 
 import pytest
 
+# the kit's fixtures (cluster_config); opt-in, as any backend's own test suite does it
+pytest_plugins = ["cluster_core.testing"]
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_job_records(tmp_path_factory):

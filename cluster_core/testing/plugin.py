@@ -1,4 +1,4 @@
-"""pytest plugin shipped with cluster-core: fixtures that isolate the config and the backends."""
+"""The opt-in pytest plugin of cluster-core (`-p cluster_core.testing`): fixtures that isolate the config."""
 
 from __future__ import annotations
 
