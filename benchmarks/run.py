@@ -285,21 +285,27 @@ class Bench:
         return wall, proc
 
     def imports(self, pstatus: dict) -> None:
-        """Row 1: ``import X`` in a fresh interpreter, timed inside it; also the process's wall time."""
+        """Row 1: being ready to submit in a fresh interpreter (the import plus the names a first submission
+        touches), timed inside it, with the bare import alone beside it; also the process's wall time."""
         a = self.args
         env = self.env(self.scratch / "imports")
-        probe = ("import time; t0 = time.perf_counter(); import {m}; t1 = time.perf_counter() - t0; import sys, json; "
-                 "print(json.dumps({{'seconds': t1, 'modules': len(sys.modules), 'loaded': sorted(m for m in "
-                 "sys.modules if m.split('.')[0] in ('importlib', 'subprocess', 'pluggy', 'cloudpickle', 'psutil', "
-                 "'platformdirs', 'attrs', 'cattrs') and '.' not in m or m == 'importlib.metadata' "
-                 "or m.startswith('cluster_') and not m.startswith('cluster_core'))}}))")
-        tools = [("cluster-core", sys.executable, "cluster_core", None),
-                 ("submitit", str(peers.python()), "submitit", pstatus.get("submitit")),
-                 ("fyrd", str(peers.python()), "fyrd", pstatus.get("fyrd"))]
-        samples: dict[str, dict[str, list]] = {t[0]: {"import": [], "wall": [], "info": []} for t in tools}
+        probe = ("import time; t0 = time.perf_counter(); import {m}; t1 = time.perf_counter(); import sys, json; "
+                 "at_import = sorted(m for m in sys.modules if m.split('.')[0] in ('importlib', 'subprocess', "
+                 "'pluggy', 'cloudpickle', 'psutil', 'platformdirs', 'attrs', 'cattrs') and '.' not in m "
+                 "or m == 'importlib.metadata' or m.startswith('cluster_') and not m.startswith('cluster_core')); "
+                 "n_import = len(sys.modules); t2 = time.perf_counter(); {ready}; t3 = time.perf_counter(); "
+                 "print(json.dumps({{'seconds': t1 - t0 + t3 - t2, 'import_seconds': t1 - t0, "
+                 "'modules': len(sys.modules), 'modules_at_import': n_import, 'loaded': at_import}}))")
+        tools = [("cluster-core", sys.executable, "cluster_core",
+                  "cc = cluster_core; cc.submit; cc.Job; cc.wait; cc.get", None),
+                 ("submitit", str(peers.python()), "submitit", "submitit.AutoExecutor", pstatus.get("submitit")),
+                 ("fyrd", str(peers.python()), "fyrd", "fyrd.submit; fyrd.Job; fyrd.wait; fyrd.get",
+                  pstatus.get("fyrd"))]
+        samples: dict[str, dict[str, list]] = {t[0]: {"import": [], "bare": [], "wall": [], "info": []}
+                                               for t in tools}
         baseline: dict[str, list] = {sys.executable: [], str(peers.python()): []}
         errors: dict[str, str] = {}
-        for name, python, module, status in tools:
+        for name, python, module, _ready, status in tools:
             if status is not None and not status.get("ok"):
                 errors[name] = status.get("error") or "not installed"
         for _ in range(a.import_repeats):
@@ -307,31 +313,34 @@ class Bench:
                 if Path(python).exists():
                     with contextlib.suppress(Exception):
                         baseline[python].append(self.fresh([python, "-c", "pass"], env, 60)[0])
-            for name, python, module, _status in tools:
+            for name, python, module, ready, _status in tools:
                 if name in errors:
                     continue
-                ran = self.fresh_or_error([python, "-c", probe.format(m=module)], env, errors, name)
+                ran = self.fresh_or_error([python, "-c", probe.format(m=module, ready=ready)], env, errors, name)
                 if ran is None:
                     continue
                 wall, proc = ran
                 info = json.loads(proc.stdout.strip().splitlines()[-1])
                 samples[name]["import"].append(info.pop("seconds"))
+                samples[name]["bare"].append(info.pop("import_seconds"))
                 samples[name]["wall"].append(wall)
                 samples[name]["info"].append(info)
-        for name, python, module, _status in tools:
+        for name, python, module, ready, _status in tools:
             entry = {"row": "import", "tool": name, "n": None, "unit": "s", "samples": samples[name]["import"],
-                     "note": f"`import {module}` timed inside a fresh `{Path(python).parent.parent.name}` "
-                             f"interpreter", "extra": {}}
+                     "note": f"`import {module}; {ready}` timed inside a fresh "
+                             f"`{Path(python).parent.parent.name}` interpreter", "extra": {}}
             if name in errors or not entry["samples"]:
                 entry.update(status="dnf", reason=errors.get(name, "no sample"))
             else:
                 entry.update(status="ok", **stats(entry["samples"]))
                 base = baseline.get(python) or []
-                entry["extra"] = {"process_wall": stats(samples[name]["wall"])}
+                entry["extra"] = {"process_wall": stats(samples[name]["wall"]),
+                                  "bare_import": stats(samples[name]["bare"])}
                 if base:
                     entry["extra"]["python_c_pass_wall"] = stats(base)
                 last = samples[name]["info"][-1]
                 entry["modules_loaded"] = last["modules"]
+                entry["modules_at_import"] = last["modules_at_import"]
                 entry["heavy_modules_loaded"] = last["loaded"]
             self.results.append(entry)
             log(f"import {name}: {entry.get('median', entry.get('reason'))}")
@@ -401,7 +410,7 @@ class Bench:
                                "its server runs at least 4 jobs at once"),
             ], a.repeats, a.budget)
 
-    def slurm_rows(self, info: dict) -> None:
+    def slurm_rows(self, info: dict, pstatus: dict) -> None:
         a = self.args
         up, why = (False, "skipped (--no-slurm)") if a.no_slurm else slurm_up()
         if up:
@@ -413,12 +422,24 @@ class Bench:
         def scancel(work: Path, spec: dict) -> None:
             subprocess.run(["scancel", "--name", spec["name"]], capture_output=True, timeout=30)
 
+        def scancel_all(work: Path, spec: dict) -> None:  # submitit names its jobs itself at times
+            scancel(work, spec)
+            subprocess.run(["scancel", "--name", "submitit"], capture_output=True, timeout=30)
+
+        peer_py = str(peers.python())
+        submitit_ok = pstatus.get("submitit", {}).get("ok")
         for n in a.slurm_ns:
             common = dict(timeout=a.slurm_timeout, cleanup=scancel, unavailable=None if up else why)
             self.measure([
                 self.cell("slurm", "cluster-core", n, sys.executable, **common,
                           note="`cc.map(square, range(N), backend='slurm')` (one sbatch per MaxArraySize chunk), "
-                               "then `cc.get`"),
+                               "then `cc.get(tasks)`"),
+                self.cell("slurm", "cluster-core one by one", n, sys.executable, **common,
+                          note="the same `cc.map`, then `[t.get() for t in tasks]`"),
+                self.cell("slurm", "submitit", n, peer_py, timeout=a.slurm_timeout, cleanup=scancel_all,
+                          unavailable=(why if not up else None if submitit_ok else "submitit not installed"),
+                          note="`AutoExecutor(cluster='slurm').map_array(square, range(N))`, then "
+                               "`job.result()` for each"),
                 self.cell("slurm", "raw-array", n, sys.executable, **common,
                           note="`sbatch --wait --array=0-(N-1)` of a script running the same function per task"),
             ], a.repeats, a.budget)
@@ -443,7 +464,7 @@ def parse_args(argv):
                    help="where the runs' job and state directories go, in a directory of their own removed at "
                         "the end (default %(default)s: on the project's disk, as a user's job directory "
                         "would be; /tmp of a machine that runs many tests can be far slower to create files in)")
-    p.add_argument("--ns", help="N for the local rows (default 10,100,1000; smoke 4)")
+    p.add_argument("--ns", help="N for the local rows (default 100,1000,10000; smoke 4)")
     p.add_argument("--slurm-ns", help="N for the Slurm rows (default 10,100,1000; smoke 3)")
     p.add_argument("--repeats", type=int, help="repeats per cell (default 3; smoke 1)")
     p.add_argument("--import-repeats", type=int, help="fresh interpreters per import/CLI figure (default 30)")
@@ -460,7 +481,7 @@ def parse_args(argv):
                                                 "seconds (default 120; smoke 0: one probe, no wait)")
     a = p.parse_args(argv)
     smoke = a.smoke
-    defaults = dict(ns="4" if smoke else "10,100,1000", slurm_ns="3" if smoke else "10,100,1000",
+    defaults = dict(ns="4" if smoke else "100,1000,10000", slurm_ns="3" if smoke else "10,100,1000",
                     repeats=1 if smoke else 3, import_repeats=2 if smoke else 30, budget=0 if smoke else 150,
                     timeout=120 if smoke else 600, peer_timeout=30 if smoke else 600,
                     slurm_timeout=120 if smoke else 1200, parse_jobs=500 if smoke else 10_000,
@@ -499,7 +520,7 @@ def main(argv=None) -> int:
         if {"shell", "function"} & a.only:
             bench.local_rows(pstatus, a.only)
         if "slurm" in a.only:
-            bench.slurm_rows(info)
+            bench.slurm_rows(info, pstatus)
     finally:
         shutil.rmtree(bench.scratch, ignore_errors=True)
     data = {

@@ -50,12 +50,14 @@ def test_smoke_run_writes_table_json_and_plot(tmp_path):
         if (row, tool) in MUST_FINISH:
             assert r["status"] == "ok", f"{row}/{tool} did not finish: {r.get('reason')}"
     slurm = [r for r in data["results"] if r["row"] == "slurm"]
-    assert {r["tool"] for r in slurm} == {"cluster-core", "raw-array"}
+    assert {r["tool"] for r in slurm} == {"cluster-core", "cluster-core one by one", "submitit", "raw-array"}
     for r in slurm:
         if r["status"] == "ok":
             assert r["extra"]["sbatch"]["median"] >= 1 and "scheduler_calls_waiting" in r["extra"]
     assert all(t["result"] in ("met", "missed", "not measured") for t in data["targets"])
-    assert len(data["targets"]) == 7
+    assert len(data["targets"]) == 10
+    ready = results[("import", "cluster-core", None)]
+    assert ready["status"] == "ok" and ready["extra"]["bare_import"]["median"] <= ready["median"]
 
     table = (out / "results.md").read_text()
     assert "| target | measured (medians) | limit | result |" in table

@@ -137,32 +137,69 @@ def _calls(shims, before=None):
     return {c: now.get(c, 0) - (before or {}).get(c, 0) for c in SLURM_COMMANDS}
 
 
-def slurm_cluster_core(spec):
+def _shims(work: Path):
+    """Counting PATH shims for the Slurm commands. Loaded by path: the peers' interpreter runs this too,
+    and cluster_core/testing/shims.py needs only the standard library."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("_cc_shims", BENCH.parent / "cluster_core" / "testing" / "shims.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.ShimDir(work / "shims").count(*SLURM_COMMANDS)
+
+
+def _slurm_extra(submitting, waiting, **more):
+    return {"sbatch": submitting["sbatch"] + waiting["sbatch"], "squeue_waiting": waiting["squeue"],
+            "sacct_waiting": waiting["sacct"],
+            "scheduler_calls_waiting": waiting["squeue"] + waiting["sacct"] + waiting["sbatch"],
+            "scontrol": submitting["scontrol"] + waiting["scontrol"], **more}
+
+
+def slurm_cluster_core(spec, one_by_one=False):
+    """``cc.map`` on Slurm, then every result: with one ``cc.get(tasks)``, or (``one_by_one``) with
+    ``[t.get() for t in tasks]`` as users write it, which must cost no more scheduler calls."""
     import cluster_core as cc
     from cluster_core.queue import tracker
-    from cluster_core.testing.shims import ShimDir
     n, work = spec["n"], Path(spec["dir"])
-    with ShimDir(work / "shims").count(*SLURM_COMMANDS) as shims:
+    with _shims(work) as shims:
         t0 = clock()
         tasks = cc.map(square, range(n), backend="slurm", jobdir=work / "jobs", mem="100M", name=spec["name"])
         t1 = clock()
         submitting = _calls(shims)
         polls_before = tracker("slurm").queries
-        values = cc.get(tasks)
+        values = [t.get() for t in tasks] if one_by_one else cc.get(tasks)
         t2 = clock()
         waiting = _calls(shims, submitting)
         polls = tracker("slurm").queries - polls_before
     expect(values, n)
-    return t2 - t0, {"submit_seconds": t1 - t0, "sbatch": submitting["sbatch"] + waiting["sbatch"],
-                     "squeue_waiting": waiting["squeue"], "sacct_waiting": waiting["sacct"],
-                     "scheduler_calls_waiting": waiting["squeue"] + waiting["sacct"] + waiting["sbatch"],
-                     "scontrol": submitting["scontrol"] + waiting["scontrol"], "polls": polls,
-                     "array_jobs": len({t.job.id for t in tasks})}
+    return t2 - t0, _slurm_extra(submitting, waiting, submit_seconds=t1 - t0, polls=polls,
+                                 array_jobs=len({t.job.id for t in tasks}))
+
+
+def slurm_cluster_core_one_by_one(spec):
+    return slurm_cluster_core(spec, one_by_one=True)
+
+
+def slurm_submitit(spec):
+    """submitit on the same Slurm: ``AutoExecutor.map_array``, then ``job.result()`` for each."""
+    import submitit
+    n, work = spec["n"], Path(spec["dir"])
+    with _shims(work) as shims:
+        executor = submitit.AutoExecutor(folder=work / "submitit", cluster="slurm")
+        executor.update_parameters(slurm_mem="100M", timeout_min=30, name=spec["name"])
+        t0 = clock()
+        jobs = executor.map_array(square, range(n))
+        t1 = clock()
+        submitting = _calls(shims)
+        values = [job.result() for job in jobs]
+        t2 = clock()
+        waiting = _calls(shims, submitting)
+    expect(values, n)
+    return t2 - t0, _slurm_extra(submitting, waiting, submit_seconds=t1 - t0,
+                                 array_jobs=len({job.job_id.split("_")[0] for job in jobs}))
 
 
 def slurm_raw_array(spec):
     """What a user writes by hand: one ``sbatch --array --wait`` running the same function per task."""
-    from cluster_core.testing.shims import ShimDir
     n, work = spec["n"], Path(spec["dir"])
     results = work / "results"
     results.mkdir(parents=True)
@@ -171,7 +208,7 @@ def slurm_raw_array(spec):
     script = work / "array.sh"
     script.write_text("#!/bin/bash\n"
                       f"exec {shlex.quote(sys.executable)} -c {shlex.quote(code)} \"$SLURM_ARRAY_TASK_ID\"\n")
-    with ShimDir(work / "shims").count(*SLURM_COMMANDS) as shims:
+    with _shims(work) as shims:
         t0 = clock()
         subprocess.run(["sbatch", "--parsable", "--wait", f"--array=0-{n - 1}", "--mem=100M",
                         f"--job-name={spec['name']}", "-o", str(work / "%A_%a.out"), str(script)],
@@ -258,6 +295,8 @@ WORKLOADS = {
     "function/submitit": function_submitit,
     "function/fyrd": function_fyrd,
     "slurm/cluster-core": slurm_cluster_core,
+    "slurm/cluster-core one by one": slurm_cluster_core_one_by_one,
+    "slurm/submitit": slurm_submitit,
     "slurm/raw-array": slurm_raw_array,
     "parse/squeue": parse_squeue,
     "parse/qstat-x": parse_qstat,
