@@ -2,7 +2,7 @@
 killed again and again, many submitters at once, a submitter killed in the middle of a map. Each test
 counts what a user would call lost (a job that never ends or whose result is gone), wrong (a result or
 state that differs from what the job did), duplicated (a job that ran twice) and hung (a wait that does
-not end); every count must be zero. The figures are in the README's "Reliability" section.
+not end); every count must be zero. The figures are in docs/reliability.md.
 """
 
 from __future__ import annotations
