@@ -29,7 +29,7 @@ _EXPORTS = {
 # right after ``import cluster_core``, as do the seed's module names (options, config_file, logme, run).
 _SUBMODULES = frozenset({"options", "config", "config_file", "conf", "logme", "run", "helpers", "job", "queue", "errors",
                          "records", "plugins", "registry", "hookspecs", "script", "commands", "cli", "testing",
-                         "futures"})
+                         "futures", "session", "keywords", "casts", "dependencies", "rendering", "help"})
 _ALIASES = {"setup_logging": "setup", "set_log_level": "set_level"}
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

@@ -27,7 +27,7 @@ the jobs go on running.
 
 
 def _options_table():
-    from .options import OPTIONS
+    from .keywords import OPTIONS
     return OPTIONS
 
 
@@ -391,7 +391,7 @@ def cmd_cancel(args) -> int:
 
 
 def cmd_keywords(args) -> int:
-    from .options import option_help
+    from .help import option_help
     if args.json:
         print(json.dumps(option_help(mode="table"), indent=2, default=str))
     else:
@@ -466,7 +466,7 @@ def cmd_clean(args) -> int:
     from .job import clean_dir
     if args.older_than is not None:
         from . import registry
-        from .options import parse_time
+        from .casts import parse_time
         from .errors import OptionError
         try:
             age = parse_time(args.older_than)
@@ -491,7 +491,8 @@ def cmd_backends(args) -> int:
         return OK
     _print_table([{"backend": ("* " if r.selected else "  ") + r.name,
                    "available": "yes" if r.available else "no", "priority": r.priority,
-                   "reason": r.reason} for r in rows], ["backend", "available", "priority", "reason"])
+                   "distribution": r.distribution or "-", "reason": r.reason} for r in rows],
+                 ["backend", "available", "priority", "distribution", "reason"])
     return OK
 
 

@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 
+from . import session
+from .casts import format_time
 from .errors import ConfigError, OptionError
+from .keywords import canonical_name, check_arguments, defaults, get_spec
 
 ENV_CONFIG = "CLUSTER_CORE_CONFIG"
 PROFILE_PREFIX = "profile "
-_lock = threading.RLock()
-_cache: dict[str, Any] = {}
+_lock = threading.RLock()  # one writer of the config file at a time in this process
 
 
 def config_path() -> Path:
@@ -47,9 +49,11 @@ def _read() -> configparser.ConfigParser:
         key = (str(path), stat.st_mtime_ns, stat.st_size)
     except FileNotFoundError:
         key = (str(path), None, None)
+    state = session.current()
     with _lock:
-        if _cache.get("key") == key:
-            return _cache["parser"]
+        cache = state.config_cache
+        if cache.get("key") == key:
+            return cache["parser"]
         parser = configparser.ConfigParser(interpolation=None)
         if key[1] is not None:
             try:
@@ -59,7 +63,7 @@ def _read() -> configparser.ConfigParser:
                 raise ConfigError(_describe(exc, path)) from None
             except (OSError, UnicodeDecodeError) as exc:
                 raise ConfigError(f"cannot read config file {path}: {exc}") from None
-        _cache.update(key=key, parser=parser)
+        cache.update(key=key, parser=parser)
         return parser
 
 
@@ -91,8 +95,9 @@ def _write(parser: configparser.ConfigParser) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    state = session.current()
     with _lock:
-        _cache.clear()
+        state.config_cache.clear()
 
 
 def _split(key: str) -> tuple[str, str]:
@@ -350,7 +355,6 @@ class Profile:
     def __getattr__(self, key: str) -> Any:
         if key.startswith("_"):
             raise AttributeError(key)
-        from .options import get_spec
         try:
             return self.kwargs.get(get_spec(key).name)
         except OptionError as exc:
@@ -360,7 +364,6 @@ class Profile:
         if key in ("name", "kwargs"):
             object.__setattr__(self, key, _checked(self.name, value) if key == "kwargs" else value)
             return
-        from .options import get_spec
         try:
             canonical = get_spec(key).name
         except OptionError as exc:
@@ -395,7 +398,6 @@ class Profile:
 
 
 def _checked(name: str, kwds: Mapping[str, Any]) -> dict[str, Any]:
-    from .options import check_arguments
     try:
         return check_arguments(kwds)
     except OptionError as exc:
@@ -436,7 +438,6 @@ def get_profiles(profs: Optional[Any] = None, allow_none: bool = True) -> dict[s
 def set_profile(name: str, kwargs: Mapping[str, Any], update: bool = True) -> Profile:
     """Create or change a profile; with ``update`` the keywords are merged into the existing ones (a
     keyword set to None is removed). Values are checked before anything is saved."""
-    from .options import canonical_name
     name = _profile_name(name)
     if isinstance(kwargs, Profile):
         return _save_profile(Profile._of(name, kwargs.kwargs))
@@ -476,7 +477,6 @@ def _to_text(key: str, value: Any) -> str:
     """A checked keyword value as the config file holds it, read back to the same value."""
     import shlex
 
-    from .options import format_time, get_spec
     kind = get_spec(key).type
     if kind == "time":
         text = format_time(value)
@@ -501,7 +501,6 @@ def _to_text(key: str, value: Any) -> str:
 def merged_keywords(kwargs: Mapping[str, Any], profile: Optional[str] = None) -> dict[str, Any]:
     """Option-table defaults < the ``default`` profile < the named profile < explicit keywords,
     cast and checked."""
-    from .options import check_arguments, defaults
     merged = dict(defaults())
     layers = [get_profile("default")]
     if profile:

@@ -36,7 +36,7 @@ from .errors import JobError, JobFailedError, OptionError, SchedulerError, WaitT
 from .job import Job, _Outcome, _single, find_jobs
 from .job import cancel as cancel_jobs
 from .job import map as map_jobs
-from .options import check_arguments
+from .keywords import check_arguments
 from .queue import Outage, _progress_wanted, _show_progress, next_pause, tracker
 from .records import State
 

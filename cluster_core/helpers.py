@@ -369,7 +369,7 @@ class _Plan:
         return str(_jobdir(config.merged_keywords(self._keywords(), profile=self.profile)))
 
     def _keywords(self) -> dict:
-        from .options import CONTROL_KEYWORDS
+        from .keywords import CONTROL_KEYWORDS
         return {k: v for k, v in self.options.items() if k not in CONTROL_KEYWORDS}
 
     def run(self, calls: list, name: str) -> list:
@@ -424,7 +424,7 @@ def _job_options(kwds: Mapping[str, Any], qtype: Optional[str]) -> dict:
 
 def _canonical(key: str) -> Optional[str]:
     """A job keyword's canonical name (aliases resolved); None for what is no job keyword."""
-    from .options import get_spec
+    from .keywords import get_spec
     if key in _CLEAN_KEYWORDS:  # known here whether or not the keyword table has them
         return key
     try:
@@ -434,13 +434,13 @@ def _canonical(key: str) -> Optional[str]:
 
 
 def _check_keywords(options: Mapping[str, Any]) -> None:
-    from .options import CONTROL_KEYWORDS, check_arguments
+    from .keywords import CONTROL_KEYWORDS, check_arguments
     check_arguments({k: v for k, v in options.items() if k not in CONTROL_KEYWORDS})
 
 
 def _split_keywords(kwds: Mapping[str, Any]) -> tuple[dict, dict]:
     """fyrd's split: job keywords (and backend, profile, qtype) for the jobs, the rest for pandas."""
-    from .options import CONTROL_KEYWORDS
+    from .keywords import CONTROL_KEYWORDS
     job_kwds, pandas_kwds = {}, {}
     for key, value in kwds.items():
         if key in _PANDAS_KEYWORDS:
@@ -466,7 +466,7 @@ def _check_func_keywords(func: Callable, pandas_kwds: Mapping[str, Any]) -> None
     takes = {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
     for key in extra:
         if key not in takes:
-            from .options import get_spec
+            from .keywords import get_spec
             try:
                 get_spec(key)
             except OptionError as exc:

@@ -6,7 +6,9 @@ exactly one backend per call (the chosen one), so an implementation never checks
 active one". Every hook is ``firstresult``: the single backend's answer is the answer.
 
 Phases: who are you (backend_info, detect) -> write (render_options) -> run (submit) -> watch
-(parse_queue) -> stop (cancel).
+(parse_queue) -> stop (cancel). The contract is checked when a plugin loads: a hook name not defined here
+(a typo such as ``parse_quee``), an argument a hook does not have, or a missing required hook
+(:data:`REQUIRED_HOOKS`) makes the backend "failed to load", never available.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ if TYPE_CHECKING:  # for the annotations only
 PROJECT = "cluster_core"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+
+#: Hooks every backend implements; a plugin without one of them (or with a hook name not defined here)
+#: fails to load. The others are optional, as their docstrings say.
+REQUIRED_HOOKS = ("backend_info", "detect", "render_options", "submit", "parse_queue", "cancel")
 
 
 # --- who are you ------------------------------------------------------------------------------------
@@ -65,13 +71,16 @@ def render_options(options: Mapping[str, Any]) -> list[tuple[str, ...]]:
 
 @hookspec(firstresult=True)
 def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool,
-           call: Optional["FunctionCall"]) -> str:
+           call: Optional["FunctionCall"], arguments: Sequence[str]) -> str:
     """Submit the job script ``script`` and return the new job's id as a string.
 
-    ``options`` are the checked job options. When ``directives_in_script`` is true the script already
-    carries ``render_options(options)`` as directive lines (a backend that reads directives need not pass
-    them again); when false (``submit_file`` on a user's own script) the backend must pass them itself,
-    for instance on the command line. Always an argument list, never a shell string. Retry transient
+    ``options`` are the checked job options, without the keywords the core's script carries out itself
+    (``modules``, ``jobdir``; ``render_options`` never sees them either). When ``directives_in_script``
+    is true the script already carries ``render_options(options)`` as directive lines (a backend that
+    reads directives need not pass them again) and ``arguments`` is empty; when false (``submit_file`` on
+    a user's own script) the backend must pass them itself: ``arguments`` holds them as command-line words
+    (``render_options`` flattened), ready to go before the script. Like every argument, ``arguments`` may
+    be left out of the implementation's signature. Always an argument list, never a shell string. Retry transient
     scheduler failures; raise :class:`cluster_core.errors.SubmitError` for permanent ones, with the
     scheduler's message and, where it can be told, the keyword it concerns. The job's stdout and stderr
     go to ``options["outfile"]`` and ``options["errfile"]``, which the core always sets.

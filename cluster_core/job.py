@@ -30,10 +30,13 @@ import attrs
 from . import config, plugins, registry
 from .errors import (ClusterError, JobError, JobFailedError, OptionError, RemoteTraceback, SubmitError,
                      UnknownJobError, WaitTimeout)
-from .options import CORE_KEYWORDS, array_indices, check_arguments, directive_lines, to_dependencies
+from .casts import _bool, array_indices, describe, parse_time
+from .dependencies import dependency_items, to_dependencies
+from .keywords import CORE_KEYWORDS, check_arguments
 from .queue import tracker
 from .records import DEPENDENCY_KINDS, FunctionCall, QueueJob, State
 from .registry import JobRecord
+from .rendering import directive_lines
 from .script import (FILE_RE, JobFiles, Script, TaskSpec, atomic_write, expand_path, function_command, has_patterns,
                      is_job_file, job_files, payload_for, read_exit_file, render_script, runtime_path, safe_name,
                      write_script)
@@ -262,7 +265,6 @@ class Job(_Outcome):
                  kwargs: Optional[Mapping[str, Any]] = None, name: Optional[str] = None,
                  qtype: Optional[str] = None, profile: Optional[str] = None, *, backend: Optional[str] = None,
                  **options: Any):
-        from .options import dependency_items, describe, to_dependencies  # only __init__ needs them
         if isinstance(kwargs, str):  # the seed's Job(command, args, name, path, qtype, profile)
             kwargs, name, options["path"] = None, kwargs, name
         if name is not None:
@@ -404,7 +406,6 @@ class Job(_Outcome):
             try:
                 outdir.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                from .options import describe
                 raise OptionError(f"outpath={describe(str(outdir))}: cannot be made: {exc.strerror or exc}",
                                   keyword="outpath") from None
         backend = self.backend
@@ -999,13 +1000,11 @@ def _check_workdir(workdir: Optional[str]) -> None:
     paths this machine does not."""
     if not workdir or os.path.isdir(os.path.expanduser(workdir)):
         return
-    from .options import _bool
     try:
         check = _bool(config.get_option("core.check_workdir") or "true")
     except ValueError:
         check = True
     if check:
-        from .options import describe
         raise OptionError(f"workdir={describe(workdir)}: no such directory here; create it first, or `cluster config set "
                           "core.check_workdir false` when the nodes see paths this machine does not", keyword="workdir")
 
@@ -1014,8 +1013,6 @@ def _unpicklable(job: "Job", calls: Optional[list], error: Exception) -> OptionE
     """Which part of a function job cannot be pickled (the function, an argument by position or keyword, or
     a map element), as an OptionError naming the job and the object, raised before anything is submitted."""
     import cloudpickle
-
-    from .options import describe
 
     def fails(value: Any) -> Optional[Exception]:
         try:
@@ -1185,8 +1182,6 @@ def jobs(since: Optional[float] = None, name: Optional[str] = None, state: Any =
 def _since(value: Any) -> Optional[float]:
     """An age ("2d", "36h", a number of minutes) or a time (epoch seconds, datetime) as epoch seconds."""
     import datetime
-
-    from .options import parse_time
     if value is None:
         return None
     if isinstance(value, datetime.datetime):
@@ -1419,16 +1414,7 @@ def submit_file(script: Union[str, os.PathLike], dependencies: Any = None, threa
     return FileJob(script, backend=_backend_of(options.pop("backend", None), qtype), **options).submit()
 
 
-def _backend_of(backend: Optional[str], qtype: Optional[str]) -> Optional[str]:
-    """The backend named by ``backend`` or the seed's ``qtype`` ('normal' is the seed's local mode)."""
-    if qtype is None:
-        return backend
-    if not isinstance(qtype, str) or not qtype.strip():
-        raise OptionError(f"qtype={qtype!r}: expected a backend name such as 'local' or 'slurm'", keyword="qtype")
-    named = "local" if qtype.strip().lower() in ("normal", "local") else qtype.strip().lower()
-    if backend is not None and backend != named:
-        raise OptionError(f"backend={backend!r} and qtype={qtype!r} disagree; give one", keyword="qtype")
-    return named
+_backend_of = plugins.backend_of  # the name job's callers (and the seed's code) know
 
 
 def _single(jobs: Any) -> bool:

@@ -7,71 +7,118 @@ through a cached ``subset_hook_caller``, so no hook implementation has to ask wh
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
-import threading
 from importlib import metadata
 from typing import Any, Optional, Sequence
 
 import attrs
 import pluggy
 
-from . import hookspecs
-from .errors import BackendError
+from . import hookspecs, session
+from .errors import BackendError, OptionError
 from .records import BackendInfo, Detection
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "cluster_core.backends"
+#: Keywords the core's job script carries out itself: no backend hook sees them.
+CORE_ONLY_KEYWORDS = frozenset({"modules", "jobdir"})
 ENV_BACKEND = "CLUSTER_BACKEND"
 DEFAULT_BACKEND = "local"
 
-_lock = threading.RLock()
-_pm: Optional[pluggy.PluginManager] = None
-_load_errors: dict[str, str] = {}
-_backends: dict[str, "Backend"] = {}
-
-
 def plugin_manager() -> pluggy.PluginManager:
-    """The process's plugin manager, with every installed backend loaded (once)."""
-    global _pm
-    with _lock:
-        if _pm is None:
+    """The session's plugin manager, with every installed backend that keeps the contract loaded (once)."""
+    state = session.current()
+    with state.plugin_lock:
+        if state.plugin_manager is None:
             pm = pluggy.PluginManager(hookspecs.PROJECT)
             pm.add_hookspecs(hookspecs)
             for ep in _entry_points():
-                if pm.has_plugin(ep.name):
+                if pm.has_plugin(ep.name) or ep.name in state.load_errors:
                     continue
+                dist = getattr(ep, "dist", None)
+                if dist is not None:
+                    state.distributions[ep.name] = f"{dist.name} {dist.version}"
                 try:
-                    pm.register(ep.load(), name=ep.name)
+                    _register_checked(pm, ep.load(), ep.name)
                 except Exception as exc:  # a broken third-party plugin must not break the others
-                    _load_errors[ep.name] = f"{type(exc).__name__}: {exc}"
-                    log.warning("backend plugin %r (%s) failed to load: %s", ep.name, ep.value, exc)
-            _pm = pm
-        return _pm
+                    reason = str(exc) if isinstance(exc, BackendError) else f"{type(exc).__name__}: {exc}"
+                    state.load_errors[ep.name] = reason
+                    log.warning("backend plugin %r (%s) failed to load: %s", ep.name, ep.value, reason)
+            state.plugin_manager = pm
+        return state.plugin_manager
 
 
 def _entry_points():
     return metadata.entry_points(group=ENTRY_POINT_GROUP)
 
 
+def _register_checked(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:
+    """Register ``plugin`` as ``name`` if it keeps the contract; else leave nothing of it behind and raise a
+    BackendError saying what is wrong (a hook argument the spec lacks, an unknown or a missing hook)."""
+    try:
+        pm.register(plugin, name=name)
+    except Exception as exc:
+        if pm.has_plugin(name):  # pluggy leaves the hooks it took before the bad one
+            pm.unregister(name=name)
+        text = " ".join(str(exc).split())
+        raise BackendError(f"breaks the contract: {text}" if isinstance(exc, pluggy.PluginValidationError)
+                           else f"{type(exc).__name__}: {text}") from exc
+    problems = contract_problems(pm, plugin)
+    if problems:
+        pm.unregister(name=name)
+        raise BackendError("; ".join(problems))
+
+
+def contract_problems(pm: pluggy.PluginManager, plugin: Any) -> list[str]:
+    """What a registered plugin does wrong against :mod:`.hookspecs`: hooks the spec does not know (a typo
+    such as ``parse_quee``) and required hooks it does not implement. Empty when it keeps the contract."""
+    callers = pm.get_hookcallers(plugin) or []
+    implemented = {caller.name for caller in callers}
+    known = hook_names(pm)
+    problems = []
+    for name in sorted(implemented - set(known)):
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else f" (the hooks are: {', '.join(known)})"
+        problems.append(f"hook {name!r} is not in the contract{hint}")
+    missing = [hook for hook in hookspecs.REQUIRED_HOOKS if hook not in implemented]
+    if missing:
+        problems.append(f"required hook{'s' if len(missing) > 1 else ''} {', '.join(missing)} not implemented")
+    return problems
+
+
+def hook_names(pm: pluggy.PluginManager) -> list[str]:
+    """Every hook the contract defines, required or optional."""
+    return sorted(name for name, caller in vars(pm.hook).items()
+                  if isinstance(caller, pluggy.HookCaller) and caller.spec is not None)
+
+
 def register(plugin: Any, name: str) -> None:
-    """Register a backend object or module by hand (tests, or a backend that is not installed)."""
-    with _lock:
+    """Register a backend object or module by hand (tests, or a backend that is not installed); a plugin
+    that breaks the contract is refused with a BackendError naming the problem."""
+    state = session.current()
+    with state.plugin_lock:
         pm = plugin_manager()
         if pm.has_plugin(name):
             raise BackendError(f"a backend named {name!r} is already registered")
-        pm.register(plugin, name=name)
-        _backends.pop(name, None)
+        try:
+            _register_checked(pm, plugin, name)
+        except BackendError as exc:
+            raise BackendError(f"backend {name!r} cannot be registered: {exc}") from None
+        state.backends.pop(name, None)
+        state.load_errors.pop(name, None)
 
 
 def unregister(name: str) -> None:
-    with _lock:
+    state = session.current()
+    with state.plugin_lock:
         pm = plugin_manager()
         plugin = pm.get_plugin(name)
         if plugin is not None:
             pm.unregister(plugin, name=name)
-        _backends.pop(name, None)
+        state.backends.pop(name, None)
 
 
 def backend_names() -> list[str]:
@@ -89,11 +136,7 @@ class Backend:
             raise BackendError(f"no backend named {name!r}; installed: {', '.join(backend_names()) or 'none'}")
         self.name = name
         others = [p for n, p in pm.list_name_plugin() if n != name]
-        self._callers = {spec: pm.subset_hook_caller(spec, remove_plugins=others)
-                         for spec in ("backend_info", "detect", "render_options", "submit",
-                                      "parse_queue", "cancel", "max_array_size",
-                                      "refine_failure", "task_id", "parse_task_id", "parse_directives",
-                                      "settings")}
+        self._callers = {spec: pm.subset_hook_caller(spec, remove_plugins=others) for spec in hook_names(pm)}
         self._info: Optional[BackendInfo] = None
         self._max_array: Optional[tuple] = None
 
@@ -109,6 +152,11 @@ class Backend:
             info = self._call("backend_info")
             if not isinstance(info, BackendInfo):
                 raise BackendError(f"backend {self.name!r}: backend_info returned {info!r}, not a BackendInfo")
+            if info.name is not None and info.name != self.name:
+                # the entry point's name is the backend's name (records and config sections use it); a
+                # different name in backend_info would show one name and answer to another
+                raise BackendError(f"backend {self.name!r}: backend_info names it {info.name!r}; leave the "
+                                   f"name out (the entry point's name is used) or make it {self.name!r}")
             self._info = attrs.evolve(info, name=self.name)
         return self._info
 
@@ -131,11 +179,14 @@ class Backend:
         return self._max_array[0]
 
     def render_options(self, options) -> list[tuple[str, ...]]:
-        return list(self._call("render_options", options=options) or [])
+        return list(self._call("render_options", options=_for_backend(options)) or [])
 
     def submit(self, script, options, directives_in_script: bool = True, call=None) -> str:
+        options = _for_backend(options)
+        # the rendered words, for a backend that puts the options on its submit command line
+        arguments = [] if directives_in_script else [w for d in self.render_options(options) for w in d]
         job_id = self._call("submit", script=script, options=options, directives_in_script=directives_in_script,
-                            call=call)
+                            call=call, arguments=arguments)
         if job_id is None or not str(job_id).strip():
             raise BackendError(f"backend {self.name!r} returned no job id for {script}")
         return str(job_id).strip()
@@ -192,12 +243,18 @@ class Backend:
         return f"<Backend {self.name}>"
 
 
+def _for_backend(options: Any) -> dict[str, Any]:
+    """The job options a backend hook receives: without the keywords only the core's script acts on."""
+    return {k: v for k, v in dict(options).items() if k not in CORE_ONLY_KEYWORDS}
+
+
 def backend(name: str) -> Backend:
     """The named backend (cached)."""
-    with _lock:
-        if name not in _backends:
-            _backends[name] = Backend(name)
-        return _backends[name]
+    state = session.current()
+    with state.plugin_lock:
+        if name not in state.backends:
+            state.backends[name] = Backend(name)
+        return state.backends[name]
 
 
 @attrs.frozen
@@ -210,21 +267,27 @@ class BackendStatus:
     priority: int
     description: str
     selected: bool = False
+    distribution: str = ""  # the installed distribution and version providing it ("cluster-slurm 0.1.0")
 
 
 def list_backends() -> list[BackendStatus]:
     """Every installed backend with its detection result, best first; plugins that failed to load too."""
     rows = []
-    for name in backend_names():
+    state = session.current()
+    names = backend_names()
+    for name in names:
         be = backend(name)
+        dist = state.distributions.get(name, "")
         try:
             info = be.info
         except Exception as exc:
-            rows.append(BackendStatus(name, False, f"backend_info failed: {exc}", -1, ""))
+            rows.append(BackendStatus(name, False, f"backend_info failed: {exc}", -1, "", distribution=dist))
             continue
         det = be.detect()
-        rows.append(BackendStatus(name, det.available, det.reason, info.priority, info.description))
-    rows += [BackendStatus(n, False, f"failed to load: {err}", -1, "") for n, err in _load_errors.items()]
+        rows.append(BackendStatus(name, det.available, det.reason, info.priority, info.description,
+                                  distribution=dist or info.distribution or ""))
+    rows += [BackendStatus(n, False, f"failed to load: {err}", -1, "", distribution=state.distributions.get(n, ""))
+             for n, err in state.load_errors.items() if n not in names]
     rows.sort(key=lambda r: (not r.available, -r.priority, r.name))
     chosen = None
     try:
@@ -244,15 +307,12 @@ def _configured_backend() -> Optional[str]:
     return value if value and value != "auto" else None
 
 
-_detected: Optional[str] = None
-
-
 def get_cluster_environment(refresh: bool = False) -> str:
     """The best backend that detects itself here (highest priority), else the local backend."""
-    global _detected
-    with _lock:
-        if _detected is not None and not refresh:
-            return _detected
+    state = session.current()
+    with state.plugin_lock:
+        if state.detected is not None and not refresh:
+            return state.detected
         best: Optional[tuple[int, str]] = None
         missed: list[str] = []
         for name in backend_names():
@@ -278,8 +338,8 @@ def get_cluster_environment(refresh: bool = False) -> str:
             log.warning("no scheduler answers here, so jobs run on this machine with the local backend (%s). "
                         "Choose explicitly with `cluster config set core.backend NAME` or $%s.",
                         "; ".join(missed), ENV_BACKEND)
-        _detected = best[1]
-        return _detected
+        state.detected = best[1]
+        return state.detected
 
 
 def choose_backend_name(name: Optional[str] = None) -> str:
@@ -296,21 +356,36 @@ def choose_backend_name(name: Optional[str] = None) -> str:
     return get_cluster_environment()
 
 
+def backend_of(backend: Optional[str], qtype: Optional[str]) -> Optional[str]:
+    """The backend named by ``backend`` or the seed's ``qtype`` ('normal' is the seed's local mode)."""
+    if qtype is None:
+        return backend
+    if not isinstance(qtype, str) or not qtype.strip():
+        raise OptionError(f"qtype={qtype!r}: expected a backend name such as 'local' or 'slurm'", keyword="qtype")
+    named = "local" if qtype.strip().lower() in ("normal", "local") else qtype.strip().lower()
+    if backend is not None and backend != named:
+        raise OptionError(f"backend={backend!r} and qtype={qtype!r} disagree; give one", keyword="qtype")
+    return named
+
+
 def get_backend(name: Optional[str] = None) -> Backend:
     """The backend to use for a call: see :func:`choose_backend_name`."""
     chosen = choose_backend_name(name)
     if chosen not in backend_names():
-        hint = f"; it failed to load: {_load_errors[chosen]}" if chosen in _load_errors else \
-            f"; installed: {', '.join(backend_names()) or 'none'} (pip install cluster-core[{chosen}]?)"
-        raise BackendError(f"backend {chosen!r} is not installed{hint}")
+        errors = session.current().load_errors
+        if chosen in errors:
+            raise BackendError(f"backend {chosen!r} is installed but failed to load: {errors[chosen]}")
+        raise BackendError(f"backend {chosen!r} is not installed; installed: {', '.join(backend_names()) or 'none'} "
+                           f"(pip install cluster-core[{chosen}]?)")
     return backend(chosen)
 
 
 def reset() -> None:
-    """Forget loaded plugins and detection (tests)."""
-    global _pm, _detected
-    with _lock:
-        _pm = None
-        _detected = None
-        _backends.clear()
-        _load_errors.clear()
+    """Forget loaded plugins and detection (tests): the session's plugin state starts again empty."""
+    state = session.current()
+    with state.plugin_lock:
+        state.plugin_manager = None
+        state.detected = None
+        state.backends.clear()
+        state.load_errors.clear()
+        state.distributions.clear()

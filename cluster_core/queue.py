@@ -20,7 +20,7 @@ from typing import Any, Iterable, Optional, Sequence
 
 import attrs
 
-from . import plugins
+from . import plugins, session
 from .errors import ConfigError, SchedulerError, WaitTimeout
 from .records import QueueJob, State
 from .script import read_exit_file
@@ -369,26 +369,25 @@ def _show_progress(tracker: Tracker, job_ids: Sequence[str], left: int, elapsed:
     sys.stderr.flush()
 
 
-_trackers: dict[str, Tracker] = {}
-_trackers_lock = threading.Lock()
-
-
 def reset_trackers(backend_name: Optional[str] = None) -> None:
-    """Forget what this process knows about jobs (of one backend, or all): for tests whose scheduler
-    starts afresh and hands out the same ids again."""
-    with _trackers_lock:
+    """Forget what this session knows about jobs (of one backend, or all): for tests whose scheduler
+    starts afresh and hands out the same ids again (:func:`cluster_core.session.fresh` forgets everything)."""
+    state = session.current()
+    with state.trackers_lock:
         if backend_name is None:
-            _trackers.clear()
+            state.trackers.clear()
         else:
-            _trackers.pop(backend_name, None)
+            state.trackers.pop(backend_name, None)
 
 
 def tracker(backend_name: str) -> Tracker:
-    """The shared poller of a backend in this process."""
-    with _trackers_lock:
-        if backend_name not in _trackers:
-            _trackers[backend_name] = Tracker(backend_name)
-        return _trackers[backend_name]
+    """The shared poller of a backend in this session."""
+    state = session.current()
+    with state.trackers_lock:
+        found = state.trackers.get(backend_name)
+        if found is None:
+            found = state.trackers[backend_name] = Tracker(backend_name)
+        return found
 
 
 QueueError = SchedulerError  # the seed's and fyrd's name
@@ -398,8 +397,7 @@ def check_queue(qtype: Optional[str] = None) -> bool:
     """True when the backend (default: the one chosen or detected) is installed and answers here; else a
     BackendError saying why (the seed's ``check_queue``: "Raise exception if MODE is incorrect")."""
     from .errors import BackendError
-    from .job import _backend_of
-    be = plugins.get_backend(_backend_of(None, qtype))
+    be = plugins.get_backend(plugins.backend_of(None, qtype))
     detected = be.detect()
     if not detected.available:
         raise BackendError(f"backend {be.name} is not available here: {detected.reason}")
@@ -424,10 +422,9 @@ class Queue:
     def __init__(self, user: Optional[str] = "self", partition: Optional[str] = None,
                  backend: Optional[str] = None, history: bool = False, since: Optional[float] = None,
                  qtype: Optional[str] = None):
-        from .job import _backend_of
         self.user = getpass.getuser() if user == "self" else user
         self.partition = partition
-        self.backend = plugins.get_backend(_backend_of(backend, qtype))
+        self.backend = plugins.get_backend(plugins.backend_of(backend, qtype))
         self.history = history
         self.since = since
         self.jobs: dict[str, QueueJob] = {}

@@ -45,7 +45,6 @@ class State(str, enum.Enum):
 
 FINISHED_STATES = frozenset({State.COMPLETED, State.FAILED, State.CANCELLED, State.TIMEOUT,
                              State.OUT_OF_MEMORY, State.NODE_FAIL, State.PREEMPTED})
-BAD_STATES = FINISHED_STATES - {State.COMPLETED}
 
 
 @attrs.frozen
@@ -125,9 +124,13 @@ class BackendInfo:
         "not run" when the wanted outcome did not come, and the core reports that job cancelled.
     poll_interval: the shortest pause between two queue queries, in seconds, to spare the scheduler.
     priority: which detected backend wins in auto-detection (higher wins; the local backend is 0).
+    name: the backend's name, always its entry point's name (the core fills it in); a backend may leave it
+        out, and one that gives another name is refused, so a listing never shows one name for another.
+    distribution: the distribution that ships the backend, shown by ``cluster backends`` when the backend
+        was not installed through an entry point (which already names its distribution and version).
     """
 
-    name: str
+    name: Optional[str] = None
     description: str = ""
     directive_prefix: Optional[str] = None
     directive_escapes_backslash: bool = False

@@ -32,6 +32,7 @@ from typing import Iterator, Optional, Sequence
 
 import attrs
 
+from . import session
 from .errors import ClusterError
 
 log = logging.getLogger(__name__)
@@ -137,12 +138,16 @@ def path_of(backend: str, job_id: str, base: Optional[Path] = None) -> Path:
     return (base or root()) / _file_name(backend)[:-5] / _shard(job_id) / _file_name(job_id)
 
 
-_made_dirs: set[str] = set()
+def __getattr__(name: str):
+    if name == "_made_dirs":  # the set tests clear, now the session's
+        return session.current().made_dirs
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _ensure_dir(path: Path) -> None:
     key = str(path)
-    if key in _made_dirs:
+    made_dirs = session.current().made_dirs
+    if key in made_dirs:
         return
     try:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -150,7 +155,7 @@ def _ensure_dir(path: Path) -> None:
         raise RegistryError(f"cannot create the job-record directory {path}: {exc.strerror}; set "
                             f"`cluster config set core.registry DIR` (or ${ENV_REGISTRY}) to a writable "
                             "directory") from None
-    _made_dirs.add(key)
+    made_dirs.add(key)
 
 
 # --- writing ----------------------------------------------------------------------------------------

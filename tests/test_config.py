@@ -3,6 +3,7 @@ import pytest
 from cluster_core import ConfigError, OptionError, config
 
 
+@pytest.mark.plugins  # core.backend is checked against the installed backends
 def test_options_round_trip(cluster_config):
     assert config.get_option("core.backend") is None
     assert config.get_option("core.backend", "auto") == "auto"

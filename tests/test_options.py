@@ -1,6 +1,6 @@
 import pytest
 
-from cluster_core import OptionError, check_arguments, option_help
+from cluster_core import OptionError, check_arguments, option_help, options
 from cluster_core.options import OPTIONS, format_time, get_spec, parse_memory, parse_time
 from cluster_core.records import Dependency
 
@@ -188,3 +188,28 @@ def test_dependency_groups_for_renderers():
     assert dependency_groups(checked) == {"afterany": ["1", "2"], "afterok": ["3", "4"], "singleton": []}
     assert dependency_groups("12,afternotok:13") == {"afterok": ["12"], "afternotok": ["13"]}  # unchecked text
     assert dependency_groups(["12", "13"]) == {"afterok": ["12", "13"]}
+
+
+# Every module-level name of cluster_core.options before it was split (keywords, casts, dependencies,
+# rendering, help): users' code, fyrd's names and plugins import them from there.
+_NAMES_BEFORE_THE_SPLIT = (
+    "MAX_COUNT MAX_MEMORY_MB MAX_TIME_SECONDS MAX_ARRAY_INDEX MAX_ARRAY_TASKS MAX_TEXT _MAX_NUMBER_TEXT _CONTROL_RE "
+    "describe _str_of _items _MEM_RE _MEM_FACTOR parse_memory _TIME_UNITS _TIME_UNIT_RE parse_time _parse_time_text "
+    "format_time _whole _positive_int _int _TRUE _FALSE _bool _check_text _text _path _text_items _args _words "
+    "_JOB_ID_RE _JOB_ID_WANTED _KIND_WORD _KINDS_TEXT _job_id_of _kind_of _text_dependencies dependency_items "
+    "_dependency_list _has_id to_dependencies _depends _ENV_NAME _export _ARRAY_RE _ARRAY_FORMS _ARRAY_BOUNDS "
+    "_array_parts _array array_indices _MODULE _NAMES _IMPORT_RE _imports _paths _suffix _notify _email _CASTS "
+    "OptionSpec _opt OPTIONS _BY_NAME CONTROL_KEYWORDS CORE_KEYWORDS get_spec canonical_name OptionsError "
+    "split_keywords _known check_arguments _HELP_MODES option_help SCRIPT_KEYWORDS _INSTEAD _warned _ignored "
+    "Renderer render_with dependency_groups quote_directive_word directive_lines options_to_string "
+    "option_to_string defaults OptionError DEPENDENCY_KINDS Dependency log").split()
+
+
+def test_every_name_of_options_before_the_split_is_still_there():
+    from cluster_core import casts, dependencies, keywords, rendering
+    missing = [name for name in _NAMES_BEFORE_THE_SPLIT if not hasattr(options, name)]
+    assert not missing
+    # the same objects, not copies: a test that clears options._warned clears what rendering reads
+    assert options.check_arguments is keywords.check_arguments and options.render_with is rendering.render_with
+    assert options.parse_memory is casts.parse_memory and options.to_dependencies is dependencies.to_dependencies
+    assert options._warned is rendering._warned

@@ -320,6 +320,7 @@ def test_submit_takes_name_path_qtype_profile_positionally(local, tmp_path):
 
 # --- Options ----------------------------------------------------------------------------------------
 
+@pytest.mark.plugins  # option_help("local") checks that the backend is installed
 def test_option_help_as_string_or_table(capsys):
     """"option_help(), which can display all of the keyword arguments as a string or a table";
     "option_help(qtype=None, mode='string')", "print: Print the string to stdout table: Return a table\""""

@@ -22,7 +22,8 @@ if snakemake is None and not in_ci():
     pytest.skip("snakemake is not installed in this environment (ci/test.sh installs the test extras)",
                 allow_module_level=True)
 
-BACKENDS = ["local", pytest.param("slurm", marks=pytest.mark.slurm)]  # gated in conftest.py
+BACKENDS = [pytest.param("local", marks=pytest.mark.plugins),
+            pytest.param("slurm", marks=[pytest.mark.slurm, pytest.mark.plugins])]  # gated in conftest.py
 
 
 WORKFLOW = """

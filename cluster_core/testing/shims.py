@@ -11,7 +11,7 @@ import shlex
 import shutil
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Optional
 
 
 class ShimDir:
@@ -116,7 +116,3 @@ class ShimDir:
     def __exit__(self, *exc) -> None:
         if self._old_path is not None:
             os.environ["PATH"] = self._old_path
-
-
-def shim_dir(directory: os.PathLike | str, count: Iterable[str] = ()) -> ShimDir:
-    return ShimDir(directory).count(*count)

@@ -1,12 +1,14 @@
 """Every call to a Grid Engine command: qsub, qstat, qacct, qdel, qconf. One call per batch of jobs.
 
-Commands go through :func:`cluster_core.commands.run` with ``backend="sge"``, so ``$CLUSTER_SGE_BIN`` or
-the config's ``sge.bin_dir`` come before PATH (Torque and OpenPBS also install a ``qsub``).
+Commands go through :class:`cluster_core.backend.Commands` for ``sge``, so ``$CLUSTER_SGE_BIN`` or the
+config's ``sge.bin_dir`` come before PATH (Torque and OpenPBS also install a ``qsub``).
 
-The plugin remembers a little per process: when it submitted a job (to bound the qacct search), who
-owns the jobs it has seen (to ask qstat about those users only), the tasks of the arrays it submitted,
-the jobs it deleted (accounting cannot tell a deleted job from one killed by a signal) and the final
-records it has read (a finished job is never looked up twice).
+The jobs it deleted are written down where every process of the user reads them (:func:`mark_deleted`):
+accounting cannot tell a deleted job from one killed by a signal, and a job deleted before it started is
+in no record at all. Besides, the plugin remembers a little per process, only to ask less: when it
+submitted a job (to bound the qacct search), who owns the jobs it has seen (to ask qstat about those
+users only), the tasks of the arrays it submitted and the final records it has read (a finished job is
+never looked up twice).
 
 A qsub that failed transiently or timed out may have been accepted all the same (the qmaster made the
 job, then the answer was lost). Each submission carries a unique token in its job context (``-ac
@@ -19,7 +21,6 @@ from __future__ import annotations
 import datetime
 import getpass
 import logging
-import os
 import re
 import shutil
 import threading
@@ -28,11 +29,12 @@ import uuid
 from pathlib import Path
 from typing import Any, Mapping, NoReturn, Optional, Sequence
 
-from cluster_core.commands import Result, run, which
-from cluster_core.errors import SchedulerError, SubmitError
-from cluster_core.records import Detection, QueueJob, State
+from cluster_core.backend import (Commands, argv_words, Detection, QueueJob, Result, SchedulerError, State, SubmitError,
+                                  ask_patiently, chunks, error_summary, files_existing, first_line, job_id_from_output,
+                                  keyword_for_error,
+                                  known_ids, merge_records, output_appeared, submit_retrying)
 
-from . import parse, render
+from . import deleted, parse, render
 
 log = logging.getLogger("cluster_core.sge")
 
@@ -55,6 +57,10 @@ NOT_SUBMITTED = (
     r"unable to contact qmaster",
     r"qmaster is in startup",
 )
+#: qdel's complaints about jobs that already ended or are being deleted: not an error for a cancel.
+CANCEL_HARMLESS = ("does not exist", "already in deletion", "has deleted", "has registered the job")
+#: messages and qacct's dates are parsed: keep them in English whatever the user's locale
+SGE = Commands(BACKEND, TRANSIENT, NOT_SUBMITTED, env={"LC_ALL": "C"})
 #: The job context variable (qsub -ac) that carries each submission's token.
 TOKEN_CONTEXT = "CLUSTER_CORE_TOKEN"
 SUBMIT_RETRIES = 3
@@ -78,7 +84,6 @@ _lock = threading.RLock()
 _submitted: dict[str, float] = {}       # job number -> when it was submitted (seconds since the epoch)
 _owners: dict[str, str] = {}            # job number -> owner
 _array_tasks: dict[str, list[int]] = {}  # array job number -> its Grid Engine task numbers
-_cancelled: set[str] = set()            # ids deleted by this process ("12", "12.3")
 _final: dict[str, QueueJob] = {}        # id -> finished record, never asked again
 _mine: set[str] = set()                 # job numbers this process's submissions made
 
@@ -86,17 +91,12 @@ _mine: set[str] = set()                 # job numbers this process's submissions
 def forget() -> None:
     """Drop what this process remembers about jobs (tests whose cell restarts and reuses numbers)."""
     with _lock:
-        for store in (_submitted, _owners, _array_tasks, _cancelled, _final, _mine):
+        for store in (_submitted, _owners, _array_tasks, _final, _mine):
             store.clear()
 
 
-def _env() -> dict[str, str]:
-    # messages and qacct's dates are parsed: keep them in English whatever the user's locale
-    return {**os.environ, "LC_ALL": "C"}
-
-
 def _run(args: Sequence[str], **kwargs: Any) -> Result:
-    return run(list(args), backend=BACKEND, env=_env(), **kwargs)
+    return SGE.run(args, **kwargs)
 
 
 # --- detect ---------------------------------------------------------------------------------------
@@ -104,10 +104,10 @@ def _run(args: Sequence[str], **kwargs: Any) -> Result:
 def detect() -> Detection:
     """Usable when qsub, qstat, qacct and qdel are Grid Engine's (``qstat -help`` names it, unlike
     Torque's or OpenPBS's qstat) and the qmaster answers ``qstat -g c``. Both answer in ~60 ms, up or down."""
-    for command in ("qsub", "qstat", "qacct", "qdel"):
-        if which(command, BACKEND) is None:
-            return Detection(False, f"{command} not found (on PATH, or in $CLUSTER_SGE_BIN / sge.bin_dir)")
-    qstat = which("qstat", BACKEND)
+    missing = SGE.missing(("qsub", "qstat", "qacct", "qdel"))
+    if missing:
+        return Detection(False, missing)
+    qstat = SGE.which("qstat")
     try:
         res = _run(["qstat", "-help"], timeout=DETECT_TIMEOUT, check=False)
     except SchedulerError as exc:
@@ -166,7 +166,7 @@ def submit_args(script: Path, options: Mapping[str, Any], directives_in_script: 
     args = ["qsub", "-terse", "-w", render.verify_level()]
     if directives_in_script:
         args += ["-C", ""]
-    return args + render.argv_words(directives) + [str(script)]
+    return args + argv_words(directives) + [str(script)]
 
 
 def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool) -> str:
@@ -180,45 +180,32 @@ def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool)
     token = uuid.uuid4().hex
     args = [*args[:-1], "-ac", f"{TOKEN_CONTEXT}={token}", args[-1]]
     name = render.job_name(str(options["name"])) if options.get("name") else None
-    before = _existing((options.get("outfile"), options.get("errfile")))
+    before = files_existing((options.get("outfile"), options.get("errfile")))
     started = time.time()
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            res = _run(args, timeout=SUBMIT_TIMEOUT, retries=0, transient=TRANSIENT)
-            break
-        except SchedulerError as exc:
-            if not exc.transient:  # a refusal, or qsub missing
-                _refused(exc, script, options)
-            if not any(re.search(p, exc.output or "", re.IGNORECASE) for p in NOT_SUBMITTED):
-                # a timeout, or an answer lost after the qmaster got the job: only a definite "no" allows
-                # another try
-                number = find_by_token(token, str(exc), started=started, name=name, before=before)
-                if number:
-                    log.warning("%s, but job %s was created: not submitting it again", str(exc).splitlines()[0],
-                                number)
-                    _remember(number, started, options)
-                    return number
-            if attempt > SUBMIT_RETRIES:
-                _refused(exc, script, options)
-            delay = SUBMIT_BACKOFF * 2 ** (attempt - 1)
-            log.warning("%s; the job was not created, submitting again in %.1f s (attempt %d of %d)",
-                        str(exc).splitlines()[0], delay, attempt + 1, SUBMIT_RETRIES + 1)
-            time.sleep(delay)
-    try:
-        number = parse.parse_qsub(res.stdout)
-    except ValueError as exc:
-        raise SubmitError(f"qsub gave no job id for {script}: {exc}", command=list(args),
-                          output=res.stdout + res.stderr) from None
-    if res.stderr.strip():
-        log.info("qsub said: %s", res.stderr.strip())
-    _remember(number, time.time(), options)
-    m = re.search(r"^\d+\.(\d+-\d+:\d+)\s*$", res.stdout.strip(), re.MULTILINE)
-    if m:
-        with _lock:
-            _array_tasks[number] = parse.expand_tasks(m.group(1))
-    return number
+
+    def attempt() -> str:
+        res = _run(args, timeout=SUBMIT_TIMEOUT, retries=0, transient=TRANSIENT)
+        number = job_id_from_output(res.stdout, parse.QSUB_ID, "qsub")
+        if res.stderr.strip():
+            log.info("qsub said: %s", res.stderr.strip())
+        _remember(number, time.time(), options)
+        m = re.search(r"^\d+\.(\d+-\d+:\d+)\s*$", res.stdout.strip(), re.MULTILINE)
+        if m:
+            with _lock:
+                _array_tasks[number] = parse.expand_tasks(m.group(1))
+        return number
+
+    def find(exc: SchedulerError) -> Optional[str]:
+        number = find_by_token(token, str(exc), started=started, name=name, before=before)
+        if number:
+            _remember(number, started, options)
+        return number
+
+    def refused(exc: SchedulerError) -> NoReturn:
+        _refused(exc, script, options)
+
+    return submit_retrying(attempt, SGE, find=find, refused=refused, retries=SUBMIT_RETRIES,
+                           backoff=SUBMIT_BACKOFF, logger=log)
 
 
 def _remember(number: str, when: float, options: Mapping[str, Any]) -> None:
@@ -240,9 +227,9 @@ def _refused(exc: SchedulerError, script: Path, options: Mapping[str, Any]) -> N
     if exc.returncode is None or exc.transient:  # missing command, timeout, qmaster away
         raise SubmitError(f"qsub could not submit {script}: {exc}", command=exc.command,
                           returncode=exc.returncode, output=exc.output, transient=exc.transient) from None
-    message = parse.error_summary(exc.output)
-    keyword = parse.submit_error_keyword(exc.output, dict(options), render.setting("memory_resource"),
-                                         render.setting("gpu_resource"))
+    message = error_summary(exc.output, strip=parse.QSUB_ERROR_PREFIXES, drop=(r"Exiting\.",))
+    keyword = keyword_for_error(exc.output, parse.submit_errors(render.setting("memory_resource"),
+                                                                render.setting("gpu_resource")), options)
     about = f" ({keyword}={options[keyword]!r})" if keyword in options else ""
     if parse.NO_QUEUE.search(exc.output):
         asked = ", ".join(f"{k}={options[k]!r}" for k in parse.NO_QUEUE_KEYWORDS if k in options)
@@ -250,24 +237,6 @@ def _refused(exc: SchedulerError, script: Path, options: Mapping[str, Any]) -> N
                  f"{'it asked for ' + asked if asked else 'check its extra= options'}")
     raise SubmitError(f"Grid Engine refused job {script.name}: {message}{about}", keyword=keyword,
                       command=exc.command, returncode=exc.returncode, output=exc.output) from None
-
-
-def _existing(paths: Sequence[Optional[str]]) -> dict[str, bool]:
-    return {str(p): os.path.exists(p) for p in paths if p}
-
-
-def _ran_since(before: Mapping[str, bool]) -> Optional[bool]:
-    """Whether an output file that did not exist before qsub exists now (None: none to tell by). Grid
-    Engine creates a job's output files when it starts, before the job's own command runs."""
-    watched = [p for p, existed in before.items() if not existed]
-    return any(os.path.exists(p) for p in watched) if watched else None
-
-
-class _Unanswered(Exception):
-    def __init__(self, message: str, transient: bool, error: Optional[SchedulerError] = None):
-        super().__init__(message)
-        self.transient = transient
-        self.error = error
 
 
 def _since(entry: parse.QstatEntry, since: float) -> bool:
@@ -281,26 +250,20 @@ def _ask_for_token(token: str, user: str, since: float) -> tuple[Optional[str], 
     ended, with those that left qstat while it was asked). ``qstat -s prsz -u user`` lists every live and
     recently finished job, ``qstat -j numbers`` the contexts of the live ones submitted (or started) since
     ``since`` by the qmaster's clock."""
-    def ask(args: list[str]) -> str:
+    def ask(args: list[str], read: Any) -> Any:
+        out = _run(args, timeout=QUERY_TIMEOUT, retries=0, transient=TRANSIENT).stdout
         try:
-            return _run(args, timeout=QUERY_TIMEOUT, retries=0, transient=TRANSIENT).stdout
-        except SchedulerError as exc:
-            raise _Unanswered(str(exc), exc.transient, exc) from None
+            return read(out)
+        except ValueError as exc:  # unreadable: no answer, which asking again may give
+            raise SchedulerError(str(exc), command=args, output=out, transient=True) from None
 
-    listing = ["qstat", "-xml", "-s", "prsz", "-u", user]
-    try:
-        entries = parse.parse_qstat_xml(ask(listing))
-    except ValueError as exc:
-        raise _Unanswered(str(exc), True) from None
+    entries = ask(["qstat", "-xml", "-s", "prsz", "-u", user], parse.parse_qstat_xml)
     ended = [e for e in entries if "z" in e.state]
     live = {e.number: e for e in entries if "z" not in e.state and _since(e, since)}
     numbers = list(live)
     contexts: dict[str, dict[str, str]] = {}
-    for i in range(0, len(numbers), CHUNK):
-        try:
-            contexts.update(parse.parse_job_contexts(ask(["qstat", "-xml", "-j", ",".join(numbers[i:i + CHUNK])])))
-        except ValueError as exc:
-            raise _Unanswered(str(exc), True) from None
+    for chunk in chunks(numbers, CHUNK):
+        contexts.update(ask(["qstat", "-xml", "-j", ",".join(chunk)], parse.parse_job_contexts))
     for number in numbers:
         if contexts.get(number, {}).get(TOKEN_CONTEXT) == token:
             return number, ended
@@ -325,27 +288,19 @@ def find_by_token(token: str, failure: str, *, started: float, name: Optional[st
     marker = f"{TOKEN_CONTEXT}={token}"
     hint = (f"it is not submitted again, so as not to run it twice. If it exists, its context holds {marker} "
             f"(qstat -j <number> shows it)")
-    first = failure.splitlines()[0] if failure else "qsub failed"
-    deadline = time.monotonic() + CHECK_PATIENCE
-    delay = SUBMIT_BACKOFF
-    while True:
-        try:
-            number, ended = _ask_for_token(token, user, started - CLOCK_SLACK)
-            break
-        except _Unanswered as why:
-            problem = str(why).splitlines()[0] if str(why) else "no answer"
-            if not why.transient or time.monotonic() + delay > deadline:
-                err = why.error or SchedulerError(problem)
-                raise SubmitError(f"{first}, and qstat cannot tell whether the job was created ({problem}); "
-                                  f"{hint}", command=err.command, returncode=err.returncode, output=err.output,
-                                  transient=True) from None
-            log.warning("qsub failed and qstat cannot be asked whether the job exists (%s); asking again in "
-                        "%.1f s", problem, delay)
-            time.sleep(delay)
-            delay = min(max(delay * 2, 0.1), 30.0)
+    first = first_line(failure, "qsub failed")
+
+    def give_up(err: SchedulerError) -> SubmitError:
+        return SubmitError(f"{first}, and qstat cannot tell whether the job was created "
+                           f"({first_line(err, 'no answer')}); {hint}", command=err.command,
+                           returncode=err.returncode, output=err.output, transient=True)
+
+    number, ended = ask_patiently(lambda: _ask_for_token(token, user, started - CLOCK_SLACK), give_up,
+                                  waiting="qsub failed and qstat cannot be asked whether the job exists",
+                                  patience=CHECK_PATIENCE, delay=SUBMIT_BACKOFF, logger=log)
     if number:
         return number
-    ran = _ran_since(before or {})
+    ran = output_appeared(before or {})
     if ran is False:
         return None
     with _lock:
@@ -433,8 +388,12 @@ def _qacct(numbers: Sequence[str]) -> list[QueueJob]:
         level = logging.DEBUG if re.search(r"not found|no such file|does not exist", text, re.I) else logging.WARNING
         log.log(level, "qacct %s: %s", " ".join(args[1:]), text[:300])
         return []
-    with _lock:
-        cancelled = set(_cancelled)
+    records = parse.qacct_records(res.stdout, wanted=set(numbers))
+    notes = deleted.read(numbers)
+    cancelled = {r.id for r in records
+                 if deleted.applies(notes.get(r.id, notes.get(r.array_id or r.id)), r.submit_time)}
+    if not cancelled:
+        return records
     return parse.qacct_records(res.stdout, wanted=set(numbers), cancelled=cancelled)
 
 
@@ -489,7 +448,7 @@ def parse_queue(job_ids: Optional[Sequence[str]], user: Optional[str],
             if e.submit_time:
                 _submitted.setdefault(e.number, e.submit_time)
     live_ids = {r.id for r in live}
-    live_numbers = parse.known_numbers(live)
+    live_numbers = known_ids(live)
     ask = [n for n in numbers if n not in live_numbers or _array_incomplete(n, live_ids, final)]
     ask = [n for n in ask if not _settled(n, final)]
     finished = _qacct(ask)
@@ -498,7 +457,7 @@ def parse_queue(job_ids: Optional[Sequence[str]], user: Optional[str],
             if rec.state.finished:
                 _final[rec.id] = rec
                 final[rec.id] = rec
-    out = parse.merge(live, list(final.values()))
+    out = merge_records(live, list(final.values()))
     return out + _deleted_unrecorded(numbers, live_numbers, out)
 
 
@@ -521,12 +480,15 @@ def _settled(number: str, final: dict[str, QueueJob]) -> bool:
 
 
 def _deleted_unrecorded(numbers: Sequence[str], live_numbers: set[str], known: list[QueueJob]) -> list[QueueJob]:
-    """CANCELLED records for jobs this process deleted that have left qstat and have no record of their
-    own: a job deleted before it started never reaches the accounting file. The record carries the job
-    number as its id, which the core applies to every task of an array not reported on its own."""
+    """CANCELLED records for deleted jobs (by any process: :mod:`.deleted`) that have left qstat and have no
+    record of their own: a job deleted before it started never reaches the accounting file. The record
+    carries the job number as its id, which the core applies to every task of an array not reported on
+    its own."""
     ids = {j.id for j in known}
+    gone = [n for n in numbers if n not in live_numbers and n not in ids]
+    notes = deleted.read(gone) if gone else {}
     with _lock:
-        gone = [n for n in numbers if n in _cancelled and n not in live_numbers and n not in ids]
+        gone = [n for n in gone if deleted.applies(notes.get(n), _submitted.get(n))]
     return [QueueJob(id=n, state=State.CANCELLED, reason="deleted (qdel)", raw_state="deleted") for n in gone]
 
 
@@ -542,20 +504,13 @@ def qdel_ids(job_ids: Sequence[str]) -> list[str]:
 
 
 def cancel(job_ids: Sequence[str]) -> bool:
-    """One ``qdel`` for all ids; ids that already ended are not an error."""
+    """One ``qdel`` for all ids; ids that already ended are not an error. The ids are noted as deleted
+    first (:mod:`.deleted`), so that every process reads the job cancelled, not failed."""
     try:
         ids = qdel_ids(job_ids)
     except ValueError as exc:
         raise SchedulerError(f"cannot cancel: {exc}") from None
     if not ids:
         return True
-    with _lock:
-        _cancelled.update(ids)
-    try:
-        _run(["qdel", *ids], timeout=QUERY_TIMEOUT, retries=2, backoff=1.0, transient=TRANSIENT)
-    except SchedulerError as exc:
-        lines = [line for line in exc.output.splitlines() if line.strip()]
-        harmless = ("does not exist", "already in deletion", "has deleted", "has registered the job")
-        if not lines or not all(any(h in line for h in harmless) for line in lines):
-            raise
-    return True
+    deleted.mark(ids)
+    return SGE.cancel(["qdel", *ids], CANCEL_HARMLESS, timeout=QUERY_TIMEOUT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from cluster_core.script import read_directives
+from cluster_core.backend import read_directives
 
 # Grid Engine's pseudo variables in -o/-e paths, as the core's placeholders
 _PSEUDO = {"JOB_ID": "%j", "JOB_NAME": "%x", "USER": "%u", "TASK_ID": "%a"}

@@ -7,14 +7,13 @@ keep Grid Engine's own task names in ``id`` ("12.3") and give the core's index i
 
 from __future__ import annotations
 
-import datetime
 import re
 import xml.etree.ElementTree as ET
 from typing import Iterable, Optional
 
 import attrs
 
-from cluster_core.records import QueueJob, State
+from cluster_core.backend import QueueJob, State, parse_timestamp, refine_oom as _refine_oom
 
 #: Grid Engine's first array task is 1; the core's is 0. task_id = Grid Engine task - TASK_BASE.
 TASK_BASE = 1
@@ -41,24 +40,10 @@ def split_id(job_id: str) -> tuple[str, Optional[int]]:
 
 # --- qsub -----------------------------------------------------------------------------------------
 
-def parse_qsub(stdout: str) -> str:
-    """The job id from ``qsub -terse``: "123", or "123" for an array ("123.1-3:1"). ValueError if none."""
-    for line in reversed(stdout.strip().splitlines()):
-        m = re.fullmatch(r"\s*(\d+)(?:\.\d+-\d+:\d+)?\s*", line)
-        if m:
-            return m.group(1)
-    raise ValueError(f"no job id in qsub output {stdout.strip()!r}")
-
-
-def error_summary(output: str) -> str:
-    """qsub's message without "Unable to run job:" and the closing "Exiting.": what a user should read."""
-    lines = []
-    for line in output.strip().splitlines():
-        line = re.sub(r"^((Unable to run job|qsub|error): )+", "", line.strip())
-        line = re.sub(r"^job rejected: ", "", line)
-        if line and line != "Exiting.":
-            lines.append(line)
-    return "; ".join(dict.fromkeys(lines)) or "no message"
+#: The job id in ``qsub -terse`` output: "123", or "123.1-3:1" for an array (its number is the id).
+QSUB_ID = r"(?P<id>\d+)(?:\.\d+-\d+:\d+)?"
+#: What qsub puts before its messages; a user reads the message alone (and no closing "Exiting.").
+QSUB_ERROR_PREFIXES = (r"^((Unable to run job|qsub|error): )+", r"^job rejected: ")
 
 
 #: What ``qsub -w e`` says of a job no queue could ever run, and the keywords that may be the cause (the
@@ -69,7 +54,7 @@ NO_QUEUE_KEYWORDS = ("cores", "nodes", "tasks", "tasks_per_node", "mem", "mem_pe
 
 #: qsub messages (Grid Engine 8.1.9, tests/fixtures/qsub-errors.txt) and the keyword each concerns;
 #: "{mem}" stands for the configured memory resource.
-_SUBMIT_ERRORS: tuple[tuple[str, tuple[str, ...]], ...] = (
+SUBMIT_ERRORS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (r"unknown queue|queue .* does not exist", ("partition",)),
     (r"no suitable queues", NO_QUEUE_KEYWORDS),
     (r"parallel environment", ("cores",)),
@@ -92,17 +77,10 @@ _SUBMIT_ERRORS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def submit_error_keyword(message: str, options: Optional[dict] = None, memory_resource: str = "h_vmem",
-                         gpu_resource: str = "gpu") -> Optional[str]:
-    """The job keyword a qsub error concerns, when the message tells; the first candidate that the job
-    actually set wins ("attribute is not a time value" is time or extra)."""
-    options = options or {}
-    for pattern, keywords in _SUBMIT_ERRORS:
-        pattern = pattern.replace("{mem}", re.escape(memory_resource)).replace("{gpu}", re.escape(gpu_resource))
-        if re.search(pattern, message, re.IGNORECASE):
-            given = [k for k in keywords if k in options]
-            return given[0] if given else keywords[0]
-    return None
+def submit_errors(memory_resource: str = "h_vmem", gpu_resource: str = "gpu") -> list[tuple[str, tuple[str, ...]]]:
+    """:data:`SUBMIT_ERRORS` for the configured memory and GPU resources, for ``keyword_for_error``."""
+    return [(p.replace("{mem}", re.escape(memory_resource)).replace("{gpu}", re.escape(gpu_resource)), k)
+            for p, k in SUBMIT_ERRORS]
 
 
 # --- states ---------------------------------------------------------------------------------------
@@ -139,16 +117,6 @@ def map_state(raw: str, waiting_for: Iterable[str] = ()) -> State:
 
 
 # --- qstat -xml -r --------------------------------------------------------------------------------
-
-def parse_local_time(text: Optional[str]) -> Optional[float]:
-    """qstat's "2026-11-25T14:30:38" (local time, no zone) as a POSIX timestamp; None when absent."""
-    if not text or not text.strip():
-        return None
-    try:
-        return datetime.datetime.fromisoformat(text.strip()).timestamp()
-    except ValueError:
-        return None
-
 
 def expand_tasks(spec: str) -> list[int]:
     """Grid Engine task ranges as numbers: "2,3" -> [2, 3]; "1-10:4" -> [1, 5, 9]; "7" -> [7]."""
@@ -209,8 +177,8 @@ def parse_qstat_xml(text: str) -> list[QstatEntry]:
         entries.append(QstatEntry(
             number=number, state=_text(el, "state") or "", name=_text(el, "full_job_name") or _text(el, "JB_name"),
             user=_text(el, "JB_owner"), queue=queue, slots=int(slots) if slots and slots.isdigit() else None,
-            submit_time=parse_local_time(_text(el, "JB_submission_time")),
-            start_time=parse_local_time(_text(el, "JAT_start_time")), tasks=_text(el, "tasks"),
+            submit_time=parse_timestamp(_text(el, "JB_submission_time")),
+            start_time=parse_timestamp(_text(el, "JAT_start_time")), tasks=_text(el, "tasks"),
             waiting_for=tuple(w for p in el.findall("predecessor_jobs") if p.text for w in p.text.split(","))))
     return entries
 
@@ -327,16 +295,6 @@ FAILED_CODES = {
     30: "the application asked for its error state (exit 100)", 37: "killed by the qmaster for a limit",
     100: "ended by a signal",
 }
-
-
-def parse_qacct_time(text: Optional[str]) -> Optional[float]:
-    """qacct's "Wed Nov 25 14:29:41 2026" (local time) as a POSIX timestamp; None for "-/-"."""
-    if not text or text.strip() in ("-/-", "", "undefined"):
-        return None
-    try:
-        return datetime.datetime.strptime(" ".join(text.split()), "%a %b %d %H:%M:%S %Y").timestamp()
-    except ValueError:
-        return None
 
 
 def parse_qacct_blocks(text: str) -> list[dict[str, str]]:
@@ -457,30 +415,11 @@ def qacct_records(text: str, wanted: Optional[set[str]] = None,
             partition=block.get("qname") if block.get("qname") not in (None, "", "UNKNOWN") else None,
             exitcode=exitcode, reason=reason, raw_state=f"failed={_leading_int(block.get('failed')) or 0}",
             cores=slots, nodes=(host,) if host and host != "UNKNOWN" else (),
-            submit_time=parse_qacct_time(block.get("qsub_time")),
-            start_time=parse_qacct_time(block.get("start_time")),
-            end_time=parse_qacct_time(block.get("end_time")),
+            submit_time=parse_timestamp(block.get("qsub_time")),
+            start_time=parse_timestamp(block.get("start_time")),
+            end_time=parse_timestamp(block.get("end_time")),
             array_id=number if is_task else None, task_id=int(task) - TASK_BASE if is_task else None)
     return list(latest.values())
-
-
-# --- combining the two ----------------------------------------------------------------------------
-
-def known_numbers(jobs: Iterable[QueueJob]) -> set[str]:
-    """The job numbers a list of records answers for (an array task answers for its array)."""
-    return {(j.array_id or j.id.split(".")[0]) for j in jobs}
-
-
-def merge(live: list[QueueJob], finished: list[QueueJob]) -> list[QueueJob]:
-    """qstat's records, plus qacct's for what qstat no longer shows: a job that has left qstat, or the
-    finished tasks of an array whose other tasks still run or wait."""
-    seen = {j.id for j in live}
-    out = list(live)
-    for job in finished:
-        if job.id not in seen:
-            seen.add(job.id)
-            out.append(job)
-    return out
 
 
 # --- refine_failure -------------------------------------------------------------------------------
@@ -496,8 +435,5 @@ def refine_oom(record: QueueJob, stderr: str) -> Optional[QueueJob]:
     Grid Engine enforces h_vmem as an address-space limit (setrlimit): the job is not killed, its next
     allocation fails and the program exits with its own error, which accounting records as an ordinary
     failure (failed 0, exit 1)."""
-    tail = "\n".join((stderr or "").strip().splitlines()[-20:])
-    if record.state is State.FAILED and _OOM_RE.search(tail):
-        return attrs.evolve(record, state=State.OUT_OF_MEMORY,
-                            reason="an allocation failed: the job reached its memory limit")
-    return None
+    return _refine_oom(record, stderr, _OOM_RE, "an allocation failed: the job reached its memory limit",
+                       tail_lines=20)

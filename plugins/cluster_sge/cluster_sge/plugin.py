@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 
-from cluster_core import hookimpl
-from cluster_core.records import BackendInfo, Detection, QueueJob
+from cluster_core.backend import BackendInfo, Detection, QueueJob, hookimpl
 
 from . import calls, directives, parse, render
 

@@ -20,13 +20,12 @@ import math
 import re
 from typing import Any, Callable, Mapping, Optional
 
-from cluster_core.errors import ConfigError, OptionError
-from cluster_core.options import array_indices, dependency_groups, describe, render_with
+from cluster_core import backend
+from cluster_core.backend import (ConfigError, OptionError, array_range, dependency_groups, describe, format_hms,
+                                  mail_letters, priority_from_nice, render_with)
 
 from .parse import TASK_BASE
 
-#: Keywords the core handles itself; they never become qsub arguments.
-SKIP = ("modules", "jobdir")
 #: The shell every job script runs under: the core writes bash scripts, and a queue in
 #: posix_compliant mode (Grid Engine's default) would otherwise start them with its own shell (/bin/sh).
 SHELL = ("-S", "/bin/bash")
@@ -43,8 +42,7 @@ VERIFY_LEVELS = ("e", "w", "n")
 def setting(name: str) -> str:
     """A plugin setting from the core's config file (``[sge]`` section), or its default."""
     try:
-        from cluster_core import get_option
-        value = get_option(f"sge.{name}")
+        value = backend.setting(f"sge.{name}")
     except Exception:  # a broken config surfaces through the core; the defaults still render
         value = None
     return (value or DEFAULTS[name]).strip()
@@ -100,23 +98,10 @@ def _memory(value: int, opts) -> list[tuple[str, ...]]:
     return [("-l", f"{setting('memory_resource')}={per_slot}M")]
 
 
-def format_hms(seconds: int) -> str:
-    """Seconds as H:MM:SS, hours past 24 included (Grid Engine reads no days)."""
-    h, rest = divmod(int(seconds), 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}"
-
-
 def array_flags(spec: str) -> list[tuple[str, ...]]:
     """``-t first-last:step`` (and ``-tc`` for a limit) for the core's 0-based indices, shifted to Grid
     Engine's 1-based tasks. Grid Engine takes one evenly stepped range only."""
-    indices, limit = array_indices(spec)
-    steps = {b - a for a, b in zip(indices, indices[1:])}
-    if len(steps) > 1:
-        raise OptionError(f"array={describe(spec)}: Grid Engine arrays are one evenly stepped range (first-last:step); "
-                          "split the job or use one range", keyword="array", value=spec)
-    step = steps.pop() if steps else 1
-    first, last = indices[0] + TASK_BASE, indices[-1] + TASK_BASE
+    first, last, step, limit = array_range(spec, "Grid Engine", offset=TASK_BASE)
     out = [("-t", f"{first}-{last}:{step}")]
     if limit:
         out.append(("-tc", str(limit)))
@@ -158,17 +143,12 @@ _NOTIFY = {"begin": "b", "end": "e", "fail": "a", "all": "bea", "none": "n"}
 
 
 def _notify(value: tuple[str, ...], _opts) -> list[tuple[str, ...]]:
-    letters = "".join(dict.fromkeys("".join(_NOTIFY[w] for w in value)))
-    return [("-m", "n" if "n" in letters else letters)]
+    return [("-m", mail_letters(value, _NOTIFY))]
 
 
 def _priority(value: int, _opts) -> list[tuple[str, ...]]:
     # the core's keyword is a nice value (higher runs later); qsub -p is the opposite, -1023..1024
-    p = -value
-    if not -1023 <= p <= 1024:
-        raise OptionError(f"priority={value}: Grid Engine takes -1024..1023 (as a nice value)",
-                          keyword="priority", value=value)
-    return [("-p", str(p))]
+    return [("-p", str(priority_from_nice(value, -1023, 1024, "Grid Engine")))]
 
 
 def _flag(*words: str):
@@ -221,9 +201,4 @@ def render(options: Mapping[str, Any]) -> list[tuple[str, ...]]:
     ``-cwd`` when no working directory is set, so a job starts where it was submitted (as with sbatch)."""
     out = [SHELL, ("-wd", options["workdir"]) if "workdir" in options else ("-cwd",)]
     out += _parallel(options) or []
-    return out + render_with(RENDERERS, options, "sge", skip=SKIP + ("workdir",))
-
-
-def argv_words(directives: list[tuple[str, ...]]) -> list[str]:
-    """Directives flattened into command-line words for qsub."""
-    return [word for directive in directives for word in directive]
+    return out + render_with(RENDERERS, options, "sge", skip=("workdir",))

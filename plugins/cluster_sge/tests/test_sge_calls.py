@@ -67,7 +67,7 @@ def all_commands(fake: FakeBin) -> FakeBin:
 
 def test_detect_without_commands(fake):
     det = calls.detect()
-    assert not det.available and "qsub not found" in det.reason
+    assert not det.available and "no qsub in $CLUSTER_SGE_BIN=" in det.reason  # where it looked
 
 
 def test_detect_refuses_torques_qstat(fake):

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cluster_core.records import QueueJob, State
+from cluster_core.backend import (QueueJob, State, SubmitError, error_summary, job_id_from_output,
+                                  keyword_for_error, known_ids, merge_records, parse_timestamp)
 from cluster_sge import parse
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -17,6 +18,18 @@ MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
 
 def n(scenario: str) -> str:
     return MANIFEST[scenario]
+
+
+def parse_qsub(stdout):
+    return job_id_from_output(stdout, parse.QSUB_ID, "qsub")
+
+
+def submit_error_keyword(message, options=None, memory_resource="h_vmem"):
+    return keyword_for_error(message, parse.submit_errors(memory_resource), options)
+
+
+def summary(output):
+    return error_summary(output, strip=parse.QSUB_ERROR_PREFIXES, drop=(r"Exiting\.",))
 
 
 def by_id(records):
@@ -33,13 +46,13 @@ def test_qsub_terse_ids():
     rows = [line.split("\t") for line in (FIXTURES / "qsub-terse.txt").read_text().splitlines()[1:]]
     assert rows
     for options, stdout in rows:
-        number = parse.parse_qsub(stdout + "\n")
+        number = parse_qsub(stdout + "\n")
         assert number.isdigit() and stdout.startswith(number)
         if "-t " in options:
             assert stdout != number  # "144.1-4:1"
-    assert parse.parse_qsub("Your job 7 is queued\n152.1-3:1\n") == "152"
-    with pytest.raises(ValueError):
-        parse.parse_qsub("Unable to run job: unknown resource \"gpu\"\nExiting.\n")
+    assert parse_qsub("Your job 7 is queued\n152.1-3:1\n") == "152"
+    with pytest.raises(SubmitError, match="no job id"):
+        parse_qsub("Unable to run job: unknown resource \"gpu\"\nExiting.\n")
 
 
 @pytest.mark.parametrize("job_id, expected", [
@@ -70,22 +83,22 @@ def _errors():
 def test_submit_error_keywords_on_real_messages(options, keyword):
     message = _errors()[options]
     assert message.startswith("rc=1") or message.startswith("rc=7")
-    assert parse.submit_error_keyword(message) == keyword
+    assert submit_error_keyword(message) == keyword
 
 
 def test_submit_error_keyword_prefers_what_the_job_set():
     message = _errors()["-l h_vmem=abc"]
-    assert parse.submit_error_keyword(message, {"mem_per_cpu": 100}) == "mem_per_cpu"
-    assert parse.submit_error_keyword('unknown resource "mem_free"', {}, memory_resource="mem_free") == "mem"
-    assert parse.submit_error_keyword("something new entirely") is None
+    assert submit_error_keyword(message, {"mem_per_cpu": 100}) == "mem_per_cpu"
+    assert submit_error_keyword('unknown resource "mem_free"', {}, memory_resource="mem_free") == "mem"
+    assert submit_error_keyword("something new entirely") is None
     no_queue = _errors()["-w e -pe smp 99"]
-    assert parse.submit_error_keyword(no_queue, {"time": 99999, "partition": "all.q"}) == "time"
+    assert submit_error_keyword(no_queue, {"time": 99999, "partition": "all.q"}) == "time"
 
 
 def test_error_summary_strips_qsub_framing():
-    assert parse.error_summary(_errors()["-q nosuch.q"].split("\n", 1)[1]) == \
+    assert summary(_errors()["-q nosuch.q"].split("\n", 1)[1]) == \
         'Job was rejected because job requests unknown queue "nosuch.q"'
-    assert parse.error_summary(_errors()["-P nosuch"].split("\n", 1)[1]) == \
+    assert summary(_errors()["-P nosuch"].split("\n", 1)[1]) == \
         'the requested project "nosuch" does not exist'
 
 
@@ -265,7 +278,7 @@ def test_qacct_last_record_wins():
 
 @pytest.mark.parametrize("text, value", [("Wed Nov 25 14:29:41 2026", True), ("-/-", None), ("", None)])
 def test_qacct_time(text, value):
-    assert (parse.parse_qacct_time(text) is not None) if value else parse.parse_qacct_time(text) is None
+    assert (parse_timestamp(text) is not None) if value else parse_timestamp(text) is None
 
 
 def test_category_limits():
@@ -279,8 +292,8 @@ def test_merge_prefers_qstat():
     a = QueueJob(id="5.1", state=State.RUNNING, array_id="5", task_id=0)
     b = QueueJob(id="5.1", state=State.FAILED, array_id="5", task_id=0)
     c = QueueJob(id="5.2", state=State.COMPLETED, array_id="5", task_id=1)
-    assert parse.merge([a], [b, c]) == [a, c]
-    assert parse.known_numbers([a, QueueJob(id="7", state=State.PENDING)]) == {"5", "7"}
+    assert merge_records([a], [b, c]) == [a, c]
+    assert known_ids([a, QueueJob(id="7", state=State.PENDING)]) == {"5.1", "5", "7"}
 
 
 def test_refine_oom_from_real_stderr():

@@ -72,6 +72,38 @@ def test_cancel_before_it_starts(sge):
     assert j.state is State.CANCELLED and j.stdout is None
 
 
+_READ_STATES = """
+import sys, time
+from cluster_sge import calls
+ids, deadline = sys.argv[1:], time.monotonic() + 60
+while True:
+    states = {r.id: r for r in calls.parse_queue(ids, None, None)}
+    if all(i in states and states[i].state.finished for i in ids) or time.monotonic() > deadline:
+        break
+    time.sleep(0.5)  # a poll interval, not a wait for an outcome: the loop ends on the states
+for i in ids:
+    print(i, states[i].state.value, states[i].raw_state, sep="|") if i in states else print(i, "missing", sep="|")
+"""
+
+
+def test_a_job_deleted_by_another_process_reads_cancelled_in_a_third(sge, tmp_path):
+    """Accounting records a qdel'd job as failed (failed 100, exit 137), and keeps nothing of a job deleted
+    before it started: the cancel hook's note, not any process's memory, says it was cancelled."""
+    import sys
+    started = tmp_path / "started"
+    running = job(f"touch '{started}'; sleep 300").submit()
+    queued = job("echo never", hold=True).submit()
+    wait_for(started.exists, "the job to start")
+    subprocess.run([sys.executable, "-c", "import sys; from cluster_sge import calls; calls.cancel(sys.argv[1:])",
+                    running.id, queued.id], check=True, capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", _READ_STATES, running.id, queued.id], check=True,
+                         capture_output=True, text=True, timeout=120).stdout.splitlines()
+    # the running job from accounting (failed 100, exit 137) once flushed, the queued one from the note alone
+    assert [line.split("|")[:2] for line in out] == [[running.id, "cancelled"], [queued.id, "cancelled"]], out
+    assert out[1].split("|")[2] == "deleted", out
+    assert running.wait(timeout=TIMEOUT) is False and running.state is State.CANCELLED
+
+
 def test_error_state_is_failed_with_the_reason(sge, tmp_path):
     cc.set_option("core.check_workdir", "false")  # the core would refuse the missing workdir at submit
     j = job("echo never", workdir=str(tmp_path / "missing")).submit()

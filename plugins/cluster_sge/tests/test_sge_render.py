@@ -7,6 +7,7 @@ import pytest
 import cluster_core
 from cluster_core.errors import OptionError
 from cluster_core.options import check_arguments, directive_lines
+from cluster_core.backend import argv_words
 from cluster_sge import render
 
 
@@ -15,7 +16,7 @@ def words(**keywords) -> list[tuple[str, ...]]:
 
 
 def flat(**keywords) -> list[str]:
-    return render.argv_words(words(**keywords))
+    return argv_words(words(**keywords))
 
 
 def test_every_job_runs_under_bash_where_it_was_submitted():

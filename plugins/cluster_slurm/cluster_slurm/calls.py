@@ -1,35 +1,24 @@
 """Every call to a Slurm command: sbatch, squeue, sacct, scancel, sinfo. One call per batch of jobs.
 
-Commands go through :func:`cluster_core.commands.run`: argument lists, a timeout, and retries for the
-transient failures of a busy or restarting slurmctld.
+Commands go through :class:`cluster_core.backend.Commands`: argument lists, a timeout, slurm.bin_dir, and
+retries for the transient failures of a busy or restarting slurmctld.
 """
 
 from __future__ import annotations
 
 import getpass
 import logging
-import re
-import time
 import uuid
 from pathlib import Path
-from typing import Any, Iterable, Mapping, NoReturn, Optional, Sequence
+from typing import Any, Mapping, NoReturn, Optional, Sequence
 
-from cluster_core import commands
-from cluster_core.errors import SchedulerError, SubmitError
-from cluster_core.records import Detection, QueueJob
+from cluster_core.backend import (Commands, Detection, QueueJob, Result, SchedulerError, SubmitError, ask_patiently,
+                                  chunks, error_summary, first_line, harmless_failure, job_id_from_output,
+                                  keyword_for_error, known_ids, merge_records, submit_retrying)
 
-from . import parse, render
+from . import parse
 
 log = logging.getLogger("cluster_core.slurm")
-
-
-def run(args: Sequence[str], **kwargs: Any) -> commands.Result:
-    """commands.run, looking in slurm.bin_dir / $CLUSTER_SLURM_BIN first."""
-    return commands.run(args, backend="slurm", **kwargs)
-
-
-def which(command: str) -> Optional[str]:
-    return commands.which(command, backend="slurm")
 
 #: Messages of a controller that is busy, restarting or briefly unreachable: worth another try.
 TRANSIENT = (
@@ -42,11 +31,26 @@ TRANSIENT = (
     r"Transport endpoint is not connected",
     r"backup controller in standby mode",
 )
+#: sbatch failures that prove the request never reached the controller: retried without asking first.
+NOT_SUBMITTED = (r"Unable to contact slurm controller", r"Connection refused",
+                 r"temporarily unable to accept job")
+SLURM = Commands("slurm", TRANSIENT, NOT_SUBMITTED)
+#: scancel's complaints about jobs that already ended (only its lines with "error" are read).
+CANCEL_HARMLESS = ("already completing or completed", "Invalid job id specified")
 #: squeue with a fixed few ids per call: a list this long still fits any command line.
 CHUNK = 500
 DETECT_TIMEOUT = 3.0
 QUERY_TIMEOUT = 30.0
 SUBMIT_TIMEOUT = 60.0
+
+
+def run(args: Sequence[str], **kwargs: Any) -> Result:
+    """A Slurm command, from slurm.bin_dir / $CLUSTER_SLURM_BIN first."""
+    return SLURM.run(args, **kwargs)
+
+
+def which(command: str) -> Optional[str]:
+    return SLURM.which(command)
 
 
 def detect() -> Detection:
@@ -56,7 +60,7 @@ def detect() -> Detection:
     """
     for command in ("sbatch", "squeue", "scontrol"):
         if which(command) is None:
-            return Detection(False, f"{command} not found (PATH, slurm.bin_dir or commands.{command})")
+            return Detection(False, SLURM.missing([command]) or f"{command} not found")
     try:
         res = run(["scontrol", "ping"], timeout=DETECT_TIMEOUT, check=False)
     except SchedulerError as exc:
@@ -72,56 +76,27 @@ SUBMIT_RETRIES = 3
 SUBMIT_BACKOFF = 1.0
 
 
-def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool) -> str:
-    """``sbatch --parsable [words] script``; the job id. SubmitError names the keyword at fault.
+def submit(script: Path, options: Mapping[str, Any], arguments: Sequence[str] = ()) -> str:
+    """``sbatch --parsable [arguments] script``; the job id. SubmitError names the keyword at fault.
 
     A submission that timed out or met a transient error may still have reached the controller, so
     each carries a unique ``--comment`` and, before another try, squeue is asked whether a job with that
     comment exists: a retry never makes a second copy of the job.
     """
     token = f"cluster-core:{uuid.uuid4().hex}"
-    args = ["sbatch", "--parsable", f"--comment={token}"]
-    if not directives_in_script:
-        args += render.argv_words(render.render(options))
-    args.append(str(script))
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            res = run(args, timeout=SUBMIT_TIMEOUT, retries=0, transient=TRANSIENT)
-            break
-        except SchedulerError as exc:
-            if not exc.transient:
-                _refused(exc, script, options)
-            if not _never_reached(exc):
-                # the job may have been created all the same: only a definite "no such job" allows a retry
-                already = _find_by_comment(token, exc)
-                if already:
-                    log.warning("sbatch failed transiently (%s) but job %s was created; not submitting again",
-                                str(exc).splitlines()[0], already)
-                    return already
-            if attempt > SUBMIT_RETRIES:
-                _refused(exc, script, options)
-            delay = SUBMIT_BACKOFF * 2 ** (attempt - 1)
-            log.warning("%s; retrying in %.0f s (attempt %d of %d)", str(exc).splitlines()[0], delay, attempt,
-                        SUBMIT_RETRIES + 1)
-            time.sleep(delay)
-    if res.stderr.strip():
-        log.info("sbatch said: %s", res.stderr.strip())
-    try:
-        return parse.parse_sbatch(res.stdout)
-    except ValueError as exc:
-        raise SubmitError(f"sbatch gave no job id for {script}: {exc}", command=list(args),
-                          output=res.stdout + res.stderr) from None
+    args = ["sbatch", "--parsable", f"--comment={token}", *arguments, str(script)]
 
+    def attempt() -> str:
+        res = run(args, timeout=SUBMIT_TIMEOUT, retries=0, transient=TRANSIENT)
+        if res.stderr.strip():
+            log.info("sbatch said: %s", res.stderr.strip())
+        return job_id_from_output(res.stdout, parse.SBATCH_ID, "sbatch")
 
-#: sbatch failures that prove the request never reached the controller: retried without asking first.
-NOT_SUBMITTED = (r"Unable to contact slurm controller", r"Connection refused",
-                 r"temporarily unable to accept job")
+    def refused(exc: SchedulerError) -> NoReturn:
+        _refused(exc, script, options)
 
-
-def _never_reached(exc: SchedulerError) -> bool:
-    return exc.returncode is not None and any(re.search(p, exc.output or str(exc)) for p in NOT_SUBMITTED)
+    return submit_retrying(attempt, SLURM, find=lambda exc: _find_by_comment(token, exc), refused=refused,
+                           retries=SUBMIT_RETRIES, backoff=SUBMIT_BACKOFF, logger=log)
 
 
 #: How long a submission keeps asking whether a job whose sbatch failed transiently exists (seconds).
@@ -130,27 +105,19 @@ CHECK_PATIENCE = 600.0
 
 def _find_by_comment(token: str, cause: SchedulerError) -> Optional[str]:
     """The id of this user's job carrying ``token`` as its comment, or None when the controller says it
-    has none. While squeue itself fails it is asked again (with back-off, up to CHECK_PATIENCE seconds):
-    an unanswered question is no "no", and reading it as one submits the job twice. SubmitError when it
-    never answers: whether the job exists cannot be told, and it is not submitted again."""
-    deadline = time.monotonic() + CHECK_PATIENCE
-    delay = SUBMIT_BACKOFF
-    while True:
-        try:
-            out = run(["squeue", "-h", "-t", "all", "-u", getpass.getuser(), "-o", "%i|%k"],
-                      timeout=QUERY_TIMEOUT, retries=0, transient=TRANSIENT).stdout
-            break
-        except SchedulerError as exc:
-            if not exc.transient or time.monotonic() + delay > deadline:
-                raise SubmitError(
-                    f"sbatch failed ({str(cause).splitlines()[0]}) and squeue cannot tell whether the job "
-                    f"was created ({str(exc).splitlines()[0]}); it is not submitted again, so as not to run "
-                    f"it twice. Look for it with: squeue -u {getpass.getuser()} -t all -o '%i %k' | grep {token}",
-                    command=exc.command, returncode=exc.returncode, output=exc.output, transient=True) from None
-            log.warning("sbatch failed and squeue cannot be asked whether the job exists (%s); asking again "
-                        "in %.0f s", str(exc).splitlines()[0], delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 30.0)
+    has none. While squeue fails it is asked again (:func:`ask_patiently`); SubmitError when it never
+    answers: whether the job exists cannot be told, and it is not submitted again."""
+    def give_up(exc: SchedulerError) -> SubmitError:
+        return SubmitError(
+            f"sbatch failed ({first_line(cause)}) and squeue cannot tell whether the job was created "
+            f"({first_line(exc)}); it is not submitted again, so as not to run it twice. Look for it with: "
+            f"squeue -u {getpass.getuser()} -t all -o '%i %k' | grep {token}",
+            command=exc.command, returncode=exc.returncode, output=exc.output, transient=True)
+
+    out = ask_patiently(lambda: run(["squeue", "-h", "-t", "all", "-u", getpass.getuser(), "-o", "%i|%k"],
+                                    timeout=QUERY_TIMEOUT, retries=0, transient=TRANSIENT).stdout,
+                        give_up, waiting="sbatch failed and squeue cannot be asked whether the job exists",
+                        patience=CHECK_PATIENCE, delay=SUBMIT_BACKOFF, logger=log)
     for line in out.splitlines():
         job_id, _, comment = line.partition("|")
         if comment.strip() == token:
@@ -163,8 +130,8 @@ def _refused(exc: SchedulerError, script: Path, options: Mapping[str, Any]) -> N
     if exc.returncode is None or exc.transient:  # missing command, timeout, controller away
         raise SubmitError(f"sbatch could not submit {script}: {exc}", command=exc.command,
                           returncode=exc.returncode, output=exc.output, transient=exc.transient) from None
-    message = parse.error_summary(exc.output)
-    keyword = parse.submit_error_keyword(exc.output, dict(options))
+    message = error_summary(exc.output, strip=parse.SBATCH_ERROR_PREFIXES)
+    keyword = keyword_for_error(exc.output, parse.SUBMIT_ERRORS, options)
     about = f" ({keyword}={options[keyword]!r})" if keyword in options else ""
     raise SubmitError(f"Slurm refused job {script.name}: {message}{about}", keyword=keyword,
                       command=exc.command, returncode=exc.returncode, output=exc.output) from None
@@ -213,11 +180,6 @@ def _sacct(ids: Sequence[str]) -> list[QueueJob]:
     return parse.parse_sacct(res.stdout)
 
 
-def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
 def parse_queue(job_ids: Optional[Sequence[str]], user: Optional[str],
                 partition: Optional[str]) -> list[QueueJob]:
     """squeue for live and recently ended jobs, then sacct for the ids squeue has forgotten."""
@@ -237,13 +199,13 @@ def parse_queue(job_ids: Optional[Sequence[str]], user: Optional[str],
     if not ids:
         return []
     live: list[QueueJob] = []
-    for chunk in _chunks(ids, CHUNK):
+    for chunk in chunks(ids, CHUNK):
         live += parse.parse_squeue(_squeue(["-j", ",".join(chunk)]))
-    known = parse.known_ids(live)
+    known = known_ids(live)
     arrays = {j.array_id for j in live if j.array_id}
     # arrays too: squeue forgets each finished task MinJobAge after it ended
     ask = [i for i in ids if i not in known or i in arrays]
-    return parse.merge(live, _sacct(ask))
+    return merge_records(live, _sacct(ask))
 
 
 def cancel(job_ids: Sequence[str]) -> bool:
@@ -254,8 +216,6 @@ def cancel(job_ids: Sequence[str]) -> bool:
     try:
         run(["scancel", *ids], timeout=QUERY_TIMEOUT, retries=2, backoff=1.0, transient=TRANSIENT)
     except SchedulerError as exc:
-        errors = [line for line in exc.output.splitlines() if "error" in line.lower()]
-        harmless = ("already completing or completed", "Invalid job id specified")
-        if not errors or not all(any(h in line for h in harmless) for line in errors):
+        if not harmless_failure(exc.output, CANCEL_HARMLESS, relevant="error"):
             raise
     return True

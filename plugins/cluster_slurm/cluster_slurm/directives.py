@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cluster_core.script import read_directives
+from cluster_core.backend import read_directives
 
 _VALUE = {
     "cores": ("-c", "--cpus-per-task"), "tasks": ("-n", "--ntasks"), "nodes": ("-N", "--nodes"),

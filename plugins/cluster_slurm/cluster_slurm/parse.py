@@ -7,13 +7,10 @@ last because it is the only field that can contain the ``|`` separator.
 
 from __future__ import annotations
 
-import datetime
 import re
-from typing import Iterable, Optional
+from typing import Optional
 
-import attrs
-
-from cluster_core.records import QueueJob, State
+from cluster_core.backend import QueueJob, State, parse_timestamp, refine_oom as _refine_oom
 
 # --- formats ----------------------------------------------------------------------------------------
 
@@ -128,17 +125,6 @@ def exit_from_pair(state: State, pair: str) -> Optional[int]:
 
 # --- small fields -----------------------------------------------------------------------------------
 
-def parse_timestamp(text: str) -> Optional[float]:
-    """A Slurm time ("2026-11-25T13:47:44", local time) as a POSIX timestamp; None for N/A, Unknown..."""
-    text = text.strip()
-    if text in _EMPTY:
-        return None
-    try:
-        return datetime.datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        return None
-
-
 def expand_hostlist(text: str) -> tuple[str, ...]:
     """Slurm's compressed host list as names: "vm" -> ("vm",), "n[01-03,7],gpu1" -> n01 n02 n03 n7 gpu1."""
     text = text.strip()
@@ -191,13 +177,10 @@ def _array_fields(shown_id: str, array_job_id: str, task: str) -> tuple[str, Opt
 
 # --- sbatch -----------------------------------------------------------------------------------------
 
-def parse_sbatch(stdout: str) -> str:
-    """The job id from ``sbatch --parsable``: "123" or "123;cluster". ValueError when there is none."""
-    for line in reversed(stdout.strip().splitlines()):
-        m = re.fullmatch(r"\s*(\d+)(?:;\S+)?\s*", line)
-        if m:
-            return m.group(1)
-    raise ValueError(f"no job id in sbatch output {stdout.strip()!r}")
+#: The job id in ``sbatch --parsable`` output: "123" or "123;cluster".
+SBATCH_ID = r"(?P<id>\d+)(?:;\S+)?"
+#: What sbatch puts before its messages; a user reads the message alone.
+SBATCH_ERROR_PREFIXES = (r"^sbatch: error: (Batch job submission failed: )?",)
 
 
 # --- squeue and sacct -------------------------------------------------------------------------------
@@ -267,43 +250,10 @@ def _started(state: State) -> bool:
     return state in (State.RUNNING, State.SUSPENDED, State.COMPLETING) or state.finished
 
 
-# --- combining the two ------------------------------------------------------------------------------
-
-def known_ids(jobs: Iterable[QueueJob]) -> set[str]:
-    """Every id a list of jobs answers for: each job's id and, for array tasks, the array's id."""
-    out: set[str] = set()
-    for job in jobs:
-        out.add(job.id)
-        if job.array_id:
-            out.add(job.array_id)
-    return out
-
-
-def merge(squeue_jobs: list[QueueJob], sacct_jobs: list[QueueJob]) -> list[QueueJob]:
-    """squeue's rows, plus sacct's rows for what squeue no longer shows.
-
-    squeue is the live truth; sacct only adds jobs squeue has forgotten. For an array squeue still
-    shows, sacct adds only finished tasks: slurmdbd lags about a second behind, and just after an array
-    ends it still shows the array as one plain row ("255|255|FAILED|2:0", fixtures/sacct-array-lag.txt),
-    which the core would apply to every task.
-    """
-    seen = {j.id for j in squeue_jobs}
-    live_arrays = {j.array_id for j in squeue_jobs if j.array_id}
-    out = list(squeue_jobs)
-    for job in sacct_jobs:
-        if job.id in seen:
-            continue
-        if (job.array_id or job.id) in live_arrays and (job.task_id is None or not job.state.finished):
-            continue
-        seen.add(job.id)
-        out.append(job)
-    return out
-
-
 # --- sbatch errors ----------------------------------------------------------------------------------
 
 #: sbatch messages (Slurm 22.05, tests/fixtures/sbatch-errors.txt) and the keyword each concerns.
-_SUBMIT_ERRORS: tuple[tuple[str, tuple[str, ...]], ...] = (
+SUBMIT_ERRORS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (r"invalid partition", ("partition",)),
     (r"Memory specification can not be satisfied|Invalid --mem", ("mem", "mem_per_cpu")),
     (r"Invalid account", ("account",)),
@@ -328,29 +278,9 @@ _SUBMIT_ERRORS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def submit_error_keyword(message: str, options: Optional[dict] = None) -> Optional[str]:
-    """The job keyword an sbatch error concerns, when the message tells; the first candidate that
-    the job actually set wins ("More processors requested" is cores, tasks or nodes)."""
-    options = options or {}
-    for pattern, keywords in _SUBMIT_ERRORS:
-        if re.search(pattern, message, re.IGNORECASE):
-            given = [k for k in keywords if k in options]
-            return given[0] if given else keywords[0]
-    return None
-
-
-def error_summary(output: str) -> str:
-    """sbatch's error lines without the "sbatch: error: " prefixes, joined: the message for a user."""
-    lines = [re.sub(r"^sbatch: error: (Batch job submission failed: )?", "", line).strip()
-             for line in output.strip().splitlines() if line.strip()]
-    return "; ".join(dict.fromkeys(lines)) or "no message"
-
-
 _OOM_RE = re.compile(r"exceeded (job )?memory limit|oom-kill|out of memory", re.IGNORECASE)
 
 
 def refine_oom(record: QueueJob, stderr: str) -> Optional[QueueJob]:
     """OUT_OF_MEMORY for a FAILED job whose stderr carries slurmstepd's memory-kill message."""
-    if record.state is State.FAILED and _OOM_RE.search(stderr or ""):
-        return attrs.evolve(record, state=State.OUT_OF_MEMORY, reason="exceeded memory limit")
-    return None
+    return _refine_oom(record, stderr, _OOM_RE, "exceeded memory limit")

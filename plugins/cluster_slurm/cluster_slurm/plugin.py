@@ -9,8 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-from cluster_core import hookimpl
-from cluster_core.records import BackendInfo, Detection, QueueJob
+from cluster_core.backend import BackendInfo, Detection, QueueJob, hookimpl
 
 from . import calls, directives, parse, render
 
@@ -46,8 +45,8 @@ def render_options(options: Mapping[str, Any]) -> list[tuple[str, ...]]:
 
 
 @hookimpl
-def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool) -> str:
-    return calls.submit(Path(script), options, directives_in_script)
+def submit(script: Path, options: Mapping[str, Any], arguments: Sequence[str]) -> str:
+    return calls.submit(Path(script), options, arguments)
 
 
 @hookimpl

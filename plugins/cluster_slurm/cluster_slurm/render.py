@@ -9,11 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from cluster_core.errors import OptionError
-from cluster_core.options import dependency_groups, describe, format_time, render_with
-
-#: Keywords the core handles itself; they never become sbatch arguments.
-SKIP = ("modules", "jobdir")
+from cluster_core.backend import OptionError, dependency_groups, describe, format_time, render_with
 
 
 def _one(flag: str):
@@ -102,9 +98,4 @@ RENDERERS: dict[str, Any] = {
 
 def render(options: Mapping[str, Any]) -> list[tuple[str, ...]]:
     """The sbatch arguments for checked options, one tuple per directive."""
-    return render_with(RENDERERS, options, "slurm", skip=SKIP)
-
-
-def argv_words(directives: list[tuple[str, ...]]) -> list[str]:
-    """Directives flattened into command-line words for sbatch."""
-    return [word for directive in directives for word in directive]
+    return render_with(RENDERERS, options, "slurm")

@@ -133,20 +133,34 @@ def test_max_array_size(fake):
 def test_submit_parses_id_and_passes_words_only_without_directives(fake, tmp_path):
     script = tmp_path / "job.sh"
     f = fake(sbatch=(0, "77;ci\n", ""))
-    assert calls.submit(script, {"name": "a b", "cores": 2}, True) == "77"
+    assert calls.submit(script, {"name": "a b", "cores": 2}) == "77"
     sbatch, parsable, comment, *rest = f.calls[-1]
     assert [sbatch, parsable, *rest] == ["sbatch", "--parsable", str(script)]
     assert comment.startswith("--comment=cluster-core:")  # finds the job again after a lost answer
-    assert calls.submit(script, {"name": "a b", "cores": 2}, False) == "77"
+    assert calls.submit(script, {"name": "a b", "cores": 2}, ["--job-name=a b", "--cpus-per-task=2"]) == "77"
     assert f.calls[-1][3:] == ["--job-name=a b", "--cpus-per-task=2", str(script)]
     assert f.calls[-1][2] != comment  # a token per submission
+
+
+def test_the_core_hands_submit_the_rendered_words_without_its_own_keywords(fake, tmp_path):
+    """The core renders the options for a user's own script (no directives in it) and strips modules and
+    jobdir, which only its job script acts on: sbatch gets exactly the words render_options gives."""
+    from cluster_core import plugins
+    slurm = plugins.backend("slurm")
+    f = fake(sbatch=(0, "78\n", ""))
+    script = tmp_path / "job.sh"
+    options = {"name": "a b", "cores": 2, "modules": ("gcc",), "jobdir": str(tmp_path)}
+    assert slurm.submit(script, options, directives_in_script=False) == "78"
+    assert f.calls[-1][3:] == ["--job-name=a b", "--cpus-per-task=2", str(script)]
+    assert slurm.submit(script, options, directives_in_script=True) == "78"
+    assert f.calls[-1][3:] == [str(script)]
 
 
 def test_submit_refusal_names_the_keyword(fake, tmp_path):
     fake(sbatch=(1, "", "sbatch: error: invalid partition specified: nope\n"
                         "sbatch: error: Batch job submission failed: Invalid partition name specified\n"))
     with pytest.raises(SubmitError, match="Invalid partition name specified") as err:
-        calls.submit(tmp_path / "job.sh", {"partition": "nope"}, True)
+        calls.submit(tmp_path / "job.sh", {"partition": "nope"})
     assert err.value.keyword == "partition" and err.value.returncode == 1
 
 
@@ -157,7 +171,7 @@ def test_submit_gives_up_on_a_controller_that_stays_away(monkeypatch, tmp_path):
     monkeypatch.setattr(calls, "run", down)
     monkeypatch.setattr(calls, "SUBMIT_BACKOFF", 0.0)
     with pytest.raises(SubmitError, match="could not submit") as err:
-        calls.submit(tmp_path / "job.sh", {}, True)
+        calls.submit(tmp_path / "job.sh", {})
     assert err.value.transient and err.value.keyword is None
 
 

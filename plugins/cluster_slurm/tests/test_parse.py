@@ -6,10 +6,19 @@ import re
 
 import pytest
 
-from cluster_core.records import QueueJob, State
+from cluster_core.backend import (QueueJob, State, SubmitError, error_summary, job_id_from_output,
+                                  keyword_for_error, merge_records as merge)
 from cluster_slurm import parse
 from cluster_slurm.parse import (STATE_MAP, exit_from_pair, exit_from_status, expand_hostlist, map_state,
-                                 merge, parse_sacct, parse_sbatch, parse_squeue)
+                                 parse_sacct, parse_squeue)
+
+
+def parse_sbatch(out):
+    return job_id_from_output(out, parse.SBATCH_ID, "sbatch")
+
+
+def summary_of(stderr):
+    return error_summary(stderr, strip=parse.SBATCH_ERROR_PREFIXES)
 
 
 def by_id(jobs):
@@ -89,7 +98,7 @@ def test_parse_sbatch(out, job_id):
 
 
 def test_parse_sbatch_without_id():
-    with pytest.raises(ValueError):
+    with pytest.raises(SubmitError, match="no job id"):
         parse_sbatch("Submitted batch job\n")
 
 
@@ -313,15 +322,15 @@ def test_sbatch_errors_name_the_keyword(fixture_text):
         args = cmd.removeprefix("sbatch --parsable ").removesuffix(" --wrap true")
         keyword, options = SBATCH_KEYWORDS[args]
         assert rc != 0, f"sbatch accepted {args}"
-        assert parse.submit_error_keyword(stderr, options) == keyword, (args, stderr)
-        summary = parse.error_summary(stderr)
+        assert keyword_for_error(stderr, parse.SUBMIT_ERRORS, options) == keyword, (args, stderr)
+        summary = summary_of(stderr)
         assert "sbatch: error:" not in summary and summary
         seen.add(args)
     assert seen == set(SBATCH_KEYWORDS)
 
 
 def test_error_summary():
-    assert parse.error_summary("sbatch: error: invalid partition specified: nope\n"
+    assert summary_of("sbatch: error: invalid partition specified: nope\n"
                                "sbatch: error: Batch job submission failed: Invalid partition name specified\n") \
         == "invalid partition specified: nope; Invalid partition name specified"
 

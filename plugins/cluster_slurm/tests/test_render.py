@@ -9,7 +9,8 @@ import pytest
 from cluster_core.errors import OptionError
 from cluster_core.options import check_arguments, directive_lines
 from cluster_slurm import plugin
-from cluster_slurm.render import argv_words, render
+from cluster_core.backend import argv_words
+from cluster_slurm.render import render
 
 
 def words(**kwargs) -> list[tuple[str, ...]]:

@@ -26,16 +26,15 @@ import getopt
 import logging
 import os
 import re
-import time
 import uuid
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, NoReturn, Optional, Sequence
 
 import attrs
 
-from cluster_core import commands
-from cluster_core.errors import SchedulerError, SubmitError
-from cluster_core.records import QueueJob
+from cluster_core.backend import (Commands, QueueJob, Result, SchedulerError, SubmitError, ask_patiently,
+                                  files_existing, first_line, job_id_from_output, keyword_for_error,
+                                  output_appeared, submit_retrying)
 
 from . import ids, parse
 from .dialect import PBSPRO, TORQUE
@@ -67,6 +66,10 @@ NOT_SUBMITTED = (
     r"Connection refused",
     r"Pbs Server is currently too busy",
 )
+TORQUE_COMMANDS = Commands(BACKEND, TRANSIENT, NOT_SUBMITTED)
+#: qdel's complaints about jobs that already ended (or were purged): not an error for a cancel.
+CANCEL_HARMLESS = (r"Unknown Job Id", r"invalid state for job", r"Job has finished", r"job has already finished",
+                   r"Request invalid for state of job", r"Job is in wrong state", r"previously deleted")
 #: The job variable that carries each submission's token (in Variable_List: ``qstat -f`` shows it).
 TOKEN_VARIABLE = "CLUSTER_CORE_TOKEN"
 #: How long a submission keeps asking whether a job whose qsub failed transiently exists (seconds).
@@ -78,20 +81,15 @@ _FINISHED_RE = re.compile(r"qstat:\s+(\S+)\s+Job has finished", re.IGNORECASE)
 _ROOT_RE = re.compile(r"can not be run as root|cannot be run as root", re.IGNORECASE)
 
 
-def _transient(text: str) -> bool:
-    return any(re.search(p, text, re.IGNORECASE) for p in TRANSIENT)
-
-
-def _not_submitted(text: str) -> bool:
-    return any(re.search(p, text, re.IGNORECASE) for p in NOT_SUBMITTED)
+_transient = TORQUE_COMMANDS.is_transient
 
 
 def call(args: Sequence[str], *, timeout: float, retries: int = RETRIES, retry_timeouts: bool = True,
-         cwd: Optional[str] = None) -> commands.Result:
+         cwd: Optional[str] = None) -> Result:
     """Run a scheduler command (check=False); retry transient failures. A timeout is retried only with
     ``retry_timeouts``. Not for qsub: :func:`submit` asks whether the job exists before another try."""
-    return commands.run(list(args), timeout=timeout, retries=retries, backoff=BACKOFF, transient=TRANSIENT,
-                        check=False, retry_timeouts=retry_timeouts, cwd=cwd, backend=BACKEND)
+    return TORQUE_COMMANDS.run(args, timeout=timeout, retries=retries, backoff=BACKOFF, check=False,
+                               retry_timeouts=retry_timeouts, cwd=cwd)
 
 
 # --- qsub ---------------------------------------------------------------------------------------------
@@ -122,19 +120,12 @@ _KEYWORD_HINTS = (
 
 def keyword_for(message: str) -> Optional[str]:
     """The job keyword a qsub error message is about, when it can be told."""
-    for pattern, keyword in _KEYWORD_HINTS:
-        if pattern.search(message):
-            return keyword
-    return None
+    return keyword_for_error(message, _KEYWORD_HINTS)
 
 
 def job_id_from_qsub(stdout: str) -> str:
     """The id qsub printed: its last line that is a job id (warnings may come first)."""
-    for line in reversed((stdout or "").strip().splitlines()):
-        word = line.strip()
-        if ids.try_parse(word) is not None:
-            return word
-    raise SubmitError(f"qsub printed no job id: {stdout.strip()[:300]!r}")
+    return job_id_from_output(stdout, ids.ID_RE, "qsub")
 
 
 def new_token() -> str:
@@ -208,55 +199,36 @@ def submit(script: Path, extra_args: Sequence[str], *, workdir: Optional[str] = 
     cwd = workdir if (workdir and os.path.isdir(workdir)) else None  # PBS_O_WORKDIR follows qsub's cwd
     # with -V, a token in qsub's own environment (a job submitting jobs) would reach the job as well
     env = {k: v for k, v in os.environ.items() if k != TOKEN_VARIABLE}
-    before = _existing(outputs)
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            res = commands.run(args, timeout=SUBMIT_TIMEOUT, retries=0, transient=TRANSIENT, check=False,
-                               env=env, cwd=cwd, backend=BACKEND)
-        except SchedulerError as exc:
-            if not exc.transient:  # qsub missing or not runnable
-                raise SubmitError(str(exc), command=args, output=exc.output) from None
-            failure, output, returncode, sure_not_made = str(exc), exc.output, None, False
-        else:
-            if res.returncode == 0:
-                return job_id_from_qsub(res.stdout)
-            message = ((res.stderr or "") + (res.stdout or "")).strip()
-            if _ROOT_RE.search(message):
-                raise SubmitError(root_refusal() or message, command=args, returncode=res.returncode,
-                                  output=message)
-            if not _transient(message):
-                raise SubmitError(f"qsub refused the job (exit {res.returncode}): {message[:2000]}",
-                                  keyword=keyword_for(message), command=args, returncode=res.returncode,
-                                  output=message)
-            failure = f"qsub failed (exit {res.returncode}): {message[:2000]}"
-            output, returncode, sure_not_made = message, res.returncode, _not_submitted(message)
-        if not sure_not_made:
-            if token is None:
-                raise SubmitError(f"{failure.splitlines()[0]}; the job may or may not have been queued, and it is "
-                                  "not submitted again (check with qstat before submitting it yourself)",
-                                  command=args, returncode=returncode, output=output, transient=True)
-            found = find_by_token(dialect, token, failure, before)
-            if found:
-                log.warning("%s, but job %s was created: not submitting it again", failure.splitlines()[0], found)
-                return found
-        if attempt > RETRIES:
-            raise SubmitError(failure, command=args, returncode=returncode, output=output, transient=True)
-        delay = BACKOFF * 2 ** (attempt - 1)
-        log.warning("%s; the job was not created, submitting again in %.1f s (attempt %d of %d)",
-                    failure.splitlines()[0], delay, attempt + 1, RETRIES + 1)
-        time.sleep(delay)
+    before = files_existing(outputs)
 
+    def attempt() -> str:
+        res = TORQUE_COMMANDS.run(args, timeout=SUBMIT_TIMEOUT, retries=0, check=False, env=env, cwd=cwd)
+        if res.returncode == 0:
+            return job_id_from_qsub(res.stdout)
+        message = ((res.stderr or "") + (res.stdout or "")).strip()
+        raise SchedulerError(f"qsub failed (exit {res.returncode}): {message[:2000]}", command=args,
+                             returncode=res.returncode, output=message, transient=_transient(message))
 
-def _existing(paths: Sequence[Optional[str]]) -> dict[str, bool]:
-    return {str(p): os.path.exists(p) for p in paths if p}
+    def find(exc: SchedulerError) -> Optional[str]:
+        if token is None:
+            raise SubmitError(f"{first_line(exc)}; the job may or may not have been queued, and it is not submitted "
+                              "again (check with qstat before submitting it yourself)", command=args,
+                              returncode=exc.returncode, output=exc.output, transient=True)
+        return find_by_token(dialect, token, str(exc), before)
 
+    def refused(exc: SchedulerError) -> NoReturn:
+        message = exc.output or ""
+        if exc.returncode is None and not exc.transient:  # qsub missing or not runnable
+            raise SubmitError(str(exc), command=args, output=exc.output)
+        if exc.returncode is not None and _ROOT_RE.search(message):
+            raise SubmitError(root_refusal() or message, command=args, returncode=exc.returncode, output=message)
+        if not exc.transient:
+            raise SubmitError(f"qsub refused the job (exit {exc.returncode}): {message[:2000]}",
+                              keyword=keyword_for(message), command=args, returncode=exc.returncode, output=message)
+        raise SubmitError(str(exc), command=args, returncode=exc.returncode, output=exc.output, transient=True)
 
-def _ran_since(before: Mapping[str, bool]) -> Optional[bool]:
-    """Whether an output file that did not exist before qsub exists now (None: none to tell by)."""
-    watched = [p for p, existed in before.items() if not existed]
-    return any(os.path.exists(p) for p in watched) if watched else None
+    return submit_retrying(attempt, TORQUE_COMMANDS, find=find, refused=refused, retries=RETRIES, backoff=BACKOFF,
+                           logger=log)
 
 
 def token_query_args(dialect: str) -> list[str]:
@@ -277,39 +249,30 @@ def find_by_token(dialect: str, token: str, failure: str,
     history = "qstat -f -x" if dialect == PBSPRO else "qstat -f"
     hint = (f"it is not submitted again, so as not to run it twice. If it exists, it carries {marker} in its "
             f"Variable_List ({history} shows it)")
-    deadline = time.monotonic() + CHECK_PATIENCE
-    delay = BACKOFF
-    while True:
-        try:
-            res = commands.run(args, timeout=QUERY_TIMEOUT, retries=0, transient=TRANSIENT, check=False,
-                               backend=BACKEND)
-        except SchedulerError as exc:
-            problem, transient, err = str(exc), exc.transient, exc
-        else:
-            message = ((res.stderr or "") + (res.stdout or "")).strip()
-            readable = dialect != TORQUE or "<Data" in res.stdout or not res.stdout.strip()
-            if res.returncode == 0 and readable:
-                found = parse.ids_carrying(res.stdout, marker, xml=dialect == TORQUE)
-                if found:
-                    return found[0]
-                if _ran_since(before or {}):
-                    raise SubmitError(f"{failure.splitlines()[0]}; no job the server lists carries {marker}, "
-                                      f"but the job's output files appeared since: it was created and has run. "
-                                      f"It is not submitted again, so as not to run it twice",
-                                      command=args, output=res.stdout[-2000:], transient=True)
-                return None
-            problem = f"qstat failed (exit {res.returncode}): {message[:500]}"
-            transient = res.returncode != 0 and _transient(message)
-            err = SchedulerError(problem, command=args, returncode=res.returncode, output=message)
-        if not transient or time.monotonic() + delay > deadline:
-            raise SubmitError(f"{failure.splitlines()[0]}, and qstat cannot tell whether the job was created "
-                              f"({problem.splitlines()[0] if problem else 'no answer'}); {hint}",
-                              command=err.command, returncode=err.returncode, output=err.output,
-                              transient=True) from None
-        log.warning("qsub failed and qstat cannot be asked whether the job exists (%s); asking again in %.1f s",
-                    problem.splitlines()[0] if problem else "no answer", delay)
-        time.sleep(delay)
-        delay = min(max(delay * 2, 0.1), 30.0)
+    def ask() -> list[str]:
+        res = TORQUE_COMMANDS.run(args, timeout=QUERY_TIMEOUT, retries=0, check=False)
+        message = ((res.stderr or "") + (res.stdout or "")).strip()
+        readable = dialect != TORQUE or "<Data" in res.stdout or not res.stdout.strip()
+        if res.returncode == 0 and readable:
+            return parse.ids_carrying(res.stdout, marker, xml=dialect == TORQUE)
+        raise SchedulerError(f"qstat failed (exit {res.returncode}): {message[:500]}", command=args,
+                             returncode=res.returncode, output=message,
+                             transient=res.returncode != 0 and _transient(message))
+
+    def give_up(err: SchedulerError) -> SubmitError:
+        return SubmitError(f"{first_line(failure)}, and qstat cannot tell whether the job was created "
+                           f"({first_line(err, 'no answer')}); {hint}", command=err.command,
+                           returncode=err.returncode, output=err.output, transient=True)
+
+    found = ask_patiently(ask, give_up, waiting="qsub failed and qstat cannot be asked whether the job exists",
+                          patience=CHECK_PATIENCE, delay=BACKOFF, logger=log)
+    if found:
+        return found[0]
+    if output_appeared(before or {}):
+        raise SubmitError(f"{first_line(failure)}; no job the server lists carries {marker}, but the job's output "
+                          f"files appeared since: it was created and has run. It is not submitted again, so as not "
+                          f"to run it twice", command=args, transient=True)
+    return None
 
 
 # --- qstat --------------------------------------------------------------------------------------------
@@ -351,11 +314,11 @@ _JSON_FIRST_OPERAND_ONLY: set[str] = set()
 
 
 def _qstat_path() -> str:
-    return commands.which("qstat", BACKEND) or "qstat"
+    return TORQUE_COMMANDS.which("qstat") or "qstat"
 
 
 def _ask(dialect: str, job_ids: Optional[Sequence[str]], history: bool = False,
-         text: bool = False) -> tuple[list[QueueJob], set[str], commands.Result, bool]:
+         text: bool = False) -> tuple[list[QueueJob], set[str], Result, bool]:
     """One qstat call (plus a text retry when PBS Pro's JSON cannot be read): records, unknown ids,
     result, and whether the text format was read. PBS Pro is asked for text straight away when its qstat
     is known to drop operands from JSON."""
@@ -454,30 +417,16 @@ def _with_array_id(r: QueueJob, parent_id: str) -> QueueJob:
 
 # --- qdel ---------------------------------------------------------------------------------------------
 
-_FINISHED_DEL_RE = re.compile(
-    r"Unknown Job Id|invalid state for job|Job has finished|job has already finished|"
-    r"Request invalid for state of job|Job is in wrong state|previously deleted", re.IGNORECASE)
-
-
 def cancel(job_ids: Sequence[str]) -> bool:
     """One ``qdel`` for every id; ids that already ended (or were purged) are not an error."""
-    args = ["qdel", *[str(j) for j in job_ids]]
-    res = call(args, timeout=CANCEL_TIMEOUT)
-    if res.returncode == 0:
-        return True
-    problems = [line for line in ((res.stderr or "") + "\n" + (res.stdout or "")).splitlines()
-                if line.strip() and not _FINISHED_DEL_RE.search(line)]
-    if problems:
-        raise SchedulerError(f"qdel failed (exit {res.returncode}): {' | '.join(problems)[:2000]}",
-                             command=args, returncode=res.returncode, output=(res.stderr or "") + (res.stdout or ""),
-                             transient=_transient(" ".join(problems)))
-    return True
+    return TORQUE_COMMANDS.cancel(["qdel", *[str(j) for j in job_ids]], CANCEL_HARMLESS, timeout=CANCEL_TIMEOUT,
+                                  retries=RETRIES, backoff=BACKOFF)
 
 
 def server_answers(timeout: float = 3.0) -> tuple[bool, str]:
     """Whether the default server answers ``qstat -B`` within ``timeout`` seconds, and what it said."""
     try:
-        res = commands.run(["qstat", "-B"], timeout=timeout, check=False, backend=BACKEND)
+        res = TORQUE_COMMANDS.run(["qstat", "-B"], timeout=timeout, check=False)
     except SchedulerError as exc:
         return False, str(exc)
     if res.returncode != 0:

@@ -18,7 +18,7 @@ from typing import Optional
 
 import attrs
 
-from cluster_core.errors import ConfigError, SchedulerError
+from cluster_core.backend import Commands, ConfigError, SchedulerError, bin_dir_setting, setting
 
 log = logging.getLogger("cluster_core.torque")  # shown by `cluster -v`, with the core's
 
@@ -29,6 +29,7 @@ BACKEND = "torque"
 ENV_DIALECT = "CLUSTER_TORQUE_DIALECT"
 CONFIG_KEY = "torque.dialect"
 VERSION_TIMEOUT = 3.0
+COMMANDS = Commands(BACKEND)
 
 _ALIASES = {
     "torque": TORQUE, "pbs_torque": TORQUE,
@@ -86,8 +87,7 @@ def configured() -> Optional[str]:
     env = os.environ.get(ENV_DIALECT, "").strip()
     if env and env.lower() != "auto":
         return normalise(env, ENV_DIALECT)
-    from cluster_core import config
-    value = (config.get_option(CONFIG_KEY) or "").strip()
+    value = (setting(CONFIG_KEY) or "").strip()
     if value and value.lower() != "auto":
         return normalise(value, f"config setting {CONFIG_KEY}")
     return None
@@ -99,19 +99,6 @@ _cached: Optional[Flavour] = None
 
 # Where Torque and OpenPBS/PBS Pro install their commands when not on PATH; named in hints only.
 USUAL_BIN_DIRS = ("/opt/torque/bin", "/usr/local/torque/bin", "/opt/pbs/bin", "/opt/pbspro/bin")
-
-
-def _bin_dir_setting() -> Optional[str]:
-    """The configured directory of this backend's commands ($CLUSTER_TORQUE_BIN or torque.bin_dir)."""
-    env = os.environ.get("CLUSTER_TORQUE_BIN", "").strip()
-    if env:
-        return f"$CLUSTER_TORQUE_BIN={env}"
-    from cluster_core import config
-    try:
-        value = (config.get_option("torque.bin_dir") or "").strip()
-    except Exception:  # a broken config is reported elsewhere
-        value = ""
-    return f"torque.bin_dir={value}" if value else None
 
 
 def _hint() -> str:
@@ -126,10 +113,9 @@ def probe(timeout: float = VERSION_TIMEOUT) -> Flavour:
     """Run ``qstat --version`` (never raises); not cached. The qstat is the backend's: from
     $CLUSTER_TORQUE_BIN or torque.bin_dir when set, else PATH, since Grid Engine and Slurm's wrappers
     also install a qstat."""
-    from cluster_core import commands
-    exe = commands.which("qstat", BACKEND)
+    exe = COMMANDS.which("qstat")
     if exe is None:
-        where = _bin_dir_setting()
+        where = bin_dir_setting(BACKEND)
         if where:
             return Flavour(None, None, f"no qstat in {where}")
         return Flavour(None, None, "qstat not found on PATH" + _hint())
@@ -137,7 +123,7 @@ def probe(timeout: float = VERSION_TIMEOUT) -> Flavour:
     if foreign:
         return Flavour(None, None, f"{exe} is {foreign}" + _hint())
     try:
-        res = commands.run(["qstat", "--version"], timeout=timeout, check=False, backend=BACKEND)
+        res = COMMANDS.run(["qstat", "--version"], timeout=timeout, check=False)
     except SchedulerError as exc:
         return Flavour(None, None, str(exc))
     flavour = from_version_output((res.stdout or "") + "\n" + (res.stderr or ""))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from cluster_core.script import read_directives
+from cluster_core.backend import read_directives
 
 
 def _path(key: str):

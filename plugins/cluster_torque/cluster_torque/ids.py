@@ -14,7 +14,7 @@ from typing import Optional
 
 import attrs
 
-_ID_RE = re.compile(r"^(?P<seq>\d+)(?:\[(?P<index>\d*)\])?(?:\.(?P<server>[A-Za-z0-9][\w.:-]*))?$")
+ID_RE = re.compile(r"^(?P<seq>\d+)(?:\[(?P<index>\d*)\])?(?:\.(?P<server>[A-Za-z0-9][\w.:-]*))?$")
 
 
 class JobIdError(ValueError):
@@ -33,7 +33,7 @@ class JobId:
     def parse(cls, text: str) -> "JobId":
         raw = str(text).strip()
         raw = raw.split("@", 1)[0]  # Torque depend lists: "12.srv@srv"
-        m = _ID_RE.match(raw)
+        m = ID_RE.match(raw)
         if not m:
             raise JobIdError(f"{text!r} is not a PBS job id (expected e.g. 123, 123.server, 1[].server, 1[2].server)")
         return cls(m["seq"], m["index"], m["server"] or None)

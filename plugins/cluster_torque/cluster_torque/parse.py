@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import xml.etree.ElementTree as ET
 from typing import Any, Mapping, Optional
 
-from cluster_core.records import QueueJob, State
+from cluster_core.backend import QueueJob, State, parse_timestamp as parse_time
 
 from . import ids, states
 
@@ -23,29 +22,6 @@ class ParseError(ValueError):
 
 
 # --- shared normalisation ---------------------------------------------------------------------------
-
-_MONTHS = {m: i for i, m in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
-_CTIME_RE = re.compile(r"^(?:[A-Za-z]{3}\s+)?([A-Za-z]{3})\s+(\d{1,2})\s+(\d{1,2}):(\d{2}):(\d{2})\s+(\d{4})$")
-
-
-def parse_time(value: Any) -> Optional[float]:
-    """Epoch seconds from an epoch number (Torque XML) or a ctime()-style local time ("Wed Nov 25
-    13:10:11 2026", as PBS prints in JSON and text). None for anything else."""
-    if value is None:
-        return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value) if value > 0 else None
-    text = str(value).strip()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        number = float(text)
-        return number if number > 0 else None
-    m = _CTIME_RE.match(text)
-    if not m or m.group(1).lower() not in _MONTHS:
-        return None
-    mon, day, hh, mm, ss, year = m.groups()
-    return time.mktime((int(year), _MONTHS[mon.lower()], int(day), int(hh), int(mm), int(ss), 0, 0, -1))
-
 
 def _int(value: Any) -> Optional[int]:
     """An integer from an int or a numeric string ("-29": PBS sometimes quotes Exit_status)."""

@@ -8,9 +8,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-from cluster_core import hookimpl
-from cluster_core.errors import SubmitError
-from cluster_core.records import BackendInfo, Detection, QueueJob
+from cluster_core.backend import BackendInfo, argv_words, Detection, QueueJob, SubmitError, hookimpl, setting
 
 from . import client, dialect, directives, ids, render
 
@@ -61,8 +59,7 @@ def render_options(options: Mapping[str, Any]) -> list[tuple[str, ...]]:
 def _root_allowed() -> bool:
     value = os.environ.get(ENV_ALLOW_ROOT)
     if value is None:
-        from cluster_core import config
-        value = config.get_option("torque.allow_root")
+        value = setting("torque.allow_root")
     return str(value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
@@ -72,7 +69,7 @@ def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool)
     if refusal and not _root_allowed():
         raise SubmitError(refusal + f" (or, on OpenPBS with acl_roots, set {ENV_ALLOW_ROOT}=1 to try anyway)")
     current = dialect.current()
-    directives = render.argv(render.render(options, current))
+    directives = argv_words(render.render(options, current))
     args: list[str] = []
     if not directives_in_script:
         args = list(directives)

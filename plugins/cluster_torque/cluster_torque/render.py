@@ -21,8 +21,8 @@ import math
 import re
 from typing import Any, Callable, Mapping, Optional
 
-from cluster_core.errors import OptionError
-from cluster_core.options import dependency_groups, describe, render_with
+from cluster_core.backend import (OptionError, array_range, dependency_groups, describe, format_hms, index_list,
+                                  mail_letters, priority_from_nice, render_with)
 
 from . import ids
 from .dialect import PBSPRO, TORQUE
@@ -32,30 +32,15 @@ log = logging.getLogger("cluster_core.torque")  # shown by `cluster -v`, with th
 BACKEND = "torque"
 RESOURCE_KEYS = ("nodes", "cores", "tasks", "tasks_per_node", "gpus", "features", "mem", "mem_per_cpu",
                  "exclusive")
-CORE_INTERNAL = ("jobdir", "modules")
 PRIORITY_RANGE = (-1024, 1023)
 NAME_LIMIT = {TORQUE: 256, PBSPRO: 230}  # Torque 6.1.3 ck_job_name.c; OpenPBS pbs_ifl.h PBS_MAXJOBNAME
 
 
 # --- values -------------------------------------------------------------------------------------------
 
-def walltime(seconds: int) -> str:
-    """``H:MM:SS`` with hours unbounded (``72:00:00``): what both servers read. (The core's
-    ``format_time`` writes ``3-00:00:00`` past a day, which PBS does not read.)"""
-    h, rest = divmod(int(seconds), 3600)
-    m, s = divmod(rest, 60)
-    return f"{h:02d}:{m:02d}:{s:02d}"
-
-
 def priority(nice: int) -> str:
     """PBS priority from the core's nice value: PBS runs higher priorities first, nice is the opposite."""
-    value = -int(nice)
-    low, high = PRIORITY_RANGE
-    if not low <= value <= high:
-        raise OptionError(f"priority={describe(nice)}: PBS takes priorities {low}..{high} (higher runs sooner); the "
-                          f"priority keyword is a nice value, so use {-high}..{-low}", keyword="priority",
-                          value=nice)
-    return str(value)
+    return str(priority_from_nice(nice, *PRIORITY_RANGE, "PBS"))
 
 
 _BEGIN_RE = re.compile(r"^(?:[0-9]{2}){2,6}(?:\.[0-9]{2})?$")
@@ -147,48 +132,16 @@ def depend(value: tuple, dialect: str) -> str:
     return "depend=" + ",".join(parts)
 
 
-def _array_indices(spec: str) -> tuple[list[tuple[int, int, int]], Optional[str]]:
-    """The core's checked array spec as (start, end, step) items and the ``%limit`` (or None)."""
-    body, _, limit = spec.partition("%")
-    items = []
-    for part in body.split(","):
-        rng, _, step = part.partition(":")
-        start, _, end = rng.partition("-")
-        a = int(start)
-        b = int(end) if end else a
-        items.append((a, b, int(step) if step else 1))
-    return items, (limit or None)
-
-
 def array(spec: str, dialect: str) -> str:
     """``-t`` (Torque) or ``-J`` (PBS Pro) argument for the core's array spec ("0-9", "1,3,5", "0-99:2",
     "0-9%2"). Torque has no step syntax, so steps become a list; PBS Pro takes one range only, so a list
     must form one (1,3,5 -> 1-5:2)."""
-    items, limit = _array_indices(spec)
+    limit = spec.partition("%")[2]
     suffix = f"%{limit}" if limit else ""
-    for a, b, step in items:
-        if b < a or step < 1:
-            raise OptionError(f"array={describe(spec)}: {a}-{b} is an empty range", keyword="array", value=spec)
     if dialect == TORQUE:
-        words = []
-        for a, b, step in items:
-            if step == 1:
-                words.append(f"{a}-{b}" if b != a else str(a))
-            else:
-                words.extend(str(i) for i in range(a, b + 1, step))
-        return ",".join(words) + suffix
-    indices = sorted({i for a, b, step in items for i in range(a, b + 1, step)})
-    if len(indices) < 2:
-        raise OptionError(f"array={describe(spec)}: PBS Pro arrays need at least two indices (X-Y with X < Y)",
-                          keyword="array", value=spec)
-    if len(items) == 1:
-        a, b, step = items[0]
-        return (f"{a}-{b}" + (f":{step}" if step != 1 else "")) + suffix
-    step = indices[1] - indices[0]
-    if any(j - i != step for i, j in zip(indices, indices[1:])):
-        raise OptionError(f"array={describe(spec)}: PBS Pro takes one range X-Y[:Z], and these indices are not "
-                          "evenly spaced", keyword="array", value=spec)
-    return f"{indices[0]}-{indices[-1]}" + (f":{step}" if step != 1 else "") + suffix
+        return index_list(spec) + suffix
+    first, last, step, _ = array_range(spec, "PBS Pro", min_tasks=2)
+    return f"{first}-{last}" + (f":{step}" if step != 1 else "") + suffix
 
 
 _BAD_ENV_VALUE = re.compile(r"[,\"'\\]")
@@ -216,19 +169,12 @@ def export(items: tuple) -> list[tuple[str, ...]]:
     return out
 
 
-_NOTIFY = {"begin": "b", "end": "e", "fail": "a", "all": "abe"}
+_NOTIFY = {"begin": "b", "end": "e", "fail": "a", "all": "abe", "none": "n"}
 
 
 def mail_points(words: tuple) -> str:
     """``-m`` letters: begin b, end e, fail a (abort), all abe; none n wins over the others."""
-    if "none" in words:
-        return "n"
-    letters = ""
-    for w in words:
-        for ch in _NOTIFY[w]:
-            if ch not in letters:
-                letters += ch
-    return "".join(sorted(letters, key="abe".index))
+    return mail_letters(words, _NOTIFY, order="abe")
 
 
 # --- resources ----------------------------------------------------------------------------------------
@@ -312,7 +258,7 @@ Renderer = Callable[[Any, Mapping[str, Any]], Optional[list[tuple[str, ...]]]]
 
 def _common(dialect: str) -> dict[str, Renderer]:
     return {
-        "time": lambda v, o: [("-l", f"walltime={walltime(v)}")],
+        "time": lambda v, o: [("-l", f"walltime={format_hms(v, hour_digits=2)}")],  # hours past a day, no "D-"
         "partition": lambda v, o: [("-q", v)],
         "account": lambda v, o: [("-A", v)],
         "priority": lambda v, o: [("-p", priority(v))],
@@ -347,10 +293,5 @@ def render(options: Mapping[str, Any], dialect: str) -> list[tuple[str, ...]]:
         raise ValueError(f"unknown PBS dialect {dialect!r}")
     out = resources(options, dialect)
     out += render_with(RENDERERS[dialect], options, f"{BACKEND} ({dialect})",
-                       skip=RESOURCE_KEYS + CORE_INTERNAL)
+                       skip=RESOURCE_KEYS)
     return out
-
-
-def argv(directives: list[tuple[str, ...]]) -> list[str]:
-    """The directives as one qsub argument list."""
-    return [w for d in directives for w in d]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from cluster_core.records import State
+from cluster_core.backend import State
 
 ACTIVE = {
     "Q": State.PENDING, "W": State.PENDING, "T": State.PENDING,

@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+import cluster_core.commands
 from cluster_core import plugins
 from cluster_core.errors import SchedulerError, SubmitError
 from cluster_core.options import check_arguments
@@ -85,7 +86,7 @@ def test_detect_server_hangs(shims, backend, monkeypatch):
 
 def test_detect_without_qstat(backend, monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr(client.commands, "EXTRA_DIRS", ())  # CI machines have several qstat installed
+    monkeypatch.setattr(cluster_core.commands, "EXTRA_DIRS", ())  # CI machines have several qstat installed
     det = backend.detect()
     assert not det.available and "qstat not found on PATH" in det.reason
     monkeypatch.setenv("CLUSTER_QSTAT", "/nonexistent/qstat")

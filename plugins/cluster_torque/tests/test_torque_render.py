@@ -8,6 +8,7 @@ import pytest
 
 from cluster_core.errors import OptionError
 from cluster_core.options import check_arguments, directive_lines
+from cluster_core.backend import argv_words
 from cluster_torque import render
 from cluster_torque.dialect import PBSPRO, TORQUE
 
@@ -204,7 +205,7 @@ def test_metacharacters_survive_the_directive_line(dialect):
     for directive, line in zip(directives, directive_lines(directives, "#PBS")):
         assert line.startswith("#PBS ")
         assert pbs_make_argv(line[len("#PBS "):]) == list(directive)
-    words = render.argv(directives)
+    words = argv_words(directives)
     assert words[words.index("-o") + 1] == out + "/o"
     assert words[words.index("-e") + 1] == out + "/e"
     assert words[words.index("-A") + 1] == "a b'c"
