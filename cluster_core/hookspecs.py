@@ -88,7 +88,8 @@ def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool,
     ``call`` is set for a Python function job, and for each task of a ``map`` that the core submits one
     job per task (``call.task`` is then the task's index): a backend may run that call in a warm
     interpreter instead of the script, as :class:`~cluster_core.records.FunctionCall` describes; a
-    backend that takes no ``call`` argument always runs the script. Native array submissions carry none.
+    backend that takes no ``call`` argument always runs the script. Native array submissions, and jobs
+    whose script must run (``modules``), carry none.
     """
 
 

@@ -182,6 +182,8 @@ class Backend:
         return list(self._call("render_options", options=_for_backend(options)) or [])
 
     def submit(self, script, options, directives_in_script: bool = True, call=None) -> str:
+        if call is not None and dict(options).get("modules"):
+            call = None  # only the script loads environment modules: no warm interpreter may run the call
         options = _for_backend(options)
         # the rendered words, for a backend that puts the options on its submit command line
         arguments = [] if directives_in_script else [w for d in self.render_options(options) for w in d]

@@ -14,19 +14,19 @@ from typing import Any, Optional, Sequence
 
 def state_dir(path: Optional[Path] = None) -> Path:
     """The state directory in use (created if missing)."""
-    from .store import state_dir as _state_dir
+    from .settings import state_dir as _state_dir
     return _state_dir(path)
 
 
 def runner_status(path: Optional[Path] = None) -> Optional[dict]:
     """The runner's own report (pid, limits, running and pending job ids), or None when none runs."""
-    from .control import runner_status as _status
+    from .client import runner_status as _status
     return _status(path)
 
 
 def ensure_runner(path: Optional[Path] = None) -> None:
     """Start the runner of a state dir unless one is running."""
-    from .control import ensure_runner as _ensure
+    from .client import ensure_runner as _ensure
     _ensure(path)
 
 

@@ -6,11 +6,10 @@ import socket
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-from cluster_core import hookimpl
-from cluster_core.options import render_with
-from cluster_core.records import BackendInfo, Detection, FunctionCall, QueueJob, State
+from cluster_core.backend import BackendInfo, Detection, FunctionCall, QueueJob, State, hookimpl, render_with
 
 from . import control
+from .submit import submit_job
 
 _STATES = {"PENDING": State.PENDING, "HELD": State.HELD, "RUNNING": State.RUNNING,
            "COMPLETED": State.COMPLETED, "FAILED": State.FAILED, "CANCELLED": State.CANCELLED,
@@ -30,7 +29,7 @@ def detect() -> Detection:
     return Detection(True, "runs jobs on this machine")
 
 
-#: The keywords the local runner carries out (control.submit_job reads them).
+#: The keywords the local runner carries out (submit.submit_job reads them).
 HONOURED = ("cores", "tasks", "threads", "mem", "mem_per_cpu", "time", "name", "outfile", "errfile", "workdir",
             "depends", "export", "hold", "nodes", "array")
 
@@ -45,7 +44,7 @@ def render_options(options: Mapping[str, Any]) -> list[tuple[str, ...]]:
 def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool,
            call: Optional[FunctionCall]) -> str:
     # a function job's call may run in one of the runner's warm workers instead of the script
-    return str(control.submit_job(script, options, call=call))
+    return str(submit_job(script, options, call=call))
 
 
 @hookimpl

@@ -9,7 +9,7 @@ from typing import Iterable, Mapping, Optional
 
 import psutil
 
-from .store import MARKER, marker_job
+from .settings import MARKER, marker_job
 
 _GONE = (psutil.NoSuchProcess, psutil.ZombieProcess, ProcessLookupError)
 

@@ -5,7 +5,7 @@ costs tens of milliseconds, forking the runner (which has cluster_core and cloud
 A worker is forked from the runner, detaches from it (own session, none of the runner's descriptors,
 default signal handlers, no logging), and then runs jobs the runner sends it one at a time over a socket
 pair. For each job it leaves what the script would have left: stdout and stderr in the job's files, the
-result pickle written by ``cluster_core.runner.main``, and the exit file ``"<rc> <start> <end> end"``;
+result pickle written by the core's ``run_call``, and the exit file (``write_exit_record``);
 it runs in the job's directory with the job's environment, ``sys.argv``, ``sys.path[0]`` and umask, and
 the interpreter's exit steps (joining threads, atexit) follow the call, as they would in a fresh one.
 
@@ -28,7 +28,6 @@ import _signal
 import atexit
 import builtins
 import copyreg
-import ctypes
 import faulthandler
 import gc
 import importlib.machinery
@@ -49,77 +48,16 @@ from typing import Any, Optional
 
 import cloudpickle  # noqa: F401  (loaded once in the runner, not by every job)
 
-from cluster_core import runner as core_runner
-from cluster_core import script as _script  # noqa: F401
+from cluster_core.backend import prepare_run_call, run_call, write_exit_record
 
-from .store import MARKER, MARKER_DIGITS
+from .identity import PR_SET_CHILD_SUBREAPER, PR_SET_NAME, MarkerSlot, prctl, retitle
 
-PR_SET_NAME = 15
-PR_SET_CHILD_SUBREAPER = 36
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 _SIGNALS = sorted(_signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP})
 _RLIMITS = [getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")]
 
-
-def _stat_fields() -> list[bytes]:
-    """/proc/self/stat from its third field on (the name in parentheses may hold spaces)."""
-    with open("/proc/self/stat", "rb") as fh:
-        stat = fh.read()
-    return stat[stat.rindex(b")") + 2:].split()
-
-
-def _retitle(title: list[str]) -> None:
-    """Show ``title`` as this process's command line (/proc/<pid>/cmdline, ps), in place of the
-    runner's, which a worker inherits: a worker is not a runner. Best effort."""
-    try:
-        fields = _stat_fields()
-        start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end (fields 48 and 49)
-        size = end - start
-        data = " ".join(title).encode()[:max(0, size - 2)] + b"\0"
-        # the rest not NUL: the kernel then shows the area up to the first NUL (as for setproctitle)
-        ctypes.memmove(start, data + b" " * (size - len(data)), size)
-    except (OSError, ValueError, IndexError):
-        pass
-
-
-class MarkerSlot:
-    """The characters of MARKER's value in this process's original environment block (what
-    /proc/<pid>/environ shows, whatever ``os.environ`` holds later), where a forked worker writes the
-    id of the job it runs. The runner gets one from its starter (``store.marker_slot``)."""
-
-    def __init__(self, address: int):
-        self.address = address
-
-    @classmethod
-    def find(cls, key: str) -> Optional["MarkerSlot"]:
-        """The slot of this process, or None (no slot in the environment, or not Linux)."""
-        from .store import marker_slot
-        wanted = f"{MARKER}={marker_slot(key)}".encode()
-        if os.environ.get(MARKER) != marker_slot(key):
-            return None
-        try:
-            fields = _stat_fields()
-            start, end = int(fields[47]), int(fields[48])  # env_start, env_end (fields 50 and 51)
-            block = ctypes.string_at(start, end - start)
-        except (OSError, ValueError, IndexError):
-            return None
-        at = block.find(b"\0" + wanted + b"\0")
-        at = at + 1 if at >= 0 else (0 if block.startswith(wanted + b"\0") else -1)
-        if at < 0:
-            return None
-        return cls(start + at + len(wanted) - MARKER_DIGITS)
-
-    def show(self, job_id: Optional[int]) -> None:
-        text = "-" * MARKER_DIGITS if job_id is None else f"{job_id:0{MARKER_DIGITS}d}"
-        if len(text) == MARKER_DIGITS:
-            ctypes.memmove(self.address, text.encode(), MARKER_DIGITS)
-
-
-def _prctl(option: int, value: Any) -> None:
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
-    except Exception:
-        pass
+# sys.argv[0] of a job script's interpreter (python -m cluster_core.runner); loads what run_call runs
+RUN_CALL_ARGV0 = prepare_run_call()
 
 
 def serve(conn: socket.socket, slot: MarkerSlot, max_jobs: int) -> None:
@@ -146,9 +84,9 @@ class _Worker:
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         os.setsid()
-        _prctl(PR_SET_CHILD_SUBREAPER, 1)
-        _prctl(PR_SET_NAME, b"cluster-worker")
-        _retitle([sys.executable, "-m", "cluster_local.worker", *sys.argv[-1:]])
+        prctl(PR_SET_CHILD_SUBREAPER, 1)
+        prctl(PR_SET_NAME, b"cluster-worker")
+        retitle([sys.executable, "-m", "cluster_local.worker", *sys.argv[-1:]])
         keep = conn.fileno()
         os.closerange(3, keep)
         os.closerange(keep + 1, 1 << 20)
@@ -240,15 +178,15 @@ class _Worker:
         if err != out:
             os.close(err)
         sys.stdout, sys.stderr = (self._stream(fd, *spec) for fd, spec in zip((1, 2), self.stdio))
-        args = job["args"]
-        sys.argv = [core_runner.__file__, *args]
+        args = job["args"]  # IN OUT [--task N], as the script passes them
+        sys.argv = [RUN_CALL_ARGV0, *args]
         sys.path[:] = [cwd, *self.baseline["path"][1:]]
         random.seed()
         umask = os.umask(0o077)
         start = time.time()
         dirty = None
         try:
-            rc = core_runner.main(args)
+            rc = run_call(args[0], args[1], int(args[3]) if len(args) == 4 else None)
         except BaseException:  # what the interpreter would print before exiting 1
             rc, dirty = 1, "the runner's main raised"
             try:
@@ -277,11 +215,7 @@ class _Worker:
         os.umask(umask)
         end = time.time()
         try:
-            fd = os.open(job["exit"], _FLAGS, 0o666)
-            try:
-                os.write(fd, f"{rc} {start:.6f} {end:.6f} end\n".encode())
-            finally:
-                os.close(fd)
+            write_exit_record(job["exit"], rc, start, end)
         except OSError:
             pass
         if self._kill_children():

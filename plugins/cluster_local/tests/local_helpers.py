@@ -100,5 +100,5 @@ class Local:
 
 def marked_processes(state_dir: Path) -> list:
     from cluster_local import proctools
-    from cluster_local.store import state_key
+    from cluster_local.settings import state_key
     return [p for procs in proctools.marked(state_key(state_dir.resolve())).values() for p in procs]

@@ -14,6 +14,7 @@ import pytest
 import cluster_local
 from cluster_core import plugins
 from cluster_core.errors import SubmitError
+from cluster_core.options import check_arguments
 from cluster_core.records import State
 from local_helpers import gone, until
 
@@ -187,6 +188,33 @@ def test_unknown_dependency_refused(local):
     with pytest.raises(SubmitError) as info:
         local.submit("exit 0\n", depends="424242")
     assert info.value.keyword == "depends" and "424242" in str(info.value)
+
+
+def test_a_batch_of_jobs_is_recorded_and_run_together(local):
+    from cluster_local.submit import submit_jobs
+    parent = local.submit("exit 0\n")
+    batch = [(local.script(f"echo {i}\n"), check_arguments({"outfile": str(local.path(f"b{i}.out"))}), None)
+             for i in range(3)]
+    batch.append((local.script("echo child\n"), check_arguments({"depends": parent, "hold": True}), None))
+    ids = submit_jobs(batch)
+    assert ids == list(range(int(parent) + 1, int(parent) + 5))  # in order, in one transaction
+    jobs = local.wait([str(i) for i in ids[:3]])
+    assert all(j.state is State.COMPLETED for j in jobs.values())
+    assert [local.path(f"b{i}.out").read_text() for i in range(3)] == ["0\n", "1\n", "2\n"]
+    assert local.state(str(ids[3])) == "held"
+
+
+def test_a_batch_with_one_bad_job_records_none(local):
+    from cluster_local.submit import submit_jobs
+    good = (local.script("exit 0\n"), check_arguments({}), None)
+    for bad, keyword in [((local.script("exit 0\n"), check_arguments({"workdir": str(local.path("nowhere"))}), None),
+                          "workdir"),
+                         ((local.script("exit 0\n"), check_arguments({"depends": "424242"}), None), "depends")]:
+        with pytest.raises(SubmitError) as info:
+            submit_jobs([good, bad])
+        assert info.value.keyword == keyword
+    assert local.backend.parse_queue(None, None, None) == []
+    assert submit_jobs([]) == []
 
 
 def test_backfill(local):
@@ -370,7 +398,8 @@ def test_runner_killed_mid_job(local, runner_pid):
 
 
 def _pid_of(local, job_id):
-    from cluster_local.store import connect, state_dir
+    from cluster_local.settings import state_dir
+    from cluster_local.store import connect
     row = connect(state_dir()).execute("SELECT pid FROM jobs WHERE id=?", (int(job_id),)).fetchone()
     return row[0] if row else None
 
@@ -431,7 +460,8 @@ def test_recovery_adopts_a_job_started_but_not_recorded(local):
     """A runner that died between starting a job and committing that: the next one adopts the process
     (found by the marker in its environment) instead of running the job twice."""
     from cluster_core.records import State as S
-    from cluster_local.store import MARKER, connect, state_dir, state_key, transaction
+    from cluster_local.settings import MARKER, state_dir, state_key
+    from cluster_local.store import connect, transaction
     job = local.submit("echo run >> " + local.q("runs") + "\n" + local.gate("g") + "exit 0\n", hold=True)
     sdir = state_dir()
     conn = connect(sdir)
@@ -476,7 +506,7 @@ def test_limits_from_the_config_file(local, monkeypatch):
 
 def test_default_state_dir_is_per_host(monkeypatch, tmp_path):
     import socket
-    from cluster_local.store import state_dir
+    from cluster_local.settings import state_dir
     monkeypatch.delenv("CLUSTER_LOCAL_DIR", raising=False)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
     assert state_dir() == (tmp_path / "xdg" / "cluster-core" / "local" / socket.gethostname()).resolve()
@@ -530,8 +560,8 @@ def test_many_kept_poke_connections(local):
     """Submitting processes keep their connection to the runner; past MAX_CLIENTS the oldest are let go,
     and a job submitted meanwhile still runs."""
     import socket as socketlib
-    from cluster_local.control import socket_path
-    from cluster_local.runner import MAX_CLIENTS
+    from cluster_local.client import socket_path
+    from cluster_local.server import MAX_CLIENTS
     first = local.submit("exit 0\n")
     local.wait([first])
     path = str(socket_path(local.state_dir))
@@ -567,8 +597,8 @@ def test_pokes_on_connections_dropped_in_the_same_wakeup(local, runner_pid):
     the new ones drops those oldest ones, whose events are still in the same batch. It must skip them,
     not die (it once did: its running job was then adopted by a new runner and ended 'lost')."""
     import socket as socketlib
-    from cluster_local.control import socket_path
-    from cluster_local.runner import MAX_CLIENTS
+    from cluster_local.client import socket_path
+    from cluster_local.server import MAX_CLIENTS
     running = local.submit(local.gate("go") + "exit 3\n")
     local.wait_state(running, "running")
     pid = runner_pid()

@@ -179,7 +179,7 @@ def test_a_state_dir_that_fills_up_refuses_submissions_and_works_again_once_spac
 
 
 def test_the_runner_pauses_while_it_cannot_write_and_loses_nothing(tmpfs, local):
-    from cluster_local.runner import MAX_PAUSE
+    from cluster_local.journal import MAX_PAUSE
     tmpfs(local.state_dir)
     job = local.submit(local.gate("end") + "exit 0\n")
     local.wait_state(job, "running")

@@ -310,9 +310,9 @@ def test_runner_killed_while_a_warm_job_runs(warm, tmp_path):
 
 
 def test_the_interpreter_check():
-    from cluster_local.runner import _interpreter
-    assert _interpreter(sys.executable) is not None
-    assert _interpreter("python3") is None and _interpreter("/no/such/python") is None
+    from cluster_local.pool import interpreter
+    assert interpreter(sys.executable) is not None
+    assert interpreter("python3") is None and interpreter("/no/such/python") is None
 
 
 def test_cancel_a_warm_job_while_no_runner_runs(warm, tmp_path):
