@@ -1,7 +1,8 @@
 """Watching jobs: one shared poller per backend per process, and the user-facing Queue.
 
 Every poll asks the backend once (``parse_queue``) for all tracked unfinished jobs, never more often
-than the backend's ``poll_interval``; finished states are cached and never asked again, and written into
+than the backend's ``poll_interval``, and less often the longer nothing ends (the tracker paces its own
+queries, so any number of waits, reads and futures in one process cost the polls of one); finished states are cached and never asked again, and written into
 the job's record so that no other process has to ask either. A job the scheduler no longer knows is
 settled from the exit file its script writes. A scheduler that cannot be reached for a while (a
 controller restarting) is waited out: the wait polls on, with a warning, for up to ``core.outage_limit``
@@ -126,6 +127,8 @@ class Tracker:
         self._open: dict[str, _Tracked] = {}  # those without a final record: what a poll asks about
         self._lock = threading.RLock()
         self._last_query = 0.0
+        self._pause = self.backend.info.poll_interval  # the gap the next query waits for (see next_pause)
+        self._busy_since: Optional[float] = None  # when the open jobs were first asked about
         self.queries = 0
 
     def track(self, key: str, exit_file: Optional[Path] = None, array_id: Optional[str] = None,
@@ -145,6 +148,7 @@ class Tracker:
                 t = self._jobs[key] = self._open[key] = _Tracked(
                     key, Path(exit_file) if exit_file else None, query_id=array_id or key, task=task,
                     errfile=Path(errfile) if errfile else None, since=since, owner=owner)
+                self._pause = self.backend.info.poll_interval  # a new job: followed closely at first
             if owner is not None and t.owner is None:
                 t.owner = owner
             t.cancel_requested = t.cancel_requested or cancel_requested
@@ -168,11 +172,15 @@ class Tracker:
         tracked = self._jobs.get(job_id)
         return tracked.record if tracked else None
 
+    def due_in(self) -> float:
+        """Seconds until the next query is due (0: now): the poll interval, stretched while nothing ends."""
+        return max(0.0, self._last_query + self._pause - time.monotonic())
+
     def refresh(self, force: bool = False) -> None:
-        """Ask the backend about every unfinished tracked job, at most once per poll interval."""
+        """Ask the backend about every unfinished tracked job once, when a query is due (``due_in``)."""
         with self._lock:
             now = time.monotonic()
-            if not force and now - self._last_query < self.backend.info.poll_interval:
+            if not force and now - self._last_query < self._pause:
                 return
             # only the jobs without a final record (not every tracked one: a thousand results read one
             # by one after a wait would otherwise cost a million checks)
@@ -181,21 +189,38 @@ class Tracker:
                 return
             self._last_query = now
             self.queries += 1
-            ids = list(dict.fromkeys(t.query_id for t in pending))
-            by_id: dict[str, QueueJob] = {}
-            by_task: dict[tuple, QueueJob] = {}
-            for rec in self.backend.parse_queue(ids):
-                by_id.setdefault(rec.id, rec)
-                if rec.array_id is not None and rec.task_id is not None:
-                    by_task[(rec.array_id, rec.task_id)] = rec
-            wall = time.time()
-            for t in pending:
-                rec = by_id.get(t.key) if t.task is None else (
-                    by_task.get((t.query_id, t.task)) or by_id.get(t.query_id))
-                self._settle(t, rec, wall)
-                if t.record is not None and (t.record.state.finished or t.lost):
-                    self._open.pop(t.key, None)  # never asked about again (a lost job: not at every poll)
-            self._save_outcomes(pending)
+            if self._busy_since is None:
+                self._busy_since = now
+            try:
+                self._ask(pending)
+            finally:
+                self._pace(len(pending), now)
+
+    def _pace(self, asked: int, now: float) -> None:
+        """The gap before the next query: grows while nothing ends, back to the poll interval when all did."""
+        base = self.backend.info.poll_interval
+        if not self._open:
+            self._pause, self._busy_since = base, None
+        else:
+            self._pause = next_pause(self._pause, base, now - (self._busy_since or now), len(self._open) < asked)
+
+    def _ask(self, pending: list) -> None:
+        """One query about ``pending``; settles what it learns."""
+        ids = list(dict.fromkeys(t.query_id for t in pending))
+        by_id: dict[str, QueueJob] = {}
+        by_task: dict[tuple, QueueJob] = {}
+        for rec in self.backend.parse_queue(ids):
+            by_id.setdefault(rec.id, rec)
+            if rec.array_id is not None and rec.task_id is not None:
+                by_task[(rec.array_id, rec.task_id)] = rec
+        wall = time.time()
+        for t in pending:
+            rec = by_id.get(t.key) if t.task is None else (
+                by_task.get((t.query_id, t.task)) or by_id.get(t.query_id))
+            self._settle(t, rec, wall)
+            if t.record is not None and (t.record.state.finished or t.lost):
+                self._open.pop(t.key, None)  # never asked about again (a lost job: not at every poll)
+        self._save_outcomes(pending)
 
     def _settle(self, t: _Tracked, rec: Optional[QueueJob], now: float) -> None:
         self._settle_report(t, rec, now)
@@ -265,11 +290,12 @@ class Tracker:
                 state=r.state.value, exitcode=r.exitcode, reason=r.reason, start_time=r.start_time,
                 end_time=r.end_time, nodes=r.nodes)
             t.saved = True
-        for record_id, outcomes in by_record.items():
-            try:
-                registry.record_outcomes(self.backend.name, record_id, outcomes)
-            except registry.RegistryError as exc:
-                log.warning("%s", exc)
+        if not by_record:
+            return
+        try:
+            registry.record_outcomes_many(self.backend.name, by_record)  # each failure logged, the rest written
+        except registry.RegistryError as exc:  # the root itself cannot be found (a broken config)
+            log.warning("%s", exc)
 
     def is_done(self, job_id: str) -> bool:
         t = self._jobs.get(job_id)
@@ -280,48 +306,48 @@ class Tracker:
     def wait(self, job_ids: Sequence[str], timeout: Optional[float] = None, progress: Optional[bool] = None) -> None:
         """Block until every job is finished (or lost); WaitTimeout after ``timeout`` seconds.
 
-        A scheduler that cannot be asked (SchedulerError marked transient) is polled on with a warning
-        and a growing pause, until it has failed for ``core.outage_limit`` seconds in a row.
+        The queries are the tracker's (``refresh`` when one is due): waits one after another, or in several
+        threads, add none. A scheduler that cannot be asked (SchedulerError marked transient) is polled on
+        with a warning and a growing pause, until it has failed for ``core.outage_limit`` seconds in a row.
         """
         if isinstance(timeout, bool):  # fyrd's flags in this place (wait's notify, get's save): no timeout
             timeout = None
         if all(self.is_done(j) for j in job_ids):
             return  # known to have ended: no query (reading N results one by one costs none)
         start = time.monotonic()
-        base = interval = self.backend.info.poll_interval
+        base = self.backend.info.poll_interval
         show = _progress_wanted(progress)
-        last = None
         outage = Outage(self.backend.name)
+
+        def time_left() -> Optional[float]:
+            return None if timeout is None else max(0.0, timeout - (time.monotonic() - start))
         try:
             while True:
                 try:
-                    # a state younger than the poll interval is served as it is: never two queries closer
-                    # than that from one process, however the waits and reads come
-                    self.refresh()
+                    self.refresh()  # a query only when one is due: a younger state is served as it is
                 except SchedulerError as exc:
                     outage.failed(exc)
-                    self._last_query = time.monotonic()
-                    interval = min(max(interval * 1.5, base), 30.0)
-                    time.sleep(interval if timeout is None else
-                               min(interval, max(0.0, timeout - (time.monotonic() - start))))
-                    if timeout is not None and time.monotonic() - start >= timeout:
-                        left = [j for j in job_ids if not self.is_done(j)]
-                        raise WaitTimeout(_timeout_message(left, len(job_ids), timeout), left) from exc
+                    with self._lock:  # the scheduler is away: every waiter of this process backs off
+                        self._pause = min(max(self._pause * 1.5, base), 30.0)
+                    left = time_left()
+                    time.sleep(self.due_in() if left is None else min(self.due_in(), left))
+                    if time_left() == 0.0:
+                        still = [j for j in job_ids if not self.is_done(j)]
+                        raise WaitTimeout(_timeout_message(still, len(job_ids), timeout), still) from exc
                     continue
                 if outage.answered():
-                    interval = base
-                left = [j for j in job_ids if not self.is_done(j)]
-                if last is not None:
-                    interval = next_pause(interval, base, time.monotonic() - start, len(left) < last)
-                last = len(left)
+                    with self._lock:
+                        self._pause = base  # back: follow the jobs closely again
+                still = [j for j in job_ids if not self.is_done(j)]
                 if show:
-                    _show_progress(self, job_ids, len(left), time.monotonic() - start)
-                if not left:
+                    _show_progress(self, job_ids, len(still), time.monotonic() - start)
+                if not still:
                     return
-                if timeout is not None and time.monotonic() - start >= timeout:
-                    raise WaitTimeout(_timeout_message(left, len(job_ids), timeout), left)
-                pause = interval if timeout is None else min(interval, max(0.0, timeout - (time.monotonic() - start)))
-                time.sleep(pause)
+                left = time_left()
+                if left == 0.0:
+                    raise WaitTimeout(_timeout_message(still, len(job_ids), timeout), still)
+                pause = self.due_in() or base  # 0 only when nothing was asked: not a busy loop
+                time.sleep(pause if left is None else min(pause, left))
         finally:
             if show:
                 sys.stderr.write("\n")
