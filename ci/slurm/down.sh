@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Stop what ci/slurm/up.sh started, by PID file, in reverse order: slurmd, slurmctld, slurmdbd,
-# mariadbd, munged. PURGE=1 also drops the accounting database and wipes Slurm state and logs.
+# Stop what ci/slurm/up.sh started, by PID file, in reverse order: slurmrestd, slurmd, slurmctld,
+# slurmdbd, mariadbd, munged. PURGE=1 also drops the accounting database and wipes Slurm state and logs.
 # KEEP_MUNGE=1 leaves munged running (Grid Engine uses munge too when installed alongside).
 set -uo pipefail
 [ "$(id -u)" = 0 ] || { echo "slurm-down: must run as root" >&2; exit 1; }
@@ -22,6 +22,8 @@ if [ -s /run/slurmctld.pid ] && kill -0 "$(cat /run/slurmctld.pid)" 2>/dev/null;
   [ -n "$ids" ] && { echo "cancelling jobs: $ids"; scancel $ids 2>/dev/null || true; }
   for _ in $(seq 100); do [ -z "$(squeue -h -t PD,R,CG,S -o %i 2>/dev/null)" ] && break; sleep 0.1; done
 fi
+stop slurmrestd /run/slurmrestd/slurmrestd.pid
+rm -f /run/slurmrestd/slurmrestd.socket
 stop slurmd    /run/slurmd.pid
 stop slurmctld /run/slurmctld.pid
 stop slurmdbd  /run/slurmdbd.pid

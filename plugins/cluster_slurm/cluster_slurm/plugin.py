@@ -1,7 +1,8 @@
 """The Slurm backend's hook implementations: each delegates to a module of one concern.
 
 render.py turns options into sbatch words, parse.py reads Slurm's output (pure, tested on captures),
-calls.py runs sbatch/squeue/sacct/scancel.
+calls.py runs sbatch/squeue/sacct/scancel; with slurm.transport=rest (or auto and slurmrestd answering)
+submit, the queue and cancel go to slurmrestd instead (rest.py).
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-from cluster_core.backend import BackendInfo, Detection, QueueJob, hookimpl
+from cluster_core.backend import BackendInfo, ClusterError, Detection, QueueJob, hookimpl
 
-from . import calls, directives, parse, render
+from . import calls, directives, parse, render, rest
 
 INFO = BackendInfo(
     name="slurm",
@@ -36,6 +37,11 @@ def backend_info() -> BackendInfo:
 
 @hookimpl
 def detect() -> Detection:
+    try:
+        if rest.transport() == "rest":
+            return rest.detect()
+    except ClusterError as exc:  # a bad slurm.transport or slurm.rest_url
+        return Detection(False, str(exc))
     return calls.detect()
 
 
@@ -46,6 +52,8 @@ def render_options(options: Mapping[str, Any]) -> list[tuple[str, ...]]:
 
 @hookimpl
 def submit(script: Path, options: Mapping[str, Any], arguments: Sequence[str]) -> str:
+    if rest.use_rest():
+        return rest.submit(Path(script), options, arguments)
     return calls.submit(Path(script), options, arguments)
 
 
@@ -57,6 +65,8 @@ def max_array_size() -> int:
 @hookimpl
 def parse_queue(job_ids: Optional[Sequence[str]], user: Optional[str],
                 partition: Optional[str]) -> list[QueueJob]:
+    if rest.use_rest():
+        return rest.parse_queue(job_ids, user, partition)
     return calls.parse_queue(job_ids, user, partition)
 
 
@@ -72,6 +82,8 @@ def parse_task_id(job_id: str) -> Optional[tuple[str, int]]:
 
 @hookimpl
 def cancel(job_ids: Sequence[str]) -> bool:
+    if rest.use_rest():
+        return rest.cancel(job_ids)
     return calls.cancel(job_ids)
 
 
@@ -89,4 +101,9 @@ def parse_directives(text: str) -> Mapping[str, Any]:
 
 @hookimpl
 def settings() -> Mapping[str, str]:
-    return {}  # only slurm.bin_dir (and commands.<program>)
+    return {  # and slurm.bin_dir, commands.<program>
+        "transport": "how to reach Slurm: commands (sbatch, squeue, sacct, scancel; the default), rest "
+                     "(slurmrestd, JWT from $SLURM_JWT or scontrol token) or auto (rest when slurmrestd answers)",
+        "rest_url": f"slurmrestd's address, http://HOST:PORT or unix:/path/to/socket (default ${rest.URL_ENV}, "
+                    f"else {rest.DEFAULT_URL})",
+    }
