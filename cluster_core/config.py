@@ -31,8 +31,14 @@ _lock = threading.RLock()  # one writer of the config file at a time in this pro
 def config_path() -> Path:
     env = os.environ.get(ENV_CONFIG)
     if env:
-        return Path(env).expanduser()
+        return _env_path(env, os.environ.get("HOME"))
     return _platform_path(os.environ.get("XDG_CONFIG_HOME"), os.environ.get("HOME"))
+
+
+@functools.lru_cache(maxsize=8)
+def _env_path(env: str, home: Optional[str]) -> Path:
+    """$CLUSTER_CORE_CONFIG as a path (asked on every submission: built once per value)."""
+    return Path(env).expanduser()
 
 
 @functools.lru_cache(maxsize=8)
@@ -63,6 +69,7 @@ def _read() -> configparser.ConfigParser:
                 raise ConfigError(_describe(exc, path)) from None
             except (OSError, UnicodeDecodeError) as exc:
                 raise ConfigError(f"cannot read config file {path}: {exc}") from None
+        cache.clear()  # profiles checked from the previous text go with it
         cache.update(key=key, parser=parser)
         return parser
 
@@ -424,7 +431,20 @@ def get_profile(name: Optional[str] = None, allow_none: bool = True) -> Any:
     section = PROFILE_PREFIX + name
     if not parser.has_section(section):
         return None
-    return Profile(name, dict(parser.items(section)))
+    # checked once per text of the config file (every Job asks for the default profile)
+    checked = _checked_profiles(parser)
+    if name not in checked:
+        checked[name] = Profile(name, dict(parser.items(section))).kwargs
+    return Profile._of(name, checked[name])
+
+
+def _checked_profiles(parser: configparser.ConfigParser) -> dict[str, dict[str, Any]]:
+    """The checked keywords of the profiles of ``parser`` read so far (emptied when the file changes)."""
+    with _lock:
+        cache = session.current().config_cache
+        if cache.get("parser") is not parser:
+            return {}  # a parser of another session or an older text: not kept
+        return cache.setdefault("profiles", {})
 
 
 def get_profiles(profs: Optional[Any] = None, allow_none: bool = True) -> dict[str, Profile]:

@@ -5,7 +5,7 @@ entry-point group ``cluster_core.backends``; the entry point's name is the backe
 exactly one backend per call (the chosen one), so an implementation never checks whether it is "the
 active one". Every hook is ``firstresult``: the single backend's answer is the answer.
 
-Phases: who are you (backend_info, detect) -> write (render_options) -> run (submit) -> watch
+Phases: who are you (backend_info, detect) -> write (render_options) -> run (submit, submit_many) -> watch
 (parse_queue) -> stop (cancel). The contract is checked when a plugin loads: a hook name not defined here
 (a typo such as ``parse_quee``), an argument a hook does not have, or a missing required hook
 (:data:`REQUIRED_HOOKS`) makes the backend "failed to load", never available.
@@ -14,7 +14,7 @@ Phases: who are you (backend_info, detect) -> write (render_options) -> run (sub
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Optional, Sequence
 
 import pluggy
 
@@ -90,6 +90,32 @@ def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool,
     interpreter instead of the script, as :class:`~cluster_core.records.FunctionCall` describes; a
     backend that takes no ``call`` argument always runs the script. Native array submissions, and jobs
     whose script must run (``modules``), carry none.
+    """
+
+
+class Submission(NamedTuple):
+    """One job of a :func:`submit_many` batch: the arguments :func:`submit` would get, in its order."""
+
+    script: Path
+    options: Mapping[str, Any]
+    directives_in_script: bool
+    call: Optional["FunctionCall"]
+    arguments: Sequence[str]
+
+
+@hookspec(firstresult=True)
+def submit_many(submissions: Sequence[Submission]) -> list[str]:
+    """Optional: submit several jobs at once (one scheduler transaction, one round trip) and return their
+    ids as strings, one per submission, in the order given.
+
+    Each submission is a :class:`Submission` (a tuple ``(script, options, directives_in_script, call,
+    arguments)``), each field meaning what it means for :func:`submit`. All or nothing: either every job
+    is submitted and every id returned, or none is and an exception is raised (a
+    :class:`cluster_core.errors.SubmitError` naming the job and keyword at fault, as ``submit`` does). A
+    backend that cannot take back the jobs it already submitted when a later one fails must leave this
+    hook out: the core then calls ``submit`` once per job, and itself keeps the ids of those that went
+    through when one fails. The core uses it where it submits several jobs together (the tasks of a
+    ``map`` on a backend without arrays), in batches it sizes itself.
     """
 
 

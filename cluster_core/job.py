@@ -14,10 +14,12 @@ job-library interface over the same class.
 from __future__ import annotations
 
 import errno
+import functools
 import getpass
 import logging
 import os
 import pickle
+import re
 import shlex
 import socket
 import sys
@@ -48,7 +50,14 @@ DEFAULT_JOBDIR = "cluster_jobs"
 
 def _jobdir(options: Mapping[str, Any]) -> Path:
     chosen = options.get("jobdir") or config.get_option("core.jobdir") or DEFAULT_JOBDIR
-    return Path(os.path.expanduser(str(chosen))).absolute()
+    text = os.path.expanduser(str(chosen))
+    return _absolute_dir(text, None if os.path.isabs(text) else os.getcwd())
+
+
+@functools.lru_cache(maxsize=64)
+def _absolute_dir(text: str, cwd: Optional[str]) -> Path:
+    """A job directory as an absolute path, built once per directory (and working directory)."""
+    return Path(cwd, text) if cwd is not None else Path(text)
 
 
 class _Outcome:
@@ -334,14 +343,16 @@ class Job(_Outcome):
         self.files: Optional[JobFiles] = job_files(_jobdir(self.options), self.name,
                                                    suffix=self.options.get("suffix", "cluster"))
         outdir = Path(os.path.expanduser(self.options["outpath"])) if self.options.get("outpath") else None
-        self.outfile = Path(self.options.get("outfile") or (outdir / self.files.out.name if outdir else
-                                                             self.files.out)).absolute()
-        self.errfile = Path(self.options.get("errfile") or (outdir / self.files.err.name if outdir else
-                                                             self.files.err)).absolute()
+        for attr, own in (("outfile", self.files.out), ("errfile", self.files.err)):
+            given = self.options.get(attr)
+            if given or outdir:  # the job's own paths are absolute already: no new Path for them
+                setattr(self, attr, Path(given or outdir / own.name).absolute())
+            else:
+                setattr(self, attr, own)
         self.options["outfile"], self.options["errfile"] = str(self.outfile), str(self.errfile)
         self.scriptfile: Optional[Path] = self.files.script
         # output paths with placeholders (%j %x %u %A %a): the script fills them in where the job runs
-        self._patterns = {a: str(getattr(self, a)) for a in ("outfile", "errfile") if has_patterns(str(getattr(self, a)))}
+        self._patterns = {a: self.options[a] for a in ("outfile", "errfile") if has_patterns(self.options[a])}
         self._reset()
         self.written = False
 
@@ -586,15 +597,16 @@ class Job(_Outcome):
             raise JobError(f"job {self.name} has not been submitted")
         return registry._to_dict(self._registry_record)
 
-    def _function_call(self, task: Optional[int] = None) -> Optional[FunctionCall]:
+    def _function_call(self, task: Optional[int] = None, files: Optional[JobFiles] = None,
+                       python: Optional[str] = None) -> Optional[FunctionCall]:
         """What a backend needs to run this function job (or the array task ``task`` of it, submitted as
-        a job of its own) without its script; None for shell jobs."""
+        a job of its own, whose ``files`` may be given) without its script; None for shell jobs."""
         if self.function is None:
             return None
-        files = self.files if task is None else self.files.for_task(task)
+        files = files or (self.files if task is None else self.files.for_task(task))
+        python = python or config.get_option("core.python") or sys.executable
         return FunctionCall(pickle_in=str(self.files.pickle_in), pickle_out=str(files.pickle_out),
-                            exit_file=str(files.exit), python=config.get_option("core.python") or sys.executable,
-                            task=task)
+                            exit_file=str(files.exit), python=python, task=task)
 
     def wait(self, timeout: Optional[float] = None, progress: Optional[bool] = None) -> bool:
         """Block until the job (every task of an array) ends; True when all completed with exit code 0.
@@ -955,8 +967,8 @@ class _OneJobPerTask(_Plan):
         single = {k: v for k, v in options.items() if k != "array"}
         directives = job._directives(single)
 
-        def write_task(index: int) -> tuple[Path, bool]:
-            script = job.files.for_task(index).script
+        def write_task(index: int, files: Optional[JobFiles] = None) -> tuple[Path, bool]:
+            script = (files or job.files.for_task(index)).script
             text = render_script(command, directives=directives, task=TaskSpec(job.files, fixed=index), **common)
             return script, write_script(script, text)
         return single, write_task
@@ -967,30 +979,57 @@ class _OneJobPerTask(_Plan):
             write_task(index)
         return job.files.for_task(job.indices[0]).script
 
+    #: Tasks go to the backend in batches (its ``submit_many``: one transaction and one round trip each):
+    #: a small first batch, so the first tasks start while later scripts are written, then each batch
+    #: twice the last, up to the largest.
+    FIRST_BATCH, LARGEST_BATCH = 8, 1024
+
     def submit(self, job: Job) -> JobRecord:
         with _job_dir_errors(job):
             single, write_task = self._task_writer(job)
         backend = job.backend
-        indices = job.indices
+        indices = list(job.indices)
         task_ids: list[str] = []
         record: Optional[JobRecord] = None
-        for index in indices:
-            files = job.files.for_task(index)
-            with _job_dir_errors(job):
-                script, new = write_task(index)
-            if not new:
-                _drop_old_results([files])
-            task_options = dict(single, outfile=str(files.out), errfile=str(files.err))
-            task_ids.append(backend.submit(script, task_options, directives_in_script=True,
-                                           call=job._function_call(index)))
-            if record is None:  # recorded at once: a submitter killed mid-way leaves its tasks findable
-                record = job._new_record("tasks", group_id(task_ids[0]), single, indices=indices[:1],
-                                         task_ids=task_ids)
-                job._save_record(record)
-            with _suppress_registry():  # each task findable by its own id as soon as it exists
-                registry.add_alias(record.backend, task_ids[-1], record.id, index)
-        record = attrs.evolve(record, indices=tuple(indices), task_ids=tuple(task_ids))
+        python = (config.get_option("core.python") or sys.executable) if job.is_function else None
+        start, size = 0, self.FIRST_BATCH
+        while start < len(indices):
+            batch = []
+            for index in indices[start:start + size]:
+                files = job.files.for_task(index)
+                with _job_dir_errors(job):
+                    script, new = write_task(index, files)
+                if not new:
+                    _drop_old_results([files])
+                batch.append((script, dict(single, outfile=str(files.out), errfile=str(files.err)), True,
+                              job._function_call(index, files, python)))
+            try:
+                ids = backend.submit_many(batch)
+            except plugins.PartialSubmitError as exc:  # the tasks that went through are recorded all the same
+                self._record(job, record, single, indices, task_ids, exc.submitted)
+                raise
+            # recorded before the next batch: a submitter killed mid-way leaves its tasks findable
+            record = self._record(job, record, single, indices, task_ids, ids)
+            start += len(batch)
+            size = min(2 * size, self.LARGEST_BATCH)
+        return record
+
+    def _record(self, job: Job, record: Optional[JobRecord], single: dict, indices: list[int], task_ids: list[str],
+                new_ids: Sequence[str]) -> Optional[JobRecord]:
+        """Add the tasks just submitted to the record (written again) and give each an alias (its own id)."""
+        if not new_ids:
+            return record
+        first = len(task_ids)
+        task_ids.extend(new_ids)
+        done = tuple(indices[:len(task_ids)])
+        if record is None:
+            record = job._new_record("tasks", group_id(task_ids[0]), single, indices=done, task_ids=task_ids)
+        else:
+            record = attrs.evolve(record, indices=done, task_ids=tuple(task_ids))
         job._save_record(record)
+        with _suppress_registry():  # each task findable by its own id
+            registry.add_aliases(record.backend, [(tid, record.id, index) for tid, index
+                                                  in zip(new_ids, indices[first:len(task_ids)])])
         return record
 
 
@@ -1281,11 +1320,17 @@ class _suppress_registry:
         return False
 
 
+_PLAIN_FIRST_WORD = re.compile(r"[ \t\r\n]*([A-Za-z0-9_./+=:,@%-]+)(?:[ \t\r\n]|$)")
+
+
 def _default_name(function: Optional[Callable], command: Optional[str]) -> str:
     """A function's name, or the program a command starts with."""
     if function is not None:
         name = getattr(function, "__name__", None)
         return name if isinstance(name, str) else "function"
+    plain = _PLAIN_FIRST_WORD.match(command or "")
+    if plain:  # a first word without quotes, escapes or comments: what shlex would give, without shlex
+        return plain.group(1).rsplit("/", 1)[-1]
     try:
         words = shlex.split(command or "", comments=True)
     except ValueError:

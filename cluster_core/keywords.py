@@ -8,7 +8,6 @@ backend receives the same clean values.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any, Callable, Mapping
 
 import attrs
@@ -160,6 +159,7 @@ def get_spec(keyword: str) -> OptionSpec:
     key = keyword.strip().lower().replace("-", "_")
     if key in _BY_NAME:
         return _BY_NAME[key]
+    import difflib  # only for a misspelled keyword's message
     close = difflib.get_close_matches(key, list(_BY_NAME), n=3, cutoff=0.6) if len(key) <= 64 else []
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else \
         "; `cluster keywords` lists them all"

@@ -17,7 +17,7 @@ import attrs
 import pluggy
 
 from . import hookspecs, session
-from .errors import BackendError, OptionError
+from .errors import BackendError, OptionError, SubmitError
 from .records import BackendInfo, Detection
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ ENTRY_POINT_GROUP = "cluster_core.backends"
 CORE_ONLY_KEYWORDS = frozenset({"modules", "jobdir"})
 ENV_BACKEND = "CLUSTER_BACKEND"
 DEFAULT_BACKEND = "local"
+
 
 def plugin_manager() -> pluggy.PluginManager:
     """The session's plugin manager, with every installed backend that keeps the contract loaded (once)."""
@@ -126,6 +127,15 @@ def backend_names() -> list[str]:
     return [name for name, _ in plugin_manager().list_name_plugin()]
 
 
+class PartialSubmitError(SubmitError):
+    """Submitting a batch one job at a time failed part-way: ``submitted`` holds the ids of the jobs that
+    were submitted before the failure (the first ones of the batch, in order); the rest were not."""
+
+    def __init__(self, message: str, submitted: Sequence[str], **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.submitted = list(submitted)
+
+
 class Backend:
     """One backend's hooks, each call answered by that backend alone."""
 
@@ -182,15 +192,49 @@ class Backend:
         return list(self._call("render_options", options=_for_backend(options)) or [])
 
     def submit(self, script, options, directives_in_script: bool = True, call=None) -> str:
+        return self._submit_one(self._submission(script, options, directives_in_script, call))
+
+    def _submission(self, script, options, directives_in_script: bool = True, call=None) -> hookspecs.Submission:
+        """What ``submit`` and ``submit_many`` hand the backend for one job (core-only keywords removed)."""
         if call is not None and dict(options).get("modules"):
             call = None  # only the script loads environment modules: no warm interpreter may run the call
         options = _for_backend(options)
         # the rendered words, for a backend that puts the options on its submit command line
         arguments = [] if directives_in_script else [w for d in self.render_options(options) for w in d]
-        job_id = self._call("submit", script=script, options=options, directives_in_script=directives_in_script,
-                            call=call, arguments=arguments)
+        return hookspecs.Submission(script, options, directives_in_script, call, arguments)
+
+    def submit_many(self, jobs: Sequence[tuple]) -> list[str]:
+        """Submit several jobs, each ``(script, options[, directives_in_script[, call]])`` as :meth:`submit`
+        takes them; their ids, in order. One batch through the backend's ``submit_many`` hook (all or
+        nothing); without it one ``submit`` per job, and a failure part-way raises
+        :class:`PartialSubmitError` carrying the ids of the jobs that were submitted before it."""
+        if not jobs:
+            return []
+        submissions = [self._submission(*job) for job in jobs]
+        if self._callers["submit_many"].get_hookimpls():
+            ids = self._call("submit_many", submissions=submissions)
+            ids = [str(i).strip() for i in (ids or [])]
+            if len(ids) != len(submissions) or not all(ids):
+                raise BackendError(f"backend {self.name!r}: submit_many returned {len(ids)} ids for "
+                                   f"{len(submissions)} jobs (or an empty one); it must return one id per job")
+            return ids
+        ids = []
+        for sub in submissions:
+            try:
+                ids.append(self._submit_one(sub))
+            except Exception as exc:
+                if not ids:
+                    raise
+                raise PartialSubmitError(f"{len(ids)} of {len(submissions)} jobs were submitted ({', '.join(ids[:5])}"
+                                         f"{' ...' if len(ids) > 5 else ''}), then {sub.script}: "
+                                         f"{type(exc).__name__}: {exc}", ids,
+                                         keyword=getattr(exc, "keyword", None)) from exc
+        return ids
+
+    def _submit_one(self, sub: hookspecs.Submission) -> str:
+        job_id = self._call("submit", **sub._asdict())
         if job_id is None or not str(job_id).strip():
-            raise BackendError(f"backend {self.name!r} returned no job id for {script}")
+            raise BackendError(f"backend {self.name!r} returned no job id for {sub.script}")
         return str(job_id).strip()
 
     def parse_queue(self, job_ids: Optional[Sequence[str]] = None, user: Optional[str] = None,

@@ -28,7 +28,7 @@ import os
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Iterator, Mapping, Optional, Sequence
 
 import attrs
 
@@ -108,12 +108,18 @@ def root() -> Path:
     """The directory holding every backend's records (not created here)."""
     env = os.environ.get(ENV_REGISTRY)
     if env:
-        return Path(env).expanduser()
+        return _expanded(env, os.environ.get("HOME"))
     from . import config
     configured = config.get_option("core.registry")
     if configured:
-        return Path(configured).expanduser()
+        return _expanded(configured, os.environ.get("HOME"))
     return _default_root(os.environ.get("XDG_STATE_HOME"), os.environ.get("HOME"))
+
+
+@functools.lru_cache(maxsize=16)
+def _expanded(text: str, home: Optional[str]) -> Path:
+    """A configured root as a path (asked on every submission: built once per value and $HOME)."""
+    return Path(text).expanduser()
 
 
 @functools.lru_cache(maxsize=8)
@@ -135,7 +141,12 @@ def _shard(job_id: str) -> str:
 
 def path_of(backend: str, job_id: str, base: Optional[Path] = None) -> Path:
     """Where the record (or alias) of ``job_id`` on ``backend`` lives."""
-    return (base or root()) / _file_name(backend)[:-5] / _shard(job_id) / _file_name(job_id)
+    return _backend_dir(base or root(), backend) / f"{_shard(job_id)}/{_file_name(job_id)}"
+
+
+@functools.lru_cache(maxsize=64)
+def _backend_dir(base: Path, backend: str) -> Path:
+    return base / _file_name(backend)[:-5]
 
 
 def __getattr__(name: str):
@@ -144,13 +155,13 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _ensure_dir(path: Path) -> None:
-    key = str(path)
+def _ensure_dir(path: os.PathLike | str) -> None:
+    key = os.fspath(path)
     made_dirs = session.current().made_dirs
     if key in made_dirs:
         return
     try:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        Path(key).mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
         raise RegistryError(f"cannot create the job-record directory {path}: {exc.strerror}; set "
                             f"`cluster config set core.registry DIR` (or ${ENV_REGISTRY}) to a writable "
@@ -187,10 +198,11 @@ def _from_dict(data: dict) -> JobRecord:
     return JobRecord(**{k: v for k, v in data.items() if k in known})
 
 
-def _write(path: Path, text: str) -> None:
+def _write(path: os.PathLike | str, text: str) -> None:
     """``text`` into ``path`` by a temporary name in the same directory and a rename (atomic, NFS too)."""
-    _ensure_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    folder, name = os.path.split(os.fspath(path))
+    _ensure_dir(folder)
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
@@ -219,10 +231,29 @@ def _side(path: Path, kind: str) -> Path:
     return path.with_name(path.name[:-len(".json")] + "." + kind)
 
 
+def _side_name(path: os.PathLike | str, kind: str) -> str:
+    """:func:`_side` as a string (no Path object where only system calls need it)."""
+    return os.fspath(path)[:-len(".json")] + "." + kind
+
+
 def add_alias(backend: str, task_id: str, record_id: str, index: int) -> None:
     """Let task ``index`` of the record ``record_id`` be found by its own id ``task_id``."""
-    path = path_of(backend, task_id)
-    _ensure_dir(path.parent)
+    _alias(path_of(backend, task_id), record_id, index)
+
+
+def add_aliases(backend: str, aliases: Sequence[tuple[str, str, int]]) -> None:
+    """:func:`add_alias` for several tasks, each ``(task id, record id, index)``; the root is looked up once.
+    An alias that cannot be written is logged and the others are still written."""
+    base = root()
+    for task_id, record_id, index in aliases:
+        try:
+            _alias(path_of(backend, task_id, base), record_id, index)
+        except RegistryError as exc:
+            log.warning("%s", exc)
+
+
+def _alias(path: Path, record_id: str, index: int) -> None:
+    _ensure_dir(os.path.dirname(path))
     target = f"{record_id}#{index}"
     try:
         os.symlink(target, path)
@@ -271,7 +302,7 @@ def _read(path: Path) -> Optional[JobRecord]:
         return None
 
 
-def _read_end(path: Path) -> dict:
+def _read_end(path: os.PathLike | str) -> dict:
     """The outcomes kept beside a record: "" for the job, str(index) for each task."""
     try:
         with open(path, encoding="utf-8") as fh:
@@ -379,12 +410,29 @@ def prune(older_than: float, now: Optional[float] = None) -> int:
 def record_outcomes(backend: str, record_id: str, outcomes: dict[Optional[int], Outcome]) -> None:
     """Keep what is now known of how a job (key None) or its tasks (key: index) ended: one small file
     beside the record, merged with what it held (a job's outcome is written once; an array's grows)."""
-    path = _side(path_of(backend, record_id), "end")
-    if not os.path.exists(path.with_name(path.name[:-len(".end")] + ".json")):
-        return
-    ends = _read_end(path)
+    _record_outcomes(path_of(backend, record_id), outcomes)
+
+
+def record_outcomes_many(backend: str, by_record: Mapping[str, dict[Optional[int], Outcome]]) -> None:
+    """:func:`record_outcomes` for several records (the root looked up once); a record that cannot be
+    written is logged and the others are still written."""
+    base = root()
+    for record_id, outcomes in by_record.items():
+        try:
+            _record_outcomes(path_of(backend, record_id, base), outcomes)
+        except RegistryError as exc:
+            log.warning("%s", exc)
+
+
+def _record_outcomes(record: Path, outcomes: dict[Optional[int], Outcome]) -> None:
     new = {("" if i is None else str(i)): _outcome_dict(o) for i, o in outcomes.items()}
-    if all(ends.get(k) == v for k, v in new.items()):
+    if not new:
+        return
+    path = _side_name(record, "end")
+    ends = _read_end(path)
+    if ends and all(ends.get(k) == v for k, v in new.items()):
+        return
+    if not ends and not os.path.exists(record):  # a job known by its id only: no record to add to
         return
     ends.update(new)
     _write(path, json.dumps(ends, separators=(",", ":"), default=str))

@@ -46,9 +46,15 @@ class JobFiles:
     stem: str  # "<name>.<token>"
     task: Optional[int] = None  # an array task's files carry its index: <stem>.<suffix>.<task>.<kind>
     suffix: str = "cluster"
+    # each path built once (a job asks for its script, exit and output paths several times per submission)
+    _paths: dict = attrs.field(factory=dict, init=False, eq=False, repr=False)
+    _tasks: dict = attrs.field(factory=dict, init=False, eq=False, repr=False)  # for_task's answers
 
     def path(self, kind: str) -> Path:
-        return self.jobdir / f"{self.prefix}{kind}"
+        found = self._paths.get(kind)
+        if found is None:
+            found = self._paths[kind] = self.jobdir / f"{self.prefix}{kind}"
+        return found
 
     @property
     def prefix(self) -> str:
@@ -56,7 +62,10 @@ class JobFiles:
         return f"{self.stem}.{self.suffix}." + ("" if self.task is None else f"{self.task}.")
 
     def for_task(self, task: int) -> "JobFiles":
-        return attrs.evolve(self, task=task)
+        found = self._tasks.get(task)
+        if found is None:
+            found = self._tasks[task] = attrs.evolve(self, task=task)
+        return found
 
     @property
     def script(self) -> Path:
@@ -210,7 +219,8 @@ class Script:
 
 
 def job_files(jobdir: os.PathLike | str, name: str, token: Optional[str] = None, suffix: str = "cluster") -> JobFiles:
-    return JobFiles(Path(jobdir).absolute(), f"{safe_name(name)}.{token or new_token()}", suffix=suffix)
+    folder = jobdir if isinstance(jobdir, Path) and jobdir.is_absolute() else Path(jobdir).absolute()
+    return JobFiles(folder, f"{safe_name(name)}.{token or new_token()}", suffix=suffix)
 
 
 _PREAMBLE = """\
@@ -362,12 +372,15 @@ def write_script(path: Path, text: str) -> bool:
         atomic_write(path, text, mode=0o755)
         return False
     try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fd, 0o755)  # whatever the umask
-            fh.write(text.encode())
+        os.fchmod(fd, 0o755)  # whatever the umask
+        data = text.encode()
+        while data:
+            data = data[os.write(fd, data):]
     except BaseException:
+        os.close(fd)
         os.unlink(path)
         raise
+    os.close(fd)
     return True
 
 
@@ -390,7 +403,8 @@ class ExitRecord:
 def read_exit_file(path: Path) -> Optional[ExitRecord]:
     """The exit record, or None when the job has not written one (yet)."""
     try:
-        text = Path(path).read_text()
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
     except (FileNotFoundError, NotADirectoryError):
         return None
     parts = text.split()

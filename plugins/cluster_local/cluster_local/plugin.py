@@ -9,7 +9,7 @@ from typing import Any, Mapping, Optional, Sequence
 from cluster_core.backend import BackendInfo, Detection, FunctionCall, QueueJob, State, hookimpl, render_with
 
 from . import control
-from .submit import submit_job
+from .submit import submit_job, submit_jobs
 
 _STATES = {"PENDING": State.PENDING, "HELD": State.HELD, "RUNNING": State.RUNNING,
            "COMPLETED": State.COMPLETED, "FAILED": State.FAILED, "CANCELLED": State.CANCELLED,
@@ -45,6 +45,13 @@ def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool,
            call: Optional[FunctionCall]) -> str:
     # a function job's call may run in one of the runner's warm workers instead of the script
     return str(submit_job(script, options, call=call))
+
+
+@hookimpl
+def submit_many(submissions: Sequence[Any]) -> list[str]:
+    # one transaction and one poke of the runner for the whole batch; a job that cannot run submits none
+    jobs = [(script, options, call) for script, options, _in_script, call, _arguments in submissions]
+    return [str(job_id) for job_id in submit_jobs(jobs)]
 
 
 @hookimpl

@@ -126,8 +126,9 @@ def submit_jobs(jobs: Sequence[tuple[os.PathLike | str, Mapping[str, Any], Any]]
     return their ids, in order. Every job is checked first: one that cannot run submits none of them."""
     sdir = state_dir(sdir)
     rows, deps, wanted = [], [], None
+    dirs: set[str] = set()  # directories seen to exist in this batch: checked once each
     for script, options, call in jobs:
-        row, needs, threads = _row(script, options, call)
+        row, needs, threads = _row(script, options, call, dirs)
         rows.append(row)
         deps += needs
         wanted = wanted or threads
@@ -168,8 +169,20 @@ _INSERT = ("INSERT INTO jobs (name, script, options, env, cores, mem_mb, time_li
 _STATE = 11  # the state's place in a row
 
 
-def _row(script: os.PathLike | str, options: Mapping[str, Any], call: Any) -> tuple[tuple, list[int], Any]:
-    """One job's row of the jobs table, the ids it depends on, and the runner limit it asks (threads=)."""
+def _row(script: os.PathLike | str, options: Mapping[str, Any], call: Any,
+         dirs: Optional[set] = None) -> tuple[tuple, list[int], Any]:
+    """One job's row of the jobs table, the ids it depends on, and the runner limit it asks (threads=).
+    ``dirs`` holds directories already known to exist (added to as they are checked)."""
+    dirs = set() if dirs is None else dirs
+
+    def is_dir(path: str) -> bool:
+        if path in dirs:
+            return True
+        found = os.path.isdir(path)
+        if found:
+            dirs.add(path)
+        return found
+
     opts = dict(options)
     if opts.get("array"):
         raise SubmitError("array: the local backend does not run job arrays; submit one job per task",
@@ -191,7 +204,7 @@ def _row(script: os.PathLike | str, options: Mapping[str, Any], call: Any) -> tu
                               f"($CLUSTER_LOCAL_MEMORY or config local.memory)", keyword="mem")
     cwd = os.getcwd()
     workdir = os.path.join(cwd, os.path.expanduser(opts.get("workdir") or cwd))
-    if not os.path.isdir(workdir):
+    if not is_dir(workdir):
         raise SubmitError(f"workdir={workdir}: no such directory", keyword="workdir")
     script_path = os.path.join(cwd, os.fspath(script))
     if not os.path.isfile(script_path):
@@ -201,7 +214,7 @@ def _row(script: os.PathLike | str, options: Mapping[str, Any], call: Any) -> tu
         value = opts.get(key)
         if value:
             value = os.path.join(workdir, os.path.expanduser(value))
-            if not os.path.isdir(os.path.dirname(value)):
+            if not is_dir(os.path.dirname(value)):
                 raise SubmitError(f"{key}={value}: its directory does not exist", keyword=key)
         files[key] = value
     deps, stored = _dependencies(opts.get("depends"))
