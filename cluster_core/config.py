@@ -12,7 +12,6 @@ import configparser
 import functools
 import os
 import re
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -94,6 +93,7 @@ def _describe(exc: configparser.Error, path: Path) -> str:
 def _write(parser: configparser.ConfigParser) -> None:
     path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
+    import tempfile  # only when the config is written
     fd, tmp = tempfile.mkstemp(prefix=".config-", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

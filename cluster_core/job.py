@@ -21,7 +21,6 @@ import os
 import pickle
 import re
 import shlex
-import socket
 import sys
 import time
 from pathlib import Path
@@ -1302,7 +1301,7 @@ def _umask() -> int:
     return mask
 
 
-_HOST = socket.gethostname()
+_HOST = os.uname().nodename  # what socket.gethostname() answers, without importing socket
 try:
     _USER = getpass.getuser()
 except Exception:  # no user name for this uid (a container)

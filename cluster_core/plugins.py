@@ -7,18 +7,20 @@ through a cached ``subset_hook_caller``, so no hook implementation has to ask wh
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
-from importlib import metadata
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import attrs
-import pluggy
 
-from . import hookspecs, session
+from . import session
 from .errors import BackendError, OptionError, SubmitError
 from .records import BackendInfo, Detection
+
+if TYPE_CHECKING:  # pluggy, importlib.metadata and the hookspecs load with the first backend, not before
+    import pluggy
+
+    from . import hookspecs
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,9 @@ def plugin_manager() -> pluggy.PluginManager:
     state = session.current()
     with state.plugin_lock:
         if state.plugin_manager is None:
+            import pluggy
+
+            from . import hookspecs
             pm = pluggy.PluginManager(hookspecs.PROJECT)
             pm.add_hookspecs(hookspecs)
             for ep in _entry_points():
@@ -53,6 +58,7 @@ def plugin_manager() -> pluggy.PluginManager:
 
 
 def _entry_points():
+    from importlib import metadata
     return metadata.entry_points(group=ENTRY_POINT_GROUP)
 
 
@@ -65,6 +71,7 @@ def _register_checked(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:
         if pm.has_plugin(name):  # pluggy leaves the hooks it took before the bad one
             pm.unregister(name=name)
         text = " ".join(str(exc).split())
+        import pluggy
         raise BackendError(f"breaks the contract: {text}" if isinstance(exc, pluggy.PluginValidationError)
                            else f"{type(exc).__name__}: {text}") from exc
     problems = contract_problems(pm, plugin)
@@ -81,10 +88,12 @@ def contract_problems(pm: pluggy.PluginManager, plugin: Any) -> list[str]:
     known = hook_names(pm)
     problems = []
     for name in sorted(implemented - set(known)):
+        import difflib
         close = difflib.get_close_matches(name, known, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else f" (the hooks are: {', '.join(known)})"
         problems.append(f"hook {name!r} is not in the contract{hint}")
-    missing = [hook for hook in hookspecs.REQUIRED_HOOKS if hook not in implemented]
+    from .hookspecs import REQUIRED_HOOKS
+    missing = [hook for hook in REQUIRED_HOOKS if hook not in implemented]
     if missing:
         problems.append(f"required hook{'s' if len(missing) > 1 else ''} {', '.join(missing)} not implemented")
     return problems
@@ -92,6 +101,7 @@ def contract_problems(pm: pluggy.PluginManager, plugin: Any) -> list[str]:
 
 def hook_names(pm: pluggy.PluginManager) -> list[str]:
     """Every hook the contract defines, required or optional."""
+    import pluggy
     return sorted(name for name, caller in vars(pm.hook).items()
                   if isinstance(caller, pluggy.HookCaller) and caller.spec is not None)
 
@@ -201,7 +211,8 @@ class Backend:
         options = _for_backend(options)
         # the rendered words, for a backend that puts the options on its submit command line
         arguments = [] if directives_in_script else [w for d in self.render_options(options) for w in d]
-        return hookspecs.Submission(script, options, directives_in_script, call, arguments)
+        from .hookspecs import Submission
+        return Submission(script, options, directives_in_script, call, arguments)
 
     def submit_many(self, jobs: Sequence[tuple]) -> list[str]:
         """Submit several jobs, each ``(script, options[, directives_in_script[, call]])`` as :meth:`submit`

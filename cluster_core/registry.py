@@ -21,7 +21,6 @@ The root is ``$CLUSTER_CORE_REGISTRY``, else the config's ``core.registry``, els
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -136,6 +135,7 @@ def _file_name(job_id: str) -> str:
 
 
 def _shard(job_id: str) -> str:
+    import hashlib  # cached in sys.modules after the first record
     return hashlib.blake2b(job_id.encode(), digest_size=1).hexdigest()
 
 

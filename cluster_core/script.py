@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import shlex
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
@@ -35,7 +33,7 @@ def safe_name(name: str, limit: int = 48) -> str:
 
 
 def new_token() -> str:
-    return secrets.token_hex(4)
+    return os.urandom(4).hex()  # what secrets.token_hex(4) does
 
 
 @attrs.frozen
@@ -351,6 +349,7 @@ def function_command(files: JobFiles, python: Optional[str] = None, array: bool 
 def atomic_write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
     """Write to a temporary name in the same directory, then rename: readers never see half a file."""
     path = Path(path)
+    import tempfile  # loaded with the first file written, not at import
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)

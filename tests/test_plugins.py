@@ -287,7 +287,7 @@ def test_falling_back_to_local_while_a_scheduler_is_installed_is_loud(fresh_plug
 
 def test_detect_that_raises_is_contained(fresh_plugins, cluster_config):
     class Raising(ToyBackend):
-        @plugins.hookspecs.hookimpl
+        @hookimpl
         def detect(self):  # a buggy plugin: the contract says never raise
             raise RuntimeError("boom")
     plugins.register(Raising("r"), name="r")
