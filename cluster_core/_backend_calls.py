@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import time
-from typing import Any, Callable, Mapping, NoReturn, Optional, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Mapping, NoReturn, Optional, Sequence, TypeVar
 
 import attrs
 
@@ -45,6 +45,11 @@ def bin_dir_setting(backend: str) -> Optional[str]:
     return f"{backend}.bin_dir={value}" if value else None
 
 
+def _strings(items: Iterable[str]) -> tuple[str, ...]:
+    """``tuple`` as an attrs converter whose type mypy can read (the builtin's constructor is overloaded)."""
+    return tuple(items)
+
+
 @attrs.frozen
 class Commands:
     """One backend's scheduler commands: looked up in ``$CLUSTER_<BACKEND>_BIN`` or ``<backend>.bin_dir``
@@ -54,8 +59,8 @@ class Commands:
     environment of every call (``{"LC_ALL": "C"}`` where messages and dates are parsed)."""
 
     backend: str
-    transient: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    not_submitted: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    transient: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    not_submitted: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     env: Mapping[str, str] = attrs.field(factory=dict)
 
     def run(self, args: Sequence[str], **kwargs: Any) -> Result:

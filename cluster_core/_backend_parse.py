@@ -30,7 +30,7 @@ def first_line(text: object, default: str = "") -> str:
     return lines[0] if lines else default
 
 
-def _search(pattern: Union[str, Pattern[str]], text: Optional[str]) -> Optional[re.Match]:
+def _search(pattern: Union[str, Pattern[str]], text: Optional[str]) -> Optional[re.Match[str]]:
     """``pattern`` in ``text``: a string case-insensitive, a compiled pattern with its own flags."""
     if isinstance(pattern, str):
         return re.search(pattern, text or "", re.IGNORECASE)

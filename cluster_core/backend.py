@@ -19,7 +19,7 @@ from .errors import ClusterError, ConfigError, OptionError, SchedulerError, Subm
 from .hookspecs import hookimpl
 from .casts import array_indices, describe, format_time, parse_memory
 from .dependencies import dependency_items, to_dependencies
-from .rendering import dependency_groups, render_with
+from .rendering import Renderer, dependency_groups, render_with
 from .records import BackendInfo, Dependency, Detection, FunctionCall, QueueJob, State
 from .script import DirectiveRule, ExitRecord, is_job_file, read_directives, read_exit_file
 from ._backend_calls import (Commands, ask_patiently, bin_dir_setting, files_existing, output_appeared, state_dir,
@@ -48,6 +48,8 @@ __all__ = [
     # scripts and exit files
     "read_directives", "DirectiveRule", "ExitRecord", "read_exit_file", "write_exit_record", "is_job_file",
     "run_call",
+    # the type of a backend's renderers, for its annotations
+    "Renderer",
 ]
 
 
@@ -55,10 +57,11 @@ def setting(key: str) -> Optional[str]:
     """The config value of ``key`` (``"<backend>.<name>"``, a key the backend's ``settings`` hook lists),
     or None when unset. A broken config file raises :class:`ConfigError`."""
     from . import config
-    return config.get_option(key)
+    value: Optional[str] = config.get_option(key)
+    return value
 
 
-def write_exit_record(path: os.PathLike | str, returncode: int, start: float,
+def write_exit_record(path: os.PathLike[str] | str, returncode: int, start: float,
                       end: Optional[float] = None) -> None:
     """Write the exit file exactly as the job script does, so :func:`read_exit_file` (and every process that
     reads the job later) finds how it ended. One write of one short line: a reader never sees it half done."""
@@ -70,7 +73,7 @@ def write_exit_record(path: os.PathLike | str, returncode: int, start: float,
         os.close(fd)
 
 
-def run_call(infile: os.PathLike | str, outfile: os.PathLike | str, task: Optional[int] = None) -> int:
+def run_call(infile: os.PathLike[str] | str, outfile: os.PathLike[str] | str, task: Optional[int] = None) -> int:
     """Run a :class:`FunctionCall`'s pickled function in this process, as the job script would on a node:
     the result (value or exception with its traceback) goes to ``outfile``; returns the exit code (0 or 1).
     For backends that keep warm Python workers instead of starting the script."""

@@ -62,7 +62,7 @@ def _str_of(value: Any) -> str:
     return text
 
 
-def _items(value: Any) -> list:
+def _items(value: Any) -> list[Any]:
     """The items of a user's iterable, as a ValueError if iterating it fails."""
     try:
         return list(value)
@@ -445,7 +445,7 @@ def _imports(value: Any) -> tuple[str, ...]:
     module names separated by commas."""
     if isinstance(value, str):
         parts = [p for p in re.split(r"[;\n]", value)]
-        items = []
+        items: list[str] = []
         for part in parts:
             part = part.strip()
             if part and not part.startswith(("import ", "from ")):

@@ -13,7 +13,14 @@ import os
 import shlex
 import sys
 import time
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, NoReturn, Optional, Sequence, Union
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .job import Job, Task
+    from .keywords import OptionSpec
+    from .records import QueueJob
 
 # Exit codes, the same for every subcommand (see EPILOG).
 OK, FAILED, USAGE, TIMEOUT, INTERRUPTED = 0, 1, 2, 124, 130
@@ -26,7 +33,7 @@ the jobs go on running.
 """
 
 
-def _options_table():
+def _options_table() -> tuple[OptionSpec, ...]:
     from .keywords import OPTIONS
     return OPTIONS
 
@@ -39,7 +46,7 @@ SHORT_FLAGS = {"cores": "-c", "time": "-t", "partition": "-p", "name": "-J", "ar
 class _Parser(argparse.ArgumentParser):
     """argparse, with the closest flag suggested for one it does not know (``--corse`` -> ``--cores``)."""
 
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
         import difflib
         import re
         unknown = re.findall(r"(?<![\w-])(--?[\w-]+)", message.partition("unrecognized arguments:")[2])
@@ -69,7 +76,7 @@ def _value_flags_of(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set
     subs = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
     command = next((w for w in argv if subs is not None and w in subs.choices), None)
     flags = {f for a in parser._actions if a.option_strings and a.nargs != 0 for f in a.option_strings}
-    if command is not None:
+    if command is not None and subs is not None:
         flags |= _all_flags(subs.choices[command], value_only=True)
     return flags
 
@@ -96,7 +103,7 @@ def _attach_dash_values(argv: Sequence[str], value_flags: set[str]) -> list[str]
 
 def _parse_pairs(pairs: Sequence[str], what: str) -> dict[str, str]:
     from .errors import OptionError
-    out = {}
+    out: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
@@ -114,7 +121,7 @@ def _to_json(obj: Any) -> str:
     return json.dumps(conv.unstructure(obj), indent=2, default=str)
 
 
-def _print_table(rows: list[dict], columns: Sequence[str]) -> None:
+def _print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
     if not rows:
         return
     cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
@@ -124,12 +131,12 @@ def _print_table(rows: list[dict], columns: Sequence[str]) -> None:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
 
 
-def _find(ids: Sequence[str], backend: Optional[str]) -> list:
+def _find(ids: Sequence[str], backend: Optional[str]) -> list[Union[Job, Task]]:
     from .job import find_jobs
     return find_jobs(list(ids), backend)
 
 
-def _elapsed(rec) -> Optional[str]:
+def _elapsed(rec: Optional[QueueJob]) -> Optional[str]:
     if rec is None or not rec.start_time:
         return None
     end = rec.end_time or time.time()
@@ -139,40 +146,46 @@ def _elapsed(rec) -> Optional[str]:
     return f"{days}-{text}" if days else text
 
 
-def _row(unit, full: bool = False) -> dict:
+def _row(unit: Union[Job, Task], full: bool = False) -> dict[str, Any]:
     """What the commands print about one job or task (the record's outcome merged with the scheduler's)."""
     rec = unit.record
-    row = {"id": unit.id, "name": unit.name, "backend": unit.backend.name, "state": unit.state.value,
-           "exitcode": unit.exitcode, "elapsed": _elapsed(rec), "nodes": ",".join(rec.nodes) if rec else None,
-           "reason": rec.reason if rec else None}
+    row: dict[str, Any] = {
+        "id": unit.id, "name": unit.name, "backend": unit.backend.name, "state": unit.state.value,
+        "exitcode": unit.exitcode, "elapsed": _elapsed(rec), "nodes": ",".join(rec.nodes) if rec else None,
+        "reason": rec.reason if rec else None}
     if full:
         row.update(outfile=_str(unit.outfile), errfile=_str(unit.errfile), runtime=unit.runtime)
     return row
 
 
-def _str(path) -> Optional[str]:
+def _str(path: object) -> Optional[str]:
     return None if path is None else str(path)
 
 
-def _describe_job(job) -> dict:
+def _describe_job(job: Union[Job, Task]) -> dict[str, Any]:
     """A submitted job as `submit --json` and `status --json` print it: the real paths of every file."""
     from .job import Job
     info: dict[str, Any] = {"id": job.id, "name": job.name, "backend": job.backend.name,
-                            "script": _str(job.scriptfile)}
+                            "script": _str(job.scriptfile if isinstance(job, Job) else _task_script(job))}
     if isinstance(job, Job) and job.tasks:
         info.update(outfile=None, errfile=None, tasks=[
             {"index": t.index, "id": t.id, "outfile": _str(t.outfile), "errfile": _str(t.errfile),
-             "script": _str(t.files.script if (t._own_id and t.files) else job.scriptfile)} for t in job.tasks])
+             "script": _str(_task_script(t))} for t in job.tasks])
     else:
         info.update(outfile=_str(job.outfile), errfile=_str(job.errfile))
     return info
 
 
+def _task_script(task: Task) -> Optional[Path]:
+    """The script a task ran: its own where the backend ran it as a job of its own, else its array's."""
+    return task.files.script if (task._own_id and task.files) else task.job.scriptfile
+
+
 # --- subcommands ------------------------------------------------------------------------------------
 
-def cmd_submit(args) -> int:
+def cmd_submit(args: argparse.Namespace) -> int:
     from .job import Job
-    options = _parse_pairs(args.keyword or [], "keyword")
+    options: dict[str, Any] = _parse_pairs(args.keyword or [], "keyword")
     for spec in _options_table():
         value = getattr(args, "opt_" + spec.name, None)
         if value is not None:
@@ -196,7 +209,7 @@ def cmd_submit(args) -> int:
     if not args.json:
         print(job.id, file=sys.stderr)
     job.wait(timeout=args.timeout)
-    units = job.tasks or [job]
+    units: Sequence[Union[Job, Task]] = job.tasks or [job]
     info.update(state=job.state.value, exitcode=job.exitcode if not job.tasks else None, runtime=job.runtime)
     if args.json:
         if job.tasks:
@@ -216,7 +229,7 @@ def cmd_submit(args) -> int:
     return OK
 
 
-def cmd_wait(args) -> int:
+def cmd_wait(args: argparse.Namespace) -> int:
     from .errors import WaitTimeout
     from .job import wait
     found = _find(args.ids, args.backend)
@@ -238,8 +251,9 @@ SNAKEMAKE = {"completed": "success", "pending": "running", "held": "running", "r
              "suspended": "running", "completing": "running"}
 
 
-def cmd_status(args) -> int:
+def cmd_status(args: argparse.Namespace) -> int:
     from .errors import UnknownJobError
+    from .job import Job
     from .records import State
     try:
         found = _find(args.ids, args.backend)
@@ -257,7 +271,7 @@ def cmd_status(args) -> int:
         for unit, state in zip(found, states):
             info = _describe_job(unit)
             info.update(_row(unit, full=True))
-            if getattr(unit, "tasks", None):
+            if isinstance(unit, Job) and unit.tasks:
                 for row, task in zip(info["tasks"], unit.tasks):
                     row.update(state=task.state.value, exitcode=task.exitcode)
             record = getattr(getattr(unit, "job", unit), "_registry_record", None)
@@ -276,7 +290,7 @@ def cmd_status(args) -> int:
     return OK if all(s is not State.UNKNOWN for s in states) else FAILED
 
 
-def cmd_get(args) -> int:
+def cmd_get(args: argparse.Namespace) -> int:
     import pickle
 
     from .errors import JobError
@@ -307,7 +321,7 @@ def cmd_get(args) -> int:
     return OK
 
 
-def cmd_logs(args) -> int:
+def cmd_logs(args: argparse.Namespace) -> int:
     from .errors import JobError
     found = _find([args.id], args.backend)[0]
     units = getattr(found, "tasks", None) or [found]
@@ -349,7 +363,7 @@ def cmd_logs(args) -> int:
         time.sleep(0.5)
 
 
-def cmd_queue(args) -> int:
+def cmd_queue(args: argparse.Namespace) -> int:
     import fnmatch
 
     from .queue import Queue
@@ -384,13 +398,13 @@ def cmd_queue(args) -> int:
     return OK
 
 
-def cmd_cancel(args) -> int:
+def cmd_cancel(args: argparse.Namespace) -> int:
     from .job import cancel
     cancel(_find(args.ids, args.backend))
     return OK
 
 
-def cmd_keywords(args) -> int:
+def cmd_keywords(args: argparse.Namespace) -> int:
     from .help import option_help
     if args.json:
         print(json.dumps(option_help(mode="table"), indent=2, default=str))
@@ -399,7 +413,7 @@ def cmd_keywords(args) -> int:
     return OK
 
 
-def cmd_profile(args) -> int:
+def cmd_profile(args: argparse.Namespace) -> int:
     from . import config
     if args.action == "list":
         profiles = config.get_profile()
@@ -430,7 +444,7 @@ def cmd_profile(args) -> int:
     return OK
 
 
-def cmd_config(args) -> int:
+def cmd_config(args: argparse.Namespace) -> int:
     from . import config
     if args.action == "path":
         print(config.config_path())
@@ -462,7 +476,7 @@ def cmd_config(args) -> int:
     return OK
 
 
-def cmd_clean(args) -> int:
+def cmd_clean(args: argparse.Namespace) -> int:
     from .job import clean_dir
     if args.older_than is not None:
         from . import registry
@@ -483,7 +497,7 @@ def cmd_clean(args) -> int:
     return OK
 
 
-def cmd_backends(args) -> int:
+def cmd_backends(args: argparse.Namespace) -> int:
     from .plugins import list_backends
     rows = list_backends()
     if args.json:
@@ -510,11 +524,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    def add(name: str, help_: str, **kwargs) -> argparse.ArgumentParser:
+    def add(name: str, help_: str, **kwargs: Any) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help_, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
                               **kwargs)
 
-    def common(p, json_flag=True, backend=True):
+    def common(p: argparse.ArgumentParser, json_flag: bool = True, backend: bool = True) -> None:
         if backend:
             p.add_argument("--backend", "-b", help="backend name (default: the job record's, then config, "
                                                    "$CLUSTER_BACKEND, detection)")
@@ -644,7 +658,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from .logme import setup
     try:
         setup("debug" if args.verbose else args.log_level, default="warning")
-        code = args.func(args)
+        code: int = args.func(args)
         sys.stdout.flush()  # a reader that left (`| head`) is seen here, not as a traceback at exit
         return code
     except (OptionError, UnknownJobError) as exc:

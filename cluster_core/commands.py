@@ -14,7 +14,7 @@ import re
 import shutil
 import subprocess
 import time
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Mapping, Optional, Sequence, Union
 
 import attrs
 
@@ -30,7 +30,8 @@ EXTRA_DIRS = ("/usr/local/bin", "/usr/bin", "/usr/local/sbin", "/usr/sbin")
 def _setting(key: str) -> Optional[str]:
     try:
         from . import config
-        return config.get_option(key)
+        value: Optional[str] = config.get_option(key)
+        return value
     except Exception:  # a broken config must not hide a command; config errors surface elsewhere
         return None
 
@@ -56,7 +57,7 @@ def which(command: str, backend: Optional[str] = None) -> Optional[str]:
 
 @attrs.frozen
 class Result:
-    args: tuple
+    args: tuple[str, ...]
     returncode: int
     stdout: str
     stderr: str
@@ -65,7 +66,7 @@ class Result:
 
 def run(args: Sequence[str], *, timeout: float = 30.0, retries: int = 0, backoff: float = 1.0,
         transient: Iterable[str] = (), input: Optional[str] = None, check: bool = True,
-        retry_timeouts: bool = True, env: Optional[dict] = None, cwd: Optional[str] = None,
+        retry_timeouts: bool = True, env: Optional[Mapping[str, str]] = None, cwd: Optional[str] = None,
         backend: Optional[str] = None) -> Result:
     """Run a command (argument list, no shell) and return its Result.
 
@@ -116,7 +117,7 @@ def run(args: Sequence[str], *, timeout: float = 30.0, retries: int = 0, backoff
         time.sleep(delay)
 
 
-def _text(data) -> str:
+def _text(data: Union[bytes, str, None]) -> str:
     if data is None:
         return ""
     return data.decode(errors="replace") if isinstance(data, bytes) else str(data)

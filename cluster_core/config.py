@@ -14,7 +14,7 @@ import os
 import re
 import threading
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional, Union, overload
 
 
 from . import session
@@ -49,6 +49,7 @@ def _platform_path(xdg_config_home: Optional[str], home: Optional[str]) -> Path:
 
 def _read() -> configparser.ConfigParser:
     path = config_path()
+    key: tuple[str, Optional[int], Optional[int]]
     try:
         stat = path.stat()
         key = (str(path), stat.st_mtime_ns, stat.st_size)
@@ -58,7 +59,8 @@ def _read() -> configparser.ConfigParser:
     with _lock:
         cache = state.config_cache
         if cache.get("key") == key:
-            return cache["parser"]
+            cached: configparser.ConfigParser = cache["parser"]
+            return cached
         parser = configparser.ConfigParser(interpolation=None)
         if key[1] is not None:
             try:
@@ -144,7 +146,7 @@ _FYRD_SETTINGS: dict[str, tuple[str, str]] = {
 _FYRD_SECTIONS = frozenset({"queue", "jobs", "notify"})
 
 
-def _setting_name(section: str, key: Optional[str]) -> str:
+def _setting_name(section: Optional[str], key: Optional[str]) -> str:
     """``section.key`` from our form ("core.backend", or a bare "backend") or fyrd's (section, key)."""
     if not isinstance(section, str) or (key is not None and not isinstance(key, str)):
         raise ConfigError(f"a setting is named by text (section.key), not {type(section).__name__}")
@@ -343,6 +345,8 @@ class Profile:
     """
 
     __slots__ = ("name", "kwargs")
+    name: str
+    kwargs: dict[str, Any]
 
     def __init__(self, name: str, kwds: Optional[Mapping[str, Any]] = None):
         if not isinstance(name, str) or not re.fullmatch(r"[\w.-]+", name):
@@ -416,7 +420,13 @@ def _profile_name(name: str) -> str:
     return "default" if name == "DEFAULT" else name
 
 
-def get_profile(name: Optional[str] = None, allow_none: bool = True) -> Any:
+@overload
+def get_profile(name: None = None, allow_none: bool = True) -> dict[str, Profile]: ...
+@overload
+def get_profile(name: str, allow_none: bool = True) -> Optional[Profile]: ...
+
+
+def get_profile(name: Optional[str] = None, allow_none: bool = True) -> Union[dict[str, Profile], Optional[Profile]]:
     """The named Profile (None when it does not exist, a ConfigError without ``allow_none``); without a
     name, every profile by name."""
     if name is not None:
@@ -444,10 +454,18 @@ def _checked_profiles(parser: configparser.ConfigParser) -> dict[str, dict[str, 
         cache = session.current().config_cache
         if cache.get("parser") is not parser:
             return {}  # a parser of another session or an older text: not kept
-        return cache.setdefault("profiles", {})
+        profiles: dict[str, dict[str, Any]] = cache.setdefault("profiles", {})
+        return profiles
 
 
-def get_profiles(profs: Optional[Any] = None, allow_none: bool = True) -> dict[str, Profile]:
+@overload
+def get_profiles(profs: None = None, allow_none: bool = True) -> dict[str, Profile]: ...
+@overload
+def get_profiles(profs: Union[str, Iterable[str]], allow_none: bool = True) -> dict[str, Optional[Profile]]: ...
+
+
+def get_profiles(profs: Union[str, Iterable[str], None] = None,
+                 allow_none: bool = True) -> Union[dict[str, Profile], dict[str, Optional[Profile]]]:
     """fyrd's ``get_profiles``: every profile by name, or those named in ``profs``."""
     if profs is None:
         return get_profile()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ClusterError(Exception):
     """Base class of every error raised by cluster-core on purpose."""
@@ -39,7 +41,7 @@ class SchedulerError(ClusterError):
 class SubmitError(SchedulerError):
     """The scheduler refused a job. `keyword` names the option concerned when it can be told."""
 
-    def __init__(self, message: str, keyword: str | None = None, **kwargs):
+    def __init__(self, message: str, keyword: str | None = None, **kwargs: Any):
         super().__init__(message, **kwargs)
         self.keyword = keyword
 

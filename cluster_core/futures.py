@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 import weakref
-from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Coroutine, Iterable, Iterator, Optional, Sequence, TypeVar, Union
 
 from . import config, plugins
 from .errors import JobError, JobFailedError, OptionError, SchedulerError, WaitTimeout
@@ -39,6 +39,14 @@ from .job import map as map_jobs
 from .keywords import check_arguments
 from .queue import Outage, _progress_wanted, _show_progress, next_pause, tracker
 from .records import State
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from .queue import Tracker
+    from .records import QueueJob
+
+_T = TypeVar("_T")
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +97,8 @@ def _run_callbacks(backend_name: str) -> None:
         return
     track = tracker(backend_name)
     for future in waiting:
-        if track.is_done(future._track_key):
+        key = future._track_key
+        if key is not None and track.is_done(key):
             future._invoke_callbacks()
 
 
@@ -119,7 +128,7 @@ class FutureJob(Job):
     @property
     def done(self) -> _Answer:  # type: ignore[override]
         """True once the job has ended (asks the scheduler at most once per poll interval)."""
-        ended = self.submitted and bool(Job.done.fget(self))
+        ended = self.submitted and bool(super().done)
         if ended:
             self._invoke_callbacks()
         return _Answer(ended)
@@ -208,8 +217,9 @@ class FutureJob(Job):
     def _invoke_callbacks(self) -> None:
         with _callbacks_lock:
             callbacks, self._callbacks = self._callbacks, []
-            if self.submitted:
-                _with_callbacks.get(self.backend.name, {}).pop(self._track_key, None)
+            key = self._track_key
+            if self.submitted and key is not None:
+                _with_callbacks.get(self.backend.name, {}).pop(key, None)
         for fn in callbacks:
             try:
                 fn(self)
@@ -252,7 +262,9 @@ class Executor(concurrent.futures.Executor):
         with self._lock:
             return list(self._jobs)
 
-    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> FutureJob:
+    # a FutureJob, not a concurrent.futures.Future (see the module docstring); fn may be a command string
+    def submit(self, fn: Union[Callable[..., Any], str], /,  # type: ignore[override]
+               *args: Any, **kwargs: Any) -> FutureJob:
         """Submit ``fn(*args, **kwargs)`` as a job; returns the submitted job (a future). ``fn`` may also
         be a shell command string (no arguments), whose result is its stdout."""
         with self._lock:
@@ -263,7 +275,7 @@ class Executor(concurrent.futures.Executor):
             self._jobs.append(job)
         return job
 
-    def map(self, fn: Callable, *iterables: Iterable[Any], timeout: Optional[float] = None,
+    def map(self, fn: Callable[..., Any], *iterables: Iterable[Any], timeout: Optional[float] = None,
             chunksize: int = 1) -> Iterator[Any]:
         """``fn`` over the zipped iterables as one array submission; the results in order.
 
@@ -429,7 +441,7 @@ class _Records:
     def __init__(self, units: Sequence[_Outcome]):
         self.units = units
 
-    def record(self, index: int):
+    def record(self, index: int) -> Optional[QueueJob]:
         unit = self.units[index]
         return tracker(unit.backend.name).record(unit._track_key)
 
@@ -465,7 +477,7 @@ class _Watch:
         """Pause (not before the first poll), then poll; WaitTimeout naming ``left`` once time is up."""
         if self.polled:
             now = time.monotonic()
-            if self.deadline is not None and now >= self.deadline:
+            if self.deadline is not None and self.timeout is not None and now >= self.deadline:
                 raise _Timeout(_left_message(left, len(self.items), self.timeout, self.fate),
                                [str(i.id) for i in left])
             pause = self.pause if self.deadline is None else min(self.pause, self.deadline - now)
@@ -551,7 +563,7 @@ def as_completed(jobs: Any, timeout: Optional[float] = None, *, backend: Optiona
     return _closing(_completing(watch), watch)
 
 
-def _closing(generator: Iterator[Any], watch: _Watch) -> Iterator[Any]:
+def _closing(generator: Iterator[_T], watch: _Watch) -> Iterator[_T]:
     try:
         yield from generator
     finally:
@@ -564,15 +576,16 @@ class _LoopPoller:
     """The poll task of one (event loop, backend): refreshes the tracker once per interval while any job
     is awaited, and resolves the waiting futures of those that ended."""
 
-    def __init__(self, loop, backend_name: str):
+    def __init__(self, loop: asyncio.AbstractEventLoop, backend_name: str):
         self.loop = loop
         self.backend = backend_name
-        self.waiting: dict[str, list] = {}  # tracked key -> asyncio futures resolved when it ends
-        self.task = None
-        self.nap = None  # the future the poll task sleeps on; set early to wake it
+        # tracked key -> asyncio futures resolved when it ends
+        self.waiting: dict[str, list[asyncio.Future[None]]] = {}
+        self.task: Optional[asyncio.Task[None]] = None
+        self.nap: Optional[asyncio.Future[None]] = None  # the future the poll task sleeps on; set early to wake it
         self.pause: Optional[float] = None
 
-    def ended(self, key: str):
+    def ended(self, key: str) -> asyncio.Future[None]:
         """An asyncio future resolved (None) when the job with this tracked key has ended."""
         future = self.loop.create_future()
         if tracker(self.backend).is_done(key):
@@ -632,7 +645,7 @@ class _LoopPoller:
             else:
                 del self.waiting[key]
 
-    def _resolve(self, track) -> bool:
+    def _resolve(self, track: Tracker) -> bool:
         progressed = False
         for key in list(self.waiting):
             if track.is_done(key):
@@ -649,12 +662,12 @@ class _LoopPoller:
                     future.set_exception(exc)
 
 
-def _resolve_future(future) -> None:
+def _resolve_future(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
 
 
-_pollers: "weakref.WeakKeyDictionary[Any, dict[str, _LoopPoller]]" = weakref.WeakKeyDictionary()
+_pollers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _LoopPoller]] = weakref.WeakKeyDictionary()
 _pollers_lock = threading.Lock()
 
 
@@ -693,17 +706,18 @@ async def _ends(items: Sequence[_Outcome], timeout: Optional[float], progress: O
     try:
         while pending:
             remaining = None if timeout is None else timeout - (time.monotonic() - start)
-            if remaining is not None and remaining <= 0:
+            if timeout is not None and remaining is not None and remaining <= 0:
                 left = [u for u, f in zip(units, futures) if not f.done()]
                 raise _Timeout(_left_message(left, len(units), timeout, "they go on running"),
                                [str(u.id) for u in left])
             step = redraw if show else remaining
             if show and remaining is not None:
-                step = min(step, remaining)
+                step = min(redraw, remaining)  # show: step is redraw
             done, pending = await asyncio.wait(pending, timeout=step)
             for future in done:
-                if future.exception() is not None:
-                    raise future.exception()
+                error = future.exception()
+                if error is not None:
+                    raise error
             if show and pending:
                 _show_progress(_Records(units), list(range(len(units))), len(pending), time.monotonic() - start)
         if show:
@@ -744,7 +758,7 @@ async def gather(jobs: Any, return_exceptions: bool = False, *, timeout: Optiona
     return values
 
 
-def awaitable(job: Any):
+def awaitable(job: Any) -> Coroutine[Any, Any, Any]:
     """``await awaitable(job)``: the job's result (its error raised), waiting on the event loop's shared
     poller. What ``await job`` does."""
     return _result_async(job)

@@ -20,7 +20,8 @@ def option_help(qtype: Optional[str] = None, mode: str = "string", category: Opt
     every backend, and one a backend cannot honour is ignored there. fyrd's ``tablefmt`` is accepted.
     """
     if qtype in _HELP_MODES and (mode == "string" or mode not in _HELP_MODES):
-        qtype, mode = (None if mode == "string" else mode), qtype  # fyrd's order: option_help(mode, qtype)
+        fyrd_mode = qtype  # fyrd's order: option_help(mode, qtype)
+        qtype, mode = (None if mode == "string" else mode), fyrd_mode
     if qtype is not None:
         from . import plugins
         plugins.get_backend(qtype)

@@ -19,10 +19,16 @@ import shlex
 import shutil
 import string
 import tempfile
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Union, cast
 
 from .errors import OptionError
 from .run import _open_bytes, even_bounds, split_file
+
+if TYPE_CHECKING:
+    from .job import Job
+
+    # one job of a helper: (a function or a shell command string, its args, its kwargs)
+    _Call = tuple[Union[Callable[..., Any], str], tuple[Any, ...], dict[str, Any]]
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +48,7 @@ _DRIVER_KEYWORDS = frozenset({"mem", "partition", "account", "qos", "jobdir", *_
 # --- jobify -----------------------------------------------------------------------------------------
 
 def jobify(name: Any = None, profile: Optional[str] = None, qtype: Optional[str] = None, submit: bool = True,
-           **kwds: Any) -> Callable:
+           **kwds: Any) -> Callable[..., Any]:
     """Decorator: calling the function makes a job of that call and returns the :class:`~cluster_core.Job`
     (submitted unless ``submit=False``); ``job.get()`` gives the function's return value.
 
@@ -56,18 +62,19 @@ def jobify(name: Any = None, profile: Optional[str] = None, qtype: Optional[str]
     for functions defined in ``__main__``.
     """
     if callable(name) and profile is None and qtype is None and submit is True and not kwds:
-        return jobify()(name)  # bare @jobify
+        bare: Callable[[Callable[..., Any]], Callable[..., Any]] = jobify()
+        return bare(name)  # bare @jobify
     if name is not None and not isinstance(name, str):
         raise OptionError(f"name={name!r}: expected a job name (a string)", keyword="name")
     options = _job_options(kwds, qtype)
     _check_keywords(options)
 
-    def decorate(function: Callable) -> Callable:
+    def decorate(function: Callable[..., Any]) -> Callable[..., Job]:
         if not callable(function):
             raise OptionError(f"jobify decorates a function, not {type(function).__name__}", keyword="function")
 
         @functools.wraps(function)
-        def make_job(*args: Any, **kwargs: Any):
+        def make_job(*args: Any, **kwargs: Any) -> Job:
             from .job import Job
             job = Job(function, args, kwargs, name=name, profile=profile, **options)
             return job.submit() if submit else job
@@ -79,7 +86,7 @@ def jobify(name: Any = None, profile: Optional[str] = None, qtype: Optional[str]
 
 # --- parapply ---------------------------------------------------------------------------------------
 
-def parapply(jobs: int, df: Any, func: Callable, args: Sequence[Any] = (), profile: Optional[str] = None,
+def parapply(jobs: int, df: Any, func: Callable[..., Any], args: Sequence[Any] = (), profile: Optional[str] = None,
              applymap: bool = False, merge_axis: int = 0, merge_apply: bool = False, name: str = "parapply",
              imports: Optional[Sequence[str]] = None, direct: bool = True, **kwds: Any) -> Any:
     """Split a DataFrame into ``jobs`` row chunks, run ``chunk.apply(func, args=args)`` (``applymap``:
@@ -111,15 +118,16 @@ def parapply(jobs: int, df: Any, func: Callable, args: Sequence[Any] = (), profi
             args=args, profile=profile, applymap=applymap, merge_axis=merge_axis, merge_apply=merge_apply,
             name=name, imports=imports, **kwds), name, profile, kwds)
     chunks = [df.iloc[start:stop] for start, stop in even_bounds(len(df), jobs)] or [df]
-    calls = [(_apply_chunk, (chunk, func, tuple(_args(args)), plan.pandas, applymap), {}) for chunk in chunks]
+    calls: list[_Call] = [(_apply_chunk, (chunk, func, tuple(_args(args)), plan.pandas, applymap), {})
+                          for chunk in chunks]
     results = plan.run(calls, name)
     merged = pd.concat(results, axis=merge_axis)
     return _apply_chunk(merged, func, tuple(_args(args)), plan.pandas, applymap) if merge_apply else merged
 
 
-def parapply_summary(jobs: int, df: Any, func: Callable, args: Sequence[Any] = (), profile: Optional[str] = None,
-                     applymap: bool = False, name: str = "parapply", imports: Optional[Sequence[str]] = None,
-                     direct: bool = True, **kwds: Any) -> Any:
+def parapply_summary(jobs: int, df: Any, func: Callable[..., Any], args: Sequence[Any] = (),
+                     profile: Optional[str] = None, applymap: bool = False, name: str = "parapply",
+                     imports: Optional[Sequence[str]] = None, direct: bool = True, **kwds: Any) -> Any:
     """``parapply`` for summaries: apply ``func`` to every chunk in its own job, then apply ``func`` once
     more, here, to the per-chunk results stacked one row per chunk.
 
@@ -141,8 +149,8 @@ def parapply_summary(jobs: int, df: Any, func: Callable, args: Sequence[Any] = (
     return _apply_chunk(per_chunk.T, func, tuple(_args(args)), pandas_kwds, applymap)
 
 
-def _apply_chunk(frame: Any, func: Callable, args: tuple = (), pandas_kwds: Optional[Mapping[str, Any]] = None,
-                 applymap: bool = False) -> Any:
+def _apply_chunk(frame: Any, func: Callable[..., Any], args: tuple[Any, ...] = (),
+                 pandas_kwds: Optional[Mapping[str, Any]] = None, applymap: bool = False) -> Any:
     """What one parapply job runs (on the node): ``apply``, or ``func`` on every element."""
     kwds = dict(pandas_kwds or {})
     if not applymap:
@@ -152,7 +160,7 @@ def _apply_chunk(frame: Any, func: Callable, args: tuple = (), pandas_kwds: Opti
     return elementwise(each, **kwds)
 
 
-def _call_after_element(func: Callable, args: tuple, value: Any, **kwargs: Any) -> Any:
+def _call_after_element(func: Callable[..., Any], args: tuple[Any, ...], value: Any, **kwargs: Any) -> Any:
     return func(value, *args, **kwargs)
 
 
@@ -161,7 +169,7 @@ def _call_after_element(func: Callable, args: tuple, value: Any, **kwargs: Any) 
 def splitrun(jobs: int, infile: Any, inheader: bool, command: Any, args: Any = None,
              kwargs: Optional[Mapping[str, Any]] = None, name: Optional[str] = None, qtype: Optional[str] = None,
              profile: Optional[str] = None, outfile: Optional[str] = None, outheader: bool = False,
-             merge_func: Optional[Callable] = None, direct: bool = True, **kwds: Any) -> Any:
+             merge_func: Optional[Callable[[list[Any]], Any]] = None, direct: bool = True, **kwds: Any) -> Any:
     """Split a file into ``jobs`` parts (:func:`cluster_core.run.split_file`; ``inheader``: its first line
     is a header, repeated at the top of every part), run ``command`` on each part as its own job, and
     join what they give.
@@ -203,8 +211,9 @@ def splitrun(jobs: int, infile: Any, inheader: bool, command: Any, args: Any = N
     return _splitrun_file(plan, jobs, infile, inheader, command, args, kwargs, name, outfile, outheader, merge_func)
 
 
-def _splitrun_memory(plan: "_Plan", jobs: int, data: Any, command: Any, args: tuple, kwargs: dict, name: str,
-                     outfile: Optional[str], merge_func: Optional[Callable]) -> Any:
+def _splitrun_memory(plan: "_Plan", jobs: int, data: Any, command: Any, args: tuple[Any, ...],
+                     kwargs: dict[str, Any], name: str, outfile: Optional[str],
+                     merge_func: Optional[Callable[[list[Any]], Any]]) -> Any:
     _check_callable(command, "command", "for data in memory (a DataFrame or a list), command must be a function")
     if outfile is not None:
         raise OptionError("outfile= is for a file split into parts; with data in memory the results are "
@@ -214,15 +223,16 @@ def _splitrun_memory(plan: "_Plan", jobs: int, data: Any, command: Any, args: tu
     return merge_func(results) if merge_func is not None else _join(results, frames=True)
 
 
-def _splitrun_file(plan: "_Plan", jobs: int, infile: Any, inheader: bool, command: Any, args: tuple, kwargs: dict,
-                   name: str, outfile: Optional[str], outheader: bool, merge_func: Optional[Callable]) -> Any:
+def _splitrun_file(plan: "_Plan", jobs: int, infile: Any, inheader: bool, command: Any, args: tuple[Any, ...],
+                   kwargs: dict[str, Any], name: str, outfile: Optional[str], outheader: bool,
+                   merge_func: Optional[Callable[[list[Any]], Any]]) -> Any:
     path = _input_path(infile)
     _check_command(command, outfile, args, kwargs)
     jobdir = plan.jobdir()
     os.makedirs(jobdir, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix=f"{_file_safe(name)}.", suffix=".split", dir=jobdir)
     parts = [os.path.abspath(p) for p in split_file(path, jobs, outpath=workdir, keep_header=bool(inheader))]
-    outputs = [part + ".out" for part in parts] if outfile else [None] * len(parts)
+    outputs: list[Optional[str]] = [part + ".out" for part in parts] if outfile else [None] * len(parts)
     calls = [_part_call(command, args, kwargs, part, out) for part, out in zip(parts, outputs)]
     try:
         results = plan.run(calls, name)
@@ -230,7 +240,7 @@ def _splitrun_file(plan: "_Plan", jobs: int, infile: Any, inheader: bool, comman
         log.warning("splitrun %s: a job failed; its parts and outputs are kept in %s", name, workdir)
         raise
     if outfile:
-        result = _concatenate(outputs, outfile, outheader)
+        result = _concatenate(cast("list[str]", outputs), outfile, outheader)  # with outfile, each part has one
     elif merge_func is not None:
         result = merge_func(results)
     else:
@@ -239,7 +249,7 @@ def _splitrun_file(plan: "_Plan", jobs: int, infile: Any, inheader: bool, comman
     return result
 
 
-def _part_call(command: Any, args: tuple, kwargs: dict, part: str, out: Optional[str]) -> tuple:
+def _part_call(command: Any, args: tuple[Any, ...], kwargs: dict[str, Any], part: str, out: Optional[str]) -> _Call:
     """The (function or command string, args, kwargs) of the job for one part."""
     if callable(command):
         return (command, *_fill_arguments(args, kwargs, part, out))
@@ -251,7 +261,8 @@ def _part_call(command: Any, args: tuple, kwargs: dict, part: str, out: Optional
     return _fill_command(command, part, out), (), {}
 
 
-def _fill_arguments(args: tuple, kwargs: dict, part: str, out: Optional[str]) -> tuple[tuple, dict]:
+def _fill_arguments(args: tuple[Any, ...], kwargs: Mapping[str, Any], part: str,
+                    out: Optional[str]) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """``{file}`` and ``{outfile}`` replaced in string arguments; the path first where no ``{file}``."""
     new_args = tuple(_fill_word(a, part, out) if isinstance(a, str) else a for a in args)
     new_kwargs = {k: _fill_word(v, part, out) if isinstance(v, str) else v for k, v in kwargs.items()}
@@ -281,7 +292,7 @@ def _fields(command: str) -> set[str]:
                           "for a literal brace, as fyrd's str.format needed)", keyword="command") from None
 
 
-def _check_command(command: Any, outfile: Optional[str], args: tuple, kwargs: dict) -> None:
+def _check_command(command: Any, outfile: Optional[str], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
     """Errors before anything is split or submitted: a bad field, or an outfile nothing writes to."""
     if isinstance(command, str):
         fields = _fields(command)
@@ -303,7 +314,7 @@ def _check_command(command: Any, outfile: Optional[str], args: tuple, kwargs: di
                           "command string, or in args or kwargs of a function)", keyword="outfile")
 
 
-def _concatenate(outputs: list, outfile: str, outheader: bool) -> str:
+def _concatenate(outputs: Sequence[str], outfile: str, outheader: bool) -> str:
     """Every part's output into ``outfile``; with ``outheader`` the first part's first line only once."""
     target = os.path.abspath(os.path.expanduser(os.fspath(outfile)))
     with _open_bytes(target, "wb") as fout:
@@ -319,14 +330,14 @@ def _concatenate(outputs: list, outfile: str, outheader: bool) -> str:
     return target
 
 
-def _memory_parts(data: Any, jobs: int) -> list:
+def _memory_parts(data: Any, jobs: int) -> list[Any]:
     """Row chunks of a DataFrame or Series; slices of a list or tuple (as lists)."""
     if isinstance(data, (list, tuple)):
         return [list(data[a:b]) for a, b in even_bounds(len(data), jobs)] or [list(data)]
     return [data.iloc[a:b] for a, b in even_bounds(len(data), jobs)] or [data]
 
 
-def _join(results: list, frames: bool) -> Any:
+def _join(results: list[Any], frames: bool) -> Any:
     """fyrd's default: a list of lists becomes one list; with ``frames``, DataFrames and Series are
     concatenated and tuples chained too. Anything else stays a list of results."""
     if frames and results and all(_is_pandas(r) for r in results):
@@ -342,7 +353,8 @@ def _join(results: list, frames: bool) -> Any:
 class _Plan:
     """How a helper's jobs are made: their keywords, the pandas keywords, and clean-up on success."""
 
-    def __init__(self, options: dict, profile: Optional[str], pandas: dict, clean_files: bool, clean_outputs: bool):
+    def __init__(self, options: dict[str, Any], profile: Optional[str], pandas: dict[str, Any], clean_files: bool,
+                 clean_outputs: bool):
         self.options, self.profile, self.pandas = options, profile, pandas
         self.clean_files, self.clean_outputs = clean_files, clean_outputs
 
@@ -368,14 +380,14 @@ class _Plan:
         from .job import _jobdir
         return str(_jobdir(config.merged_keywords(self._keywords(), profile=self.profile)))
 
-    def _keywords(self) -> dict:
+    def _keywords(self) -> dict[str, Any]:
         from .keywords import CONTROL_KEYWORDS
         return {k: v for k, v in self.options.items() if k not in CONTROL_KEYWORDS}
 
-    def run(self, calls: list, name: str) -> list:
+    def run(self, calls: Sequence[_Call], name: str) -> list[Any]:
         """Submit one job per (function or command, args, kwargs), then wait for all of them at once."""
         from .job import Job, cancel, get
-        submitted: list = []
+        submitted: list[Job] = []
         try:
             for index, (command, args, kwargs) in enumerate(calls, 1):
                 job = Job(command, args, kwargs, name=f"{name}_{index}_of_{len(calls)}", profile=self.profile,
@@ -387,15 +399,15 @@ class _Plan:
                 cancel(submitted)
             raise
         log.info("%s: %d jobs submitted (%s)", name, len(submitted), ", ".join(str(j.id) for j in submitted[:10]))
-        results = get(submitted)
+        results: list[Any] = get(submitted)  # jobs given as a list: their results as a list
         if self.clean_files or self.clean_outputs:
             for job in submitted:
                 job.clean(delete_outputs=self.clean_outputs, scripts=self.clean_files)
         return results
 
 
-def _driver(helper: Callable, args: tuple, kwargs: dict, name: str, profile: Optional[str],
-            kwds: Mapping[str, Any]) -> Any:
+def _driver(helper: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], name: str,
+            profile: Optional[str], kwds: Mapping[str, Any]) -> Job:
     """fyrd's ``direct=False``: one job runs the whole helper (which submits the part jobs from the node);
     it gets the backend, profile and the job keywords in _DRIVER_KEYWORDS, as fyrd's took mem and partition."""
     from .job import Job
@@ -407,7 +419,7 @@ def _driver(helper: Callable, args: tuple, kwargs: dict, name: str, profile: Opt
 
 # --- checks and small pieces ------------------------------------------------------------------------
 
-def _job_options(kwds: Mapping[str, Any], qtype: Optional[str]) -> dict:
+def _job_options(kwds: Mapping[str, Any], qtype: Optional[str]) -> dict[str, Any]:
     """Job keywords with fyrd's ``qtype`` turned into ``backend``."""
     options = dict(kwds)
     if qtype is None:
@@ -438,10 +450,11 @@ def _check_keywords(options: Mapping[str, Any]) -> None:
     check_arguments({k: v for k, v in options.items() if k not in CONTROL_KEYWORDS})
 
 
-def _split_keywords(kwds: Mapping[str, Any]) -> tuple[dict, dict]:
+def _split_keywords(kwds: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """fyrd's split: job keywords (and backend, profile, qtype) for the jobs, the rest for pandas."""
     from .keywords import CONTROL_KEYWORDS
-    job_kwds, pandas_kwds = {}, {}
+    job_kwds: dict[str, Any] = {}
+    pandas_kwds: dict[str, Any] = {}
     for key, value in kwds.items():
         if key in _PANDAS_KEYWORDS:
             pandas_kwds[key] = value
@@ -452,7 +465,7 @@ def _split_keywords(kwds: Mapping[str, Any]) -> tuple[dict, dict]:
     return job_kwds, pandas_kwds
 
 
-def _check_func_keywords(func: Callable, pandas_kwds: Mapping[str, Any]) -> None:
+def _check_func_keywords(func: Callable[..., Any], pandas_kwds: Mapping[str, Any]) -> None:
     """A keyword that is no job keyword goes to ``func``: if ``func`` cannot take it, it is most likely a
     misspelt job keyword, and the error says so before anything is submitted."""
     import inspect
@@ -517,7 +530,7 @@ def _args(args: Any) -> Sequence[Any]:
     raise OptionError(f"args={args!r}: expected a tuple of positional arguments, such as (5,)", keyword="args")
 
 
-def _call_arguments(args: Any, kwargs: Optional[Mapping[str, Any]]) -> tuple[tuple, dict]:
+def _call_arguments(args: Any, kwargs: Optional[Mapping[str, Any]]) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """fyrd's splitrun took ``args`` as a tuple, or a dict meaning keyword arguments."""
     if isinstance(args, Mapping) and kwargs is None:
         args, kwargs = (), args

@@ -11,6 +11,9 @@ Phases: who are you (backend_info, detect) -> write (render_options) -> run (sub
 (:data:`REQUIRED_HOOKS`) makes the backend "failed to load", never available.
 """
 
+# the hook functions below are specifications: their docstring is their whole body, never called for a value
+# mypy: disable-error-code="empty-body"
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -24,7 +24,8 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
+from typing import (TYPE_CHECKING, Any, Callable, Generator, Iterable, Literal, Mapping, Optional, Sequence,
+                    SupportsIndex, TypeVar, Union, cast)
 
 import attrs
 
@@ -42,7 +43,22 @@ from .script import (FILE_RE, JobFiles, Script, TaskSpec, atomic_write, expand_p
                      is_job_file, job_files, payload_for, read_exit_file, render_script, runtime_path, safe_name,
                      write_script)
 
+if TYPE_CHECKING:
+    from types import TracebackType
+    from typing import Protocol
+
+    from .queue import Tracker
+
+    class _TaskWriter(Protocol):
+        """Writes one task's script (into ``files``, by default the task's own); (its path, True if new)."""
+
+        def __call__(self, index: int, files: Optional[JobFiles] = None) -> tuple[Path, bool]: ...
+
 log = logging.getLogger(__name__)
+
+_O = TypeVar("_O", bound="_Outcome")
+# one call of a function job's array (map): its positional and keyword arguments
+_Call = tuple[tuple[Any, ...], dict[str, Any]]
 
 DEFAULT_JOBDIR = "cluster_jobs"
 
@@ -68,6 +84,21 @@ class _Outcome:
 
     files: Optional[JobFiles]
     is_function: bool
+    name: str
+    outfile: Optional[Path]
+    errfile: Optional[Path]
+    submitted: bool
+    _backend_name: Optional[str]
+    _backend: tuple[str, plugins.Backend]  # (name, the loaded plugin), set by ``backend``
+    _result: Any
+    _result_loaded: bool
+
+    if TYPE_CHECKING:  # a Job's are attributes, a Task's properties (or the reverse): read-only here
+        @property
+        def id(self) -> Optional[str]: ...
+
+        @property
+        def _track_key(self) -> str: ...
 
     @property
     def backend(self) -> plugins.Backend:
@@ -80,7 +111,7 @@ class _Outcome:
             cached = self._backend = (name, plugins.get_backend(name))
         return cached[1]
 
-    def _tracker(self):
+    def _tracker(self) -> Tracker:
         return tracker(self.backend.name)
 
     def _need_key(self) -> str:
@@ -88,12 +119,12 @@ class _Outcome:
             raise JobError(f"job {self.name} has not been submitted; call submit() first")
         return self._track_key
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, Any]:
         """``await job`` in asyncio: its result, on the one poller per backend and event loop."""
         from .futures import awaitable  # asyncio only when a job is awaited
         return awaitable(self).__await__()
 
-    def update(self, fetch_info: bool = True):
+    def update(self: _O, fetch_info: bool = True) -> _O:
         """Ask for the job's state (at most once per poll interval); ``fetch_info`` is fyrd's, accepted."""
         self._need_key()
         self._tracker().refresh()
@@ -220,6 +251,8 @@ class _Outcome:
 class Task(_Outcome):
     """One task of an array job (or one element of ``map``): tracked, waited and read on its own."""
 
+    _track_key: str
+
     def __init__(self, job: "Job", index: int, job_id: Optional[str] = None):
         self.job = job
         self.index = index
@@ -238,19 +271,19 @@ class Task(_Outcome):
         self.submitted = True
 
     @property
-    def function(self) -> Optional[Callable]:
+    def function(self) -> Optional[Callable[..., Any]]:
         return self.job.function
 
     @property
     def id(self) -> str:
         if self._own_id:
             return self._own_id
-        return self.backend.task_id(self.job.id, self.index)
+        return self.backend.task_id(cast(str, self.job.id), self.index)  # a task's job was submitted
 
     def cancel(self) -> None:
         cancel([self])
 
-    def __reduce_ex__(self, protocol):
+    def __reduce_ex__(self, protocol: SupportsIndex) -> tuple[Any, ...]:
         return (_restore_task, (self.job._record_dict(), self.index))
 
     def __repr__(self) -> str:
@@ -269,8 +302,10 @@ class Job(_Outcome):
     and read. :meth:`from_id` finds a job again by its id.
     """
 
-    def __init__(self, command: Union[str, Callable], args: Optional[Sequence[Any]] = (),
-                 kwargs: Optional[Mapping[str, Any]] = None, name: Optional[str] = None,
+    id: Optional[str]  # the scheduler's id, None until submitted
+
+    def __init__(self, command: Union[str, Callable[..., Any]], args: Any = (),
+                 kwargs: Union[Mapping[str, Any], str, None] = None, name: Optional[str] = None,
                  qtype: Optional[str] = None, profile: Optional[str] = None, *, backend: Optional[str] = None,
                  **options: Any):
         if isinstance(kwargs, str):  # the seed's Job(command, args, name, path, qtype, profile)
@@ -293,7 +328,7 @@ class Job(_Outcome):
             if args or kwargs:
                 raise OptionError("args and kwargs are for function jobs; put them into the command string",
                                   keyword="args")
-            self.function: Optional[Callable] = None
+            self.function: Optional[Callable[..., Any]] = None
             self.command: Optional[str] = command
         elif callable(command):
             self.function = command
@@ -319,7 +354,7 @@ class Job(_Outcome):
             raise OptionError(f"args={describe(args)}: cannot be read as a list ({type(exc).__name__}: {exc})",
                               keyword="args") from None
         self.kwargs = dict(kwargs or {})
-        self.calls: Optional[list[tuple]] = None  # map(): one (args, kwargs) per task index
+        self.calls: Optional[list[_Call]] = None  # map(): one (args, kwargs) per task index
         given = [key for key in options if key in ("depends", "dependencies", "dependency", "depend", "afterok")]
         if len([key for key in given if options[key] is not None]) > 1:
             raise OptionError(f"'depends' given twice (as {' and '.join(repr(k) for k in given)})", keyword="depends")
@@ -343,9 +378,9 @@ class Job(_Outcome):
                                                    suffix=self.options.get("suffix", "cluster"))
         outdir = Path(os.path.expanduser(self.options["outpath"])) if self.options.get("outpath") else None
         for attr, own in (("outfile", self.files.out), ("errfile", self.files.err)):
-            given = self.options.get(attr)
-            if given or outdir:  # the job's own paths are absolute already: no new Path for them
-                setattr(self, attr, Path(given or outdir / own.name).absolute())
+            path = self.options.get(attr)
+            if path or outdir:  # the job's own paths are absolute already: no new Path for them
+                setattr(self, attr, Path(path or cast(Path, outdir) / own.name).absolute())
             else:
                 setattr(self, attr, own)
         self.options["outfile"], self.options["errfile"] = str(self.outfile), str(self.errfile)
@@ -366,8 +401,13 @@ class Job(_Outcome):
         self._outputs: Optional[tuple[Optional[str], Optional[str]]] = None  # read before clean() deleted them
 
     @property
-    def _track_key(self) -> Optional[str]:
-        return self.id
+    def _track_key(self) -> str:
+        return cast(str, self.id)  # None before submission, when nothing tracks the job
+
+    @property
+    def _job_files(self) -> JobFiles:
+        """The job's files, for what writes them: None only for a job followed by its id alone."""
+        return cast(JobFiles, self.files)
 
     @property
     def indices(self) -> Optional[list[int]]:
@@ -410,7 +450,7 @@ class Job(_Outcome):
     def _prepare(self) -> tuple[dict[str, Any], str, dict[str, Any]]:
         """Write the function's pickle; return the submit options, the command line, and what every
         script of this job shares (workdir, modules, dependency exit files)."""
-        self.files.jobdir.mkdir(parents=True, exist_ok=True)
+        self._job_files.jobdir.mkdir(parents=True, exist_ok=True)
         if self.options.get("outpath"):
             outdir = Path(os.path.expanduser(self.options["outpath"])).absolute()
             try:
@@ -430,10 +470,10 @@ class Job(_Outcome):
                                       imports=self.options.get("imports", ()), syspaths=self.options.get("syspaths", ()))
             except Exception as exc:
                 raise _unpicklable(self, calls, exc) from None
-            atomic_write(self.files.pickle_in, payload, mode=0o600)
-            command = function_command(self.files, config.get_option("core.python"), array=calls is not None)
+            atomic_write(self._job_files.pickle_in, payload, mode=0o600)
+            command = function_command(self._job_files, config.get_option("core.python"), array=calls is not None)
         else:
-            command = self.command
+            command = cast(str, self.command)  # a job without a function has a command
         _check_workdir(options.get("workdir"))
         common: dict[str, Any] = dict(workdir=options.get("workdir") or os.getcwd(),
                                       modules=options.get("modules", ()), umask=_umask())
@@ -476,10 +516,10 @@ class Job(_Outcome):
     def _submit_options(self) -> dict[str, Any]:
         options = {k: v for k, v in self.options.items() if k not in CORE_KEYWORDS}
         if self._patterns:  # the scheduler writes to the job's own files; the script moves to the real ones
-            options.update(outfile=str(self.files.out), errfile=str(self.files.err))
+            options.update(outfile=str(self._job_files.out), errfile=str(self._job_files.err))
         if self._depends:
             _check_dependency_kinds(self._depends, self.backend)  # before any parent is submitted
-            pairs = []
+            pairs: list[tuple[str, Any]] = []
             for kind, dep in self._depends:
                 if isinstance(dep, Job) and not dep.submitted:
                     log.info("submitting %s first: %s depends on it", dep.name, self.name)
@@ -579,8 +619,9 @@ class Job(_Outcome):
     def _add_task(self, index: int, task_id: str) -> Task:
         """A task of a one-job-per-task array that its record does not list (found through its alias)."""
         task = Task(self, index, job_id=task_id)
+        record = cast(JobRecord, self._registry_record)  # a job found by its record
         self._tracker().track(task._track_key, task.exit_file, errfile=task.errfile,
-                              since=self._registry_record.submit_time or None, owner=(self.id, index))
+                              since=record.submit_time or None, owner=(cast(str, self.id), index))
         self.tasks.append(task)
         return task
 
@@ -591,7 +632,7 @@ class Job(_Outcome):
         except registry.RegistryError as exc:
             log.warning("job %s was submitted, but %s; it can be followed from this process only", record.id, exc)
 
-    def _record_dict(self) -> dict:
+    def _record_dict(self) -> dict[str, Any]:
         if self._registry_record is None:
             raise JobError(f"job {self.name} has not been submitted")
         return registry._to_dict(self._registry_record)
@@ -602,9 +643,9 @@ class Job(_Outcome):
         a job of its own, whose ``files`` may be given) without its script; None for shell jobs."""
         if self.function is None:
             return None
-        files = files or (self.files if task is None else self.files.for_task(task))
+        files = files or (self._job_files if task is None else self._job_files.for_task(task))
         python = python or config.get_option("core.python") or sys.executable
-        return FunctionCall(pickle_in=str(self.files.pickle_in), pickle_out=str(files.pickle_out),
+        return FunctionCall(pickle_in=str(self._job_files.pickle_in), pickle_out=str(files.pickle_out),
                             exit_file=str(files.exit), python=python, task=task)
 
     def wait(self, timeout: Optional[float] = None, progress: Optional[bool] = None) -> bool:
@@ -679,7 +720,7 @@ class Job(_Outcome):
         return [p for p in (self.outfile, self.errfile) if p is not None]
 
     @property
-    def dependencies(self) -> list:
+    def dependencies(self) -> list[Any]:
         """The jobs (Jobs, or ids) this job waits for, whatever the type of each dependency."""
         return [dep for _kind, dep in self._depends if dep is not None]
 
@@ -771,7 +812,8 @@ class Job(_Outcome):
             raise JobError(f"job {self.id} ({self.name}) was found by its id: its command is not known here, "
                            "so it cannot be submitted again")
         if self.submitted:
-            for unit in self.tasks or [self]:
+            units: Sequence[_Outcome] = self.tasks or [self]
+            for unit in units:
                 self._tracker().forget(unit._track_key)
                 for path in (unit.exit_file, unit.files.pickle_out if unit.files else None,
                              unit.outfile, unit.errfile):
@@ -816,12 +858,12 @@ class Job(_Outcome):
         job._adopt(record)
         return job
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_backend", None)  # the loaded plugin: looked up again where the job is unpickled
         return state
 
-    def __reduce_ex__(self, protocol):
+    def __reduce_ex__(self, protocol: SupportsIndex) -> Union[str, tuple[Any, ...]]:
         if self.submitted and self._registry_record is not None:
             return (_restore_job, (self._record_dict(),))
         return super().__reduce_ex__(protocol)
@@ -862,25 +904,27 @@ class _job_dir_errors:
     def __init__(self, job: Job):
         self.job = job
 
-    def __enter__(self):
+    def __enter__(self) -> _job_dir_errors:
         return self
 
-    def __exit__(self, kind, exc, tb):
+    def __exit__(self, kind: Optional[type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> Literal[False]:
         files = self.job.files
+        error = cast(OSError, exc)  # read once ``kind`` says it is one
         if kind is None or not issubclass(kind, OSError) or files is None or (
-                exc.filename and not str(exc.filename).startswith(str(files.jobdir))):
+                error.filename and not str(error.filename).startswith(str(files.jobdir))):
             return False  # not one of the job's own files
         where = files.jobdir
-        raise SubmitError(f"job {self.job.name}: cannot write its files in {where}: {exc.strerror or exc}"
-                          f"{' (the disk is full)' if exc.errno == errno.ENOSPC else ''}; free space there or "
+        raise SubmitError(f"job {self.job.name}: cannot write its files in {where}: {error.strerror or error}"
+                          f"{' (the disk is full)' if error.errno == errno.ENOSPC else ''}; free space there or "
                           "choose another with jobdir= (config core.jobdir)", keyword="jobdir") from None
 
 
-def _restore_job(data: dict) -> Job:
+def _restore_job(data: dict[str, Any]) -> Job:
     return Job._from_record(registry._from_dict(data))
 
 
-def _restore_task(data: dict, index: int) -> Task:
+def _restore_task(data: dict[str, Any], index: int) -> Task:
     job = _restore_job(data)
     return next(t for t in job.tasks if t.index == index)
 
@@ -906,6 +950,11 @@ class _Plan:
         raise NotImplementedError
 
 
+def _array_indices(job: Job) -> list[int]:
+    """The task indices of an array job (the plans for arrays are chosen for arrays only)."""
+    return cast("list[int]", job.indices)
+
+
 def _drop_old_results(files: Iterable[JobFiles]) -> None:
     """Results of an earlier submission under the same files must not count for this one."""
     for f in files:
@@ -918,16 +967,17 @@ class _OneScript(_Plan):
 
     kind = "job"
 
-    def text(self, job: Job, command: str, directives: list[str], common: dict) -> str:
-        return render_script(command, exit_file=job.files.exit, directives=directives, **common)
+    def text(self, job: Job, command: str, directives: list[str], common: dict[str, Any]) -> str:
+        return render_script(command, exit_file=job._job_files.exit, directives=directives, **common)
 
     def results(self, job: Job) -> list[JobFiles]:
-        return [job.files]
+        return [job._job_files]
 
     def write(self, job: Job) -> Path:
         options, command, common = job._prepare()
-        job._new_files = write_script(job.files.script, self.text(job, command, job._directives(options), common))
-        return job.files.script
+        job._new_files = write_script(job._job_files.script,
+                                      self.text(job, command, job._directives(options), common))
+        return job._job_files.script
 
     def submit(self, job: Job) -> JobRecord:
         with _job_dir_errors(job):
@@ -936,7 +986,7 @@ class _OneScript(_Plan):
         if not job._new_files:
             _drop_old_results(self.results(job))
         call = job._function_call() if self.kind == "job" else None  # native array submissions carry none
-        job_id = job.backend.submit(job.files.script, options, directives_in_script=True, call=call)
+        job_id = job.backend.submit(job._job_files.script, options, directives_in_script=True, call=call)
         record = job._new_record(self.kind, job_id, options, indices=job.indices or ())
         job._save_record(record)
         return record
@@ -945,15 +995,15 @@ class _OneScript(_Plan):
 class _NativeArray(_OneScript):
     kind = "array"
 
-    def text(self, job: Job, command: str, directives: list[str], common: dict) -> str:
+    def text(self, job: Job, command: str, directives: list[str], common: dict[str, Any]) -> str:
         info = job.backend.info
         variables = tuple((info.task_id_variable or "").split())
         # the scheduler's task i + task_id_offset is the core's task i
-        task = TaskSpec(job.files, variables=variables, offset=-info.task_id_offset)
+        task = TaskSpec(job._job_files, variables=variables, offset=-info.task_id_offset)
         return render_script(command, directives=directives, task=task, **common)
 
     def results(self, job: Job) -> list[JobFiles]:
-        return [job.files.for_task(i) for i in job.indices]
+        return [job._job_files.for_task(i) for i in _array_indices(job)]
 
 
 class _OneJobPerTask(_Plan):
@@ -961,22 +1011,24 @@ class _OneJobPerTask(_Plan):
     (the first task can start before the last script is written), and sends its output to the task's own
     files, so the backend is told those (and, for a function, the task's call to run warm if it can)."""
 
-    def _task_writer(self, job: Job) -> tuple[dict, Callable[[int], tuple[Path, bool]]]:
+    def _task_writer(self, job: Job) -> tuple[dict[str, Any], _TaskWriter]:
         options, command, common = job._prepare()
         single = {k: v for k, v in options.items() if k != "array"}
         directives = job._directives(single)
 
         def write_task(index: int, files: Optional[JobFiles] = None) -> tuple[Path, bool]:
-            script = (files or job.files.for_task(index)).script
-            text = render_script(command, directives=directives, task=TaskSpec(job.files, fixed=index), **common)
+            script = (files or job._job_files.for_task(index)).script
+            text = render_script(command, directives=directives, task=TaskSpec(job._job_files, fixed=index),
+                                 **common)
             return script, write_script(script, text)
         return single, write_task
 
     def write(self, job: Job) -> Path:
         _, write_task = self._task_writer(job)
-        for index in job.indices:
+        indices = _array_indices(job)
+        for index in indices:
             write_task(index)
-        return job.files.for_task(job.indices[0]).script
+        return job._job_files.for_task(indices[0]).script
 
     #: Tasks go to the backend in batches (its ``submit_many``: one transaction and one round trip each):
     #: a small first batch, so the first tasks start while later scripts are written, then each batch
@@ -987,15 +1039,15 @@ class _OneJobPerTask(_Plan):
         with _job_dir_errors(job):
             single, write_task = self._task_writer(job)
         backend = job.backend
-        indices = list(job.indices)
+        indices = list(_array_indices(job))
         task_ids: list[str] = []
         record: Optional[JobRecord] = None
         python = (config.get_option("core.python") or sys.executable) if job.is_function else None
         start, size = 0, self.FIRST_BATCH
         while start < len(indices):
-            batch = []
+            batch: list[tuple[Path, dict[str, Any], bool, Optional[FunctionCall]]] = []
             for index in indices[start:start + size]:
-                files = job.files.for_task(index)
+                files = job._job_files.for_task(index)
                 with _job_dir_errors(job):
                     script, new = write_task(index, files)
                 if not new:
@@ -1011,10 +1063,10 @@ class _OneJobPerTask(_Plan):
             record = self._record(job, record, single, indices, task_ids, ids)
             start += len(batch)
             size = min(2 * size, self.LARGEST_BATCH)
-        return record
+        return cast(JobRecord, record)  # set by the first batch: the backend gave its tasks' ids
 
-    def _record(self, job: Job, record: Optional[JobRecord], single: dict, indices: list[int], task_ids: list[str],
-                new_ids: Sequence[str]) -> Optional[JobRecord]:
+    def _record(self, job: Job, record: Optional[JobRecord], single: dict[str, Any], indices: list[int],
+                task_ids: list[str], new_ids: Sequence[str]) -> Optional[JobRecord]:
         """Add the tasks just submitted to the record (written again) and give each an alias (its own id)."""
         if not new_ids:
             return record
@@ -1047,7 +1099,7 @@ def _check_workdir(workdir: Optional[str]) -> None:
                           "core.check_workdir false` when the nodes see paths this machine does not", keyword="workdir")
 
 
-def _unpicklable(job: "Job", calls: Optional[list], error: Exception) -> OptionError:
+def _unpicklable(job: "Job", calls: Optional[Sequence[_Call]], error: Exception) -> OptionError:
     """Which part of a function job cannot be pickled (the function, an argument by position or keyword, or
     a map element), as an OptionError naming the job and the object, raised before anything is submitted."""
     import cloudpickle
@@ -1099,9 +1151,9 @@ def find_jobs(job_ids: Sequence[Any], backend: Optional[str] = None) -> list[Uni
         bare.setdefault(be, []).append(pos)
     unknown = []
     for be_name, positions in bare.items():
-        be = plugins.backend(be_name)
+        plugin = plugins.backend(be_name)
         ids = [out[p] for p in positions]
-        reported = be.parse_queue(ids)
+        reported = plugin.parse_queue(ids)
         seen = {r.id for r in reported} | {r.array_id for r in reported if r.array_id}
         by_id = {r.id: r for r in reported}
         for p in positions:
@@ -1120,14 +1172,14 @@ def find_jobs(job_ids: Sequence[Any], backend: Optional[str] = None) -> list[Uni
 def _find_recorded(item: Any, backend: Optional[str]) -> Optional[Union[Job, Task]]:
     """A Job or Task from the records, None when no record has the id."""
     if isinstance(item, _Outcome):
-        return item
+        return cast("Union[Job, Task]", item)  # the two kinds of _Outcome
     if isinstance(item, tuple):
         if len(item) != 2:
             raise OptionError(f"job id {item!r}: a tuple must be (array id, index)", keyword="job_id")
-        array_id, index = str(item[0]), int(item[1])
+        array_id, task_index = str(item[0]), int(item[1])
         found = _find_recorded(array_id, backend)
         if isinstance(found, Job):
-            return _task_of(found, index)
+            return _task_of(found, task_index)
         return None
     job_id = str(item).strip()
     if not job_id:
@@ -1170,7 +1222,8 @@ def _task_of(job: Job, index: int) -> Task:
 
 
 def _spans(indices: Sequence[int]) -> str:
-    out, run = [], []
+    out: list[str] = []
+    run: list[int] = []
     for i in sorted(indices):
         if run and i != run[-1] + 1:
             out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
@@ -1210,11 +1263,16 @@ def jobs(since: Optional[float] = None, name: Optional[str] = None, state: Any =
         by_backend.setdefault(job.backend.name, []).append(job)
     for be, group in by_backend.items():
         track = tracker(be)
-        if any(not track.is_done(u._track_key) for j in group for u in (j.tasks or [j])):
+        if any(not track.is_done(u._track_key) for j in group for u in _tracked(j)):
             track.refresh(force=True)
     if wanted is not None:
         found = [j for j in found if j.state in wanted]
     return found
+
+
+def _tracked(job: Job) -> Sequence[_Outcome]:
+    """What the tracker follows of a submitted job: its tasks, or the job itself."""
+    return job.tasks or [job]
 
 
 def _since(value: Any) -> Optional[float]:
@@ -1275,16 +1333,16 @@ def _dependency_ids(dep: Any) -> list[Any]:
     return [dep]
 
 
-def _describe(function: Optional[Callable], command: Optional[str]) -> str:
+def _describe(function: Optional[Callable[..., Any]], command: Optional[str]) -> str:
     if function is not None:
         module = getattr(function, "__module__", None) or ""
         qual = getattr(function, "__qualname__", None) or getattr(function, "__name__", repr(function))
-        return f"{module}.{qual}" if module else qual
+        return f"{module}.{qual}" if module else cast(str, qual)
     return command or ""
 
 
-def _jsonable_options(options: Mapping[str, Any]) -> dict:
-    out = {}
+def _jsonable_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for key, value in options.items():
         if isinstance(value, (str, int, float, bool)) or value is None:
             out[key] = value
@@ -1309,10 +1367,11 @@ except Exception:  # no user name for this uid (a container)
 
 
 class _suppress_registry:
-    def __enter__(self):
+    def __enter__(self) -> _suppress_registry:
         return self
 
-    def __exit__(self, kind, exc, tb):
+    def __exit__(self, kind: Optional[type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> bool:
         if kind is not None and issubclass(kind, registry.RegistryError):
             log.warning("%s", exc)
             return True
@@ -1322,7 +1381,7 @@ class _suppress_registry:
 _PLAIN_FIRST_WORD = re.compile(r"[ \t\r\n]*([A-Za-z0-9_./+=:,@%-]+)(?:[ \t\r\n]|$)")
 
 
-def _default_name(function: Optional[Callable], command: Optional[str]) -> str:
+def _default_name(function: Optional[Callable[..., Any]], command: Optional[str]) -> str:
     """A function's name, or the program a command starts with."""
     if function is not None:
         name = getattr(function, "__name__", None)
@@ -1348,22 +1407,22 @@ def _read_text(path: Optional[Path]) -> Optional[str]:
 
 # --- module-level interface ------------------------------------------------------------------------
 
-def make_job(command: Union[str, Callable], args: Optional[Sequence[Any]] = (), kwargs: Optional[Mapping] = None,
-             *positional: Any, **options: Any) -> Job:
+def make_job(command: Union[str, Callable[..., Any]], args: Any = (),
+             kwargs: Union[Mapping[str, Any], str, None] = None, *positional: Any, **options: Any) -> Job:
     """A written, unsubmitted Job (arguments as :class:`Job`'s)."""
     job = Job(command, args, kwargs, *positional, **options)
     job.write()
     return job
 
 
-def make_job_file(command: Union[str, Callable], args: Optional[Sequence[Any]] = (),
-                  kwargs: Optional[Mapping] = None, *positional: Any, **options: Any) -> Path:
+def make_job_file(command: Union[str, Callable[..., Any]], args: Any = (),
+                  kwargs: Union[Mapping[str, Any], str, None] = None, *positional: Any, **options: Any) -> Path:
     """Write a job's script and return its path."""
-    return make_job(command, args, kwargs, *positional, **options).scriptfile
+    return cast(Path, make_job(command, args, kwargs, *positional, **options).scriptfile)  # written: it has one
 
 
-def submit(command: Union[str, Callable], args: Optional[Sequence[Any]] = (), kwargs: Optional[Mapping] = None,
-           *positional: Any, **options: Any) -> Job:
+def submit(command: Union[str, Callable[..., Any]], args: Any = (),
+           kwargs: Union[Mapping[str, Any], str, None] = None, *positional: Any, **options: Any) -> Job:
     """Create and submit a Job; returns it. Takes :class:`Job`'s arguments: fyrd's ``submit(command, args,
     kwargs, name, qtype, profile, **keywords)`` and the seed's ``submit(command, args, name, path, qtype,
     profile, **keywords)``."""
@@ -1372,17 +1431,18 @@ def submit(command: Union[str, Callable], args: Optional[Sequence[Any]] = (), kw
 
 class _UserScript(_Plan):
     def write(self, job: Job) -> Path:
-        job.files.jobdir.mkdir(parents=True, exist_ok=True)
-        return job.scriptfile
+        job._job_files.jobdir.mkdir(parents=True, exist_ok=True)
+        return cast(Path, job.scriptfile)  # a FileJob's is the user's script
 
     def submit(self, job: Job) -> JobRecord:
         with _job_dir_errors(job):
             self.write(job)
+        own = cast(FileJob, job)  # the plan of FileJobs only
         # the script's own directives stand; only what the caller gave, and what it leaves unsaid, is added
-        options = {k: v for k, v in job._submit_options().items() if k in job._given or k not in job._own}
-        job_id = job.backend.submit(job.scriptfile, options, directives_in_script=False)
+        options = {k: v for k, v in job._submit_options().items() if k in own._given or k not in own._own}
+        job_id = job.backend.submit(cast(Path, job.scriptfile), options, directives_in_script=False)
         for attr in ("outfile", "errfile"):  # the script's own paths, its placeholders filled in
-            if attr not in options and attr in job._own:
+            if attr not in options and attr in own._own:
                 setattr(job, attr, Path(expand_path(str(getattr(job, attr)), job_id, job.name, _USER)))
         record = job._new_record("file", job_id, options)
         job._save_record(record)
@@ -1394,7 +1454,10 @@ class FileJob(Job):
     ``parse_directives`` hook reads them, so the Job knows its name, cores and output files), and only
     the keywords the caller gave (or a profile holds) are added, on the scheduler's command line."""
 
-    def __init__(self, script: Union[str, os.PathLike], *, backend: Optional[str] = None,
+    _given: set[str]  # the keywords the caller gave (or a profile holds): they override the script's
+    _own: set[str]  # the keywords the script's directives set
+
+    def __init__(self, script: Union[str, os.PathLike[str]], *, backend: Optional[str] = None,
                  profile: Optional[str] = None, qtype: Optional[str] = None, **options: Any):
         path = Path(script).absolute()
         if not path.is_file():
@@ -1442,7 +1505,7 @@ def _own_directives(backend: plugins.Backend, path: Path) -> dict[str, Any]:
     return own
 
 
-def submit_file(script: Union[str, os.PathLike], dependencies: Any = None, threads: Optional[int] = None,
+def submit_file(script: Union[str, os.PathLike[str]], dependencies: Any = None, threads: Optional[int] = None,
                 qtype: Optional[str] = None, *, depends: Any = None, **options: Any) -> Job:
     """Submit an existing script file as it is (with dependencies and options); returns its Job.
 
@@ -1505,10 +1568,10 @@ def wait(jobs: Any, timeout: Optional[float] = None, backend: Optional[str] = No
             tracker(be).wait(keys, timeout=timeout, progress=progress)
     except KeyboardInterrupt as exc:
         left = [u for u in units if not u._tracker().is_done(u._track_key)]
-        ids = ", ".join(u.id for u in left[:20]) + (" ..." if len(left) > 20 else "")
+        ids = ", ".join(cast(str, u.id) for u in left[:20]) + (" ..." if len(left) > 20 else "")  # submitted
         if cancel_on_interrupt and left:
             for be in {u.backend.name for u in left}:
-                plugins.backend(be).cancel([u.id for u in left if u.backend.name == be])
+                plugins.backend(be).cancel([cast(str, u.id) for u in left if u.backend.name == be])
             message = f"interrupted: cancelled {len(left)} unfinished jobs ({ids})"
         elif left:
             message = (f"interrupted: {len(left)} jobs go on running ({ids}); wait for them again with "
@@ -1568,7 +1631,7 @@ def cancel(jobs: Any, backend: Optional[str] = None) -> None:
             ids.append(unit.id)
         owner = unit.job if isinstance(unit, Task) else unit
         if owner._registry_record is not None and owner._registry_record.stem:
-            records.append(owner.id)
+            records.append(cast(str, owner.id))  # it has a record: it was submitted
         units.extend(unit.tasks if isinstance(unit, Job) and unit.tasks else [unit])
     for be, (ids, records, units) in by_backend.items():
         tracker(be).cancel_requested(u._track_key for u in units)
@@ -1577,7 +1640,7 @@ def cancel(jobs: Any, backend: Optional[str] = None) -> None:
         plugins.backend(be).cancel(list(dict.fromkeys(ids)))
 
 
-def map(function: Callable, iterable: Iterable[Any], *, star: bool = False, **options: Any) -> list[Task]:
+def map(function: Callable[..., Any], iterable: Iterable[Any], *, star: bool = False, **options: Any) -> list[Task]:
     """Run ``function`` on every element as one array submission (split at the backend's array size
     limit; one job per element where the backend has no arrays). Returns one Task per element, in order.
 
@@ -1606,7 +1669,7 @@ def clean(jobs: Union[Job, Iterable[Job]], clean_outputs: bool = False, *, outpu
         job.clean(delete_outputs=clean_outputs if outputs is None else outputs)
 
 
-def clean_dir(directory: Union[str, os.PathLike, None] = None, suffix: Optional[str] = None,
+def clean_dir(directory: Union[str, os.PathLike[str], None] = None, suffix: Optional[str] = None,
               qtype: Optional[str] = None, confirm: bool = False, outputs: bool = True,
               delete_outputs: Optional[bool] = None) -> list[Path]:
     """Delete the job files cluster-core wrote in a directory (default: the job directory); returns the

@@ -62,7 +62,8 @@ class OptionSpec:
             raise OptionError(f"{self.name}={describe(value)}: {reason}", keyword=self.name, value=value) from None
 
 
-def _opt(name, type_, help_, *aliases, default=None, category="resources"):
+def _opt(name: str, type_: str, help_: str, *aliases: str, default: Any = None,
+         category: str = "resources") -> OptionSpec:
     return OptionSpec(name=name, type=type_, help=help_, aliases=tuple(aliases), default=default,
                       category=category)
 

@@ -29,8 +29,16 @@ from .rendering import (_INSTEAD, SCRIPT_KEYWORDS, Renderer, _ignored, dependenc
 
 log = logging.getLogger(__name__)
 
+#: the public names (a type checker reads the re-exports above as such only through this list)
+__all__ = ["MAX_ARRAY_INDEX", "MAX_ARRAY_TASKS", "MAX_COUNT", "MAX_MEMORY_MB", "MAX_TEXT", "MAX_TIME_SECONDS",
+           "array_indices", "describe", "format_time", "parse_memory", "parse_time", "dependency_items",
+           "to_dependencies", "OptionError", "option_help", "CONTROL_KEYWORDS", "CORE_KEYWORDS", "OPTIONS",
+           "OptionsError", "OptionSpec", "canonical_name", "check_arguments", "defaults", "get_spec",
+           "split_keywords", "DEPENDENCY_KINDS", "Dependency", "SCRIPT_KEYWORDS", "Renderer", "dependency_groups",
+           "directive_lines", "option_to_string", "options_to_string", "quote_directive_word", "render_with"]
 
-def __getattr__(name: str):
+
+def __getattr__(name: str) -> set[tuple[str, str]]:
     if name == "_warned":  # the (backend, keyword) pairs already warned about: the session's, not a copy
         return session.current().warned
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

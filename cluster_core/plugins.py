@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+import sys
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 import attrs
 
@@ -18,9 +19,17 @@ from .errors import BackendError, OptionError, SubmitError
 from .records import BackendInfo, Detection
 
 if TYPE_CHECKING:  # pluggy, importlib.metadata and the hookspecs load with the first backend, not before
+    from importlib.metadata import EntryPoint
+    from pathlib import Path
+
     import pluggy
 
     from . import hookspecs
+    from .records import FunctionCall, QueueJob
+
+    #: One job of :meth:`Backend.submit_many`: ``(script, options[, directives_in_script[, call]])``.
+    JobSpec = Union[Tuple[Path, Mapping[str, Any]], Tuple[Path, Mapping[str, Any], bool],
+                    Tuple[Path, Mapping[str, Any], bool, Optional[FunctionCall]]]
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +66,11 @@ def plugin_manager() -> pluggy.PluginManager:
         return state.plugin_manager
 
 
-def _entry_points():
+def _entry_points() -> Iterable[EntryPoint]:
     from importlib import metadata
-    return metadata.entry_points(group=ENTRY_POINT_GROUP)
+    if sys.version_info >= (3, 10):
+        return metadata.entry_points(group=ENTRY_POINT_GROUP)
+    return metadata.entry_points().get(ENTRY_POINT_GROUP, ())  # Python 3.9: no group= yet
 
 
 def _register_checked(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:
@@ -158,9 +169,9 @@ class Backend:
         others = [p for n, p in pm.list_name_plugin() if n != name]
         self._callers = {spec: pm.subset_hook_caller(spec, remove_plugins=others) for spec in hook_names(pm)}
         self._info: Optional[BackendInfo] = None
-        self._max_array: Optional[tuple] = None
+        self._max_array: Optional[tuple[Optional[int]]] = None
 
-    def _call(self, hook: str, **kwargs):
+    def _call(self, hook: str, **kwargs: Any) -> Any:
         caller = self._callers[hook]
         if not caller.get_hookimpls():
             raise BackendError(f"backend {self.name!r} does not implement the {hook!r} hook")
@@ -198,13 +209,15 @@ class Backend:
             self._max_array = (int(size) if size else None,)
         return self._max_array[0]
 
-    def render_options(self, options) -> list[tuple[str, ...]]:
+    def render_options(self, options: Mapping[str, Any]) -> list[tuple[str, ...]]:
         return list(self._call("render_options", options=_for_backend(options)) or [])
 
-    def submit(self, script, options, directives_in_script: bool = True, call=None) -> str:
+    def submit(self, script: Path, options: Mapping[str, Any], directives_in_script: bool = True,
+               call: Optional[FunctionCall] = None) -> str:
         return self._submit_one(self._submission(script, options, directives_in_script, call))
 
-    def _submission(self, script, options, directives_in_script: bool = True, call=None) -> hookspecs.Submission:
+    def _submission(self, script: Path, options: Mapping[str, Any], directives_in_script: bool = True,
+                    call: Optional[FunctionCall] = None) -> hookspecs.Submission:
         """What ``submit`` and ``submit_many`` hand the backend for one job (core-only keywords removed)."""
         if call is not None and dict(options).get("modules"):
             call = None  # only the script loads environment modules: no warm interpreter may run the call
@@ -214,7 +227,7 @@ class Backend:
         from .hookspecs import Submission
         return Submission(script, options, directives_in_script, call, arguments)
 
-    def submit_many(self, jobs: Sequence[tuple]) -> list[str]:
+    def submit_many(self, jobs: Sequence[JobSpec]) -> list[str]:
         """Submit several jobs, each ``(script, options[, directives_in_script[, call]])`` as :meth:`submit`
         takes them; their ids, in order. One batch through the backend's ``submit_many`` hook (all or
         nothing); without it one ``submit`` per job, and a failure part-way raises
@@ -249,11 +262,11 @@ class Backend:
         return str(job_id).strip()
 
     def parse_queue(self, job_ids: Optional[Sequence[str]] = None, user: Optional[str] = None,
-                    partition: Optional[str] = None):
+                    partition: Optional[str] = None) -> list[QueueJob]:
         ids = list(job_ids) if job_ids is not None else None
         return list(self._call("parse_queue", job_ids=ids, user=user, partition=partition) or [])
 
-    def refine_failure(self, record, stderr: str):
+    def refine_failure(self, record: QueueJob, stderr: str) -> QueueJob:
         """The backend's reading of a failed job's stderr; the record unchanged without the hook."""
         if not self._callers["refine_failure"].get_hookimpls():
             return record
@@ -407,7 +420,7 @@ def choose_backend_name(name: Optional[str] = None) -> str:
     if env:
         return env
     from . import config
-    configured = config.get_option("core.backend")
+    configured: Optional[str] = config.get_option("core.backend")
     if configured and configured != "auto":
         return configured
     return get_cluster_environment()

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Sequence, Union, cast
 
 import attrs
 
@@ -25,6 +25,19 @@ from . import plugins, session
 from .errors import ConfigError, SchedulerError, WaitTimeout
 from .records import QueueJob, State
 from .script import read_exit_file
+
+if TYPE_CHECKING:
+    from typing import Protocol, TypeVar
+
+    from . import records
+    from .job import Job, Task
+
+    _Key = TypeVar("_Key", contravariant=True)
+
+    class _Reports(Protocol[_Key]):
+        """What ``_show_progress`` reads: a Tracker (by job id), or futures' records of any backends."""
+
+        def record(self, key: _Key, /) -> Optional[QueueJob]: ...
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +86,7 @@ class _Tracked:
     first_asked: Optional[float] = None
     record: Optional[QueueJob] = None
     lost: bool = False
-    owner: Optional[tuple] = None  # (record id, task index or None): where its outcome is kept
+    owner: Optional[tuple[str, Optional[int]]] = None  # (record id, task index or None): where its outcome is kept
     saved: bool = False  # its final record is in the job record already
     cancel_requested: bool = False
 
@@ -133,7 +146,7 @@ class Tracker:
 
     def track(self, key: str, exit_file: Optional[Path] = None, array_id: Optional[str] = None,
               task: Optional[int] = None, errfile: Optional[Path] = None, *, since: Optional[float] = None,
-              owner: Optional[tuple] = None, known: Optional[QueueJob] = None,
+              owner: Optional[tuple[str, Optional[int]]] = None, known: Optional[QueueJob] = None,
               cancel_requested: bool = False) -> None:
         """Watch a job (by id) or an array task (``array_id`` and ``task``; key "<array_id>#<task>").
 
@@ -204,20 +217,20 @@ class Tracker:
         else:
             self._pause = next_pause(self._pause, base, now - (self._busy_since or now), len(self._open) < asked)
 
-    def _ask(self, pending: list) -> None:
+    def _ask(self, pending: list[_Tracked]) -> None:
         """One query about ``pending``; settles what it learns."""
         ids = list(dict.fromkeys(t.query_id for t in pending))
         by_id: dict[str, QueueJob] = {}
-        by_task: dict[tuple, QueueJob] = {}
+        by_task: dict[tuple[str, int], QueueJob] = {}
         for rec in self.backend.parse_queue(ids):
             by_id.setdefault(rec.id, rec)
             if rec.array_id is not None and rec.task_id is not None:
                 by_task[(rec.array_id, rec.task_id)] = rec
         wall = time.time()
         for t in pending:
-            rec = by_id.get(t.key) if t.task is None else (
+            report = by_id.get(t.key) if t.task is None else (
                 by_task.get((t.query_id, t.task)) or by_id.get(t.query_id))
-            self._settle(t, rec, wall)
+            self._settle(t, report, wall)
             if t.record is not None and (t.record.state.finished or t.lost):
                 self._open.pop(t.key, None)  # never asked about again (a lost job: not at every poll)
         self._save_outcomes(pending)
@@ -281,7 +294,7 @@ class Tracker:
     def _save_outcomes(self, units: Sequence[_Tracked]) -> None:
         """Write the final outcomes learnt in this poll into their job records, one write per record."""
         from . import registry
-        by_record: dict[str, dict] = {}
+        by_record: dict[str, dict[Optional[int], registry.Outcome]] = {}
         for t in units:
             if t.owner is None or t.saved or t.record is None or not t.record.state.finished:
                 continue
@@ -331,7 +344,7 @@ class Tracker:
                         self._pause = min(max(self._pause * 1.5, base), 30.0)
                     left = time_left()
                     time.sleep(self.due_in() if left is None else min(self.due_in(), left))
-                    if time_left() == 0.0:
+                    if timeout is not None and time_left() == 0.0:
                         still = [j for j in job_ids if not self.is_done(j)]
                         raise WaitTimeout(_timeout_message(still, len(job_ids), timeout), still) from exc
                     continue
@@ -344,7 +357,7 @@ class Tracker:
                 if not still:
                     return
                 left = time_left()
-                if left == 0.0:
+                if left == 0.0 and timeout is not None:
                     raise WaitTimeout(_timeout_message(still, len(job_ids), timeout), still)
                 pause = self.due_in() or base  # 0 only when nothing was asked: not a busy loop
                 time.sleep(pause if left is None else min(pause, left))
@@ -383,7 +396,7 @@ def _progress_wanted(progress: Optional[bool]) -> bool:
         return False
 
 
-def _show_progress(tracker: Tracker, job_ids: Sequence[str], left: int, elapsed: float) -> None:
+def _show_progress(tracker: _Reports[_Key], job_ids: Sequence[_Key], left: int, elapsed: float) -> None:
     counts: dict[str, int] = {}
     for j in job_ids:
         rec = tracker.record(j)
@@ -465,12 +478,14 @@ class Queue:
         if self.history:
             from .job import jobs as recorded_jobs
             for job in recorded_jobs(since=self.since, backend=self.backend.name):
-                for unit in job.tasks or [job]:
-                    rec = unit.record or QueueJob(unit.id, State.PENDING)
-                    rec = attrs.evolve(rec, id=unit.id, name=rec.name or unit.name)
+                units: Sequence[Union[Job, Task]] = job.tasks or [job]
+                for unit in units:
+                    unit_id = cast(str, unit.id)  # a recorded job was submitted: it has its id
+                    rec = unit.record or QueueJob(unit_id, State.PENDING)
+                    rec = attrs.evolve(rec, id=unit_id, name=rec.name or unit.name)
                     if self.partition and rec.partition not in (None, self.partition):
                         continue
-                    self.jobs.setdefault(unit.id, rec)
+                    self.jobs.setdefault(unit_id, rec)
         self.jobs.update(listing)
         track = tracker(self.backend.name)
         gone = [j for j, r in self.jobs.items() if j not in listing and not r.state.finished]
@@ -479,38 +494,38 @@ class Queue:
                 track.track(j)
             track.refresh(force=True)
             for j in gone:
-                rec = track.record(j)
-                if rec is not None:
-                    self.jobs[j] = rec
+                settled = track.record(j)
+                if settled is not None:
+                    self.jobs[j] = settled
         return self
 
-    def _view(self, pred) -> dict[str, QueueJob]:
+    def _view(self, pred: Callable[[State], bool]) -> dict[str, records.QueueJob]:
         return {j: r for j, r in self.jobs.items() if pred(r.state)}
 
     @property
-    def running(self) -> dict[str, QueueJob]:
+    def running(self) -> dict[str, records.QueueJob]:
         return self._view(lambda s: s in (State.RUNNING, State.COMPLETING, State.SUSPENDED))
 
     @property
-    def queued(self) -> dict[str, QueueJob]:
+    def queued(self) -> dict[str, records.QueueJob]:
         return self._view(lambda s: s.queued)
 
     @property
-    def completed(self) -> dict[str, QueueJob]:
+    def completed(self) -> dict[str, records.QueueJob]:
         return self._view(lambda s: s is State.COMPLETED)
 
     @property
-    def failed(self) -> dict[str, QueueJob]:
+    def failed(self) -> dict[str, records.QueueJob]:
         return self._view(lambda s: s.finished and s is not State.COMPLETED)
 
     bad = failed  # fyrd's name
 
     @property
-    def finished(self) -> dict[str, QueueJob]:
+    def finished(self) -> dict[str, records.QueueJob]:
         return self._view(lambda s: s.finished)
 
     @property
-    def queue(self) -> list[QueueJob]:
+    def queue(self) -> list[records.QueueJob]:
         """The jobs in the queue, as a list (the seed's ``Queue.queue``)."""
         return list(self.jobs.values())
 
@@ -548,13 +563,13 @@ class Queue:
         from .job import get as get_jobs
         return get_jobs(jobs, timeout=timeout, backend=self.backend.name, return_exceptions=return_exceptions)
 
-    def __getitem__(self, job_id: str) -> QueueJob:
+    def __getitem__(self, job_id: str) -> records.QueueJob:
         return self.jobs[str(job_id)]
 
-    def __contains__(self, job_id) -> bool:
+    def __contains__(self, job_id: object) -> bool:
         return str(getattr(job_id, "id", job_id)) in self.jobs
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[records.QueueJob]:
         return iter(self.jobs.values())
 
     def __len__(self) -> int:

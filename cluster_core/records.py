@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import Optional
+from typing import Iterable, Optional
 
 import attrs
 
@@ -47,6 +47,11 @@ FINISHED_STATES = frozenset({State.COMPLETED, State.FAILED, State.CANCELLED, Sta
                              State.OUT_OF_MEMORY, State.NODE_FAIL, State.PREEMPTED})
 
 
+def _strings(items: Iterable[str]) -> tuple[str, ...]:
+    """``tuple`` as an attrs converter whose type mypy can read (the builtin's constructor is overloaded)."""
+    return tuple(items)
+
+
 @attrs.frozen
 class QueueJob:
     """One job as a scheduler reports it, already normalised by the backend."""
@@ -60,7 +65,7 @@ class QueueJob:
     reason: Optional[str] = None
     raw_state: Optional[str] = None
     cores: Optional[int] = None
-    nodes: tuple = attrs.field(default=(), converter=tuple)
+    nodes: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     submit_time: Optional[float] = None
     start_time: Optional[float] = None
     end_time: Optional[float] = None
@@ -88,7 +93,7 @@ class Dependency:
     job_id: Optional[str] = attrs.field(default=None)
 
     @job_id.validator
-    def _check(self, _attribute, value) -> None:
+    def _check(self, _attribute: attrs.Attribute[Optional[str]], value: object) -> None:
         if (value is None) != (self.kind == "singleton"):
             raise ValueError("a singleton dependency names no job; every other kind names one")
         if value is not None and not isinstance(value, str):
@@ -98,6 +103,11 @@ class Dependency:
         if self.job_id is None:
             return self.kind
         return self.job_id if self.kind == "afterok" else f"{self.kind}:{self.job_id}"
+
+
+def _string_set(items: Iterable[str]) -> frozenset[str]:
+    """``frozenset`` as an attrs converter whose type mypy can read."""
+    return frozenset(items)
 
 
 @attrs.frozen
@@ -138,7 +148,7 @@ class BackendInfo:
     task_id_variable: Optional[str] = None
     min_array_size: int = 1
     task_id_offset: int = 0
-    dependency_kinds: frozenset = attrs.field(default=frozenset({"afterok"}), converter=frozenset)
+    dependency_kinds: frozenset[str] = attrs.field(default=frozenset({"afterok"}), converter=_string_set)
     afterok_dependencies: bool = True
     poll_interval: float = 2.0
     priority: int = 10

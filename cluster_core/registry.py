@@ -27,7 +27,8 @@ import os
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Iterator, Mapping, Optional, Sequence
+from types import TracebackType
+from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
 import attrs
 
@@ -43,6 +44,16 @@ FORMAT = 1
 KINDS = ("job", "array", "tasks", "file")
 
 
+def _strings(items: Iterable[str]) -> tuple[str, ...]:
+    """``tuple`` as an attrs converter whose type mypy can read (the builtin's constructor is overloaded)."""
+    return tuple(items)
+
+
+def _ints(items: Iterable[int]) -> tuple[int, ...]:
+    """The same for indices."""
+    return tuple(items)
+
+
 @attrs.frozen
 class Outcome:
     """How one job or task ended (or the latest that is known of it)."""
@@ -52,7 +63,7 @@ class Outcome:
     reason: Optional[str] = None
     start_time: Optional[float] = None
     end_time: Optional[float] = None
-    nodes: tuple = attrs.field(default=(), converter=tuple)
+    nodes: tuple[str, ...] = attrs.field(default=(), converter=_strings)
 
     @property
     def runtime(self) -> Optional[float]:
@@ -84,16 +95,16 @@ class JobRecord:
     function: bool = False
     suffix: str = "cluster"
     command: str = ""
-    indices: tuple = attrs.field(default=(), converter=tuple)
-    task_ids: tuple = attrs.field(default=(), converter=tuple)
-    depends: tuple = attrs.field(default=(), converter=tuple)
-    options: dict = attrs.field(factory=dict)
+    indices: tuple[int, ...] = attrs.field(default=(), converter=_ints)
+    task_ids: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    depends: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    options: dict[str, Any] = attrs.field(factory=dict)
     host: str = ""
     user: str = ""
     cwd: str = ""
     submit_time: float = 0.0
     outcome: Optional[Outcome] = None
-    task_outcomes: dict = attrs.field(factory=dict)
+    task_outcomes: dict[str, Outcome] = attrs.field(factory=dict)
     cancel_requested: bool = False
     format: int = FORMAT
 
@@ -149,13 +160,13 @@ def _backend_dir(base: Path, backend: str) -> Path:
     return base / _file_name(backend)[:-5]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> set[str]:
     if name == "_made_dirs":  # the set tests clear, now the session's
         return session.current().made_dirs
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _ensure_dir(path: os.PathLike | str) -> None:
+def _ensure_dir(path: os.PathLike[str] | str) -> None:
     key = os.fspath(path)
     made_dirs = session.current().made_dirs
     if key in made_dirs:
@@ -176,11 +187,11 @@ _FIELDS = tuple(a.name for a in attrs.fields(JobRecord) if a.name not in ("outco
 _OUTCOME_FIELDS = tuple(a.name for a in attrs.fields(Outcome))
 
 
-def _outcome_dict(outcome: Outcome) -> dict:
+def _outcome_dict(outcome: Outcome) -> dict[str, Any]:
     return {name: getattr(outcome, name) for name in _OUTCOME_FIELDS}
 
 
-def _to_dict(record: JobRecord) -> dict:
+def _to_dict(record: JobRecord) -> dict[str, Any]:
     """The whole record as plain data (what a pickled Job carries)."""
     data = {name: getattr(record, name) for name in _FIELDS}
     data["outcome"] = _outcome_dict(record.outcome) if record.outcome else None
@@ -189,7 +200,7 @@ def _to_dict(record: JobRecord) -> dict:
     return data
 
 
-def _from_dict(data: dict) -> JobRecord:
+def _from_dict(data: dict[str, Any]) -> JobRecord:
     data = dict(data)
     outcome = data.get("outcome")
     data["outcome"] = Outcome(**outcome) if outcome else None
@@ -198,7 +209,7 @@ def _from_dict(data: dict) -> JobRecord:
     return JobRecord(**{k: v for k, v in data.items() if k in known})
 
 
-def _write(path: os.PathLike | str, text: str) -> None:
+def _write(path: os.PathLike[str] | str, text: str) -> None:
     """``text`` into ``path`` by a temporary name in the same directory and a rename (atomic, NFS too)."""
     folder, name = os.path.split(os.fspath(path))
     _ensure_dir(folder)
@@ -231,7 +242,7 @@ def _side(path: Path, kind: str) -> Path:
     return path.with_name(path.name[:-len(".json")] + "." + kind)
 
 
-def _side_name(path: os.PathLike | str, kind: str) -> str:
+def _side_name(path: os.PathLike[str] | str, kind: str) -> str:
     """:func:`_side` as a string (no Path object where only system calls need it)."""
     return os.fspath(path)[:-len(".json")] + "." + kind
 
@@ -267,10 +278,11 @@ def _alias(path: Path, record_id: str, index: int) -> None:
 
 
 class _suppress:
-    def __enter__(self):
+    def __enter__(self) -> _suppress:
         return self
 
-    def __exit__(self, kind, exc, tb):
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool:
         return kind is not None and issubclass(kind, OSError)
 
 
@@ -302,7 +314,7 @@ def _read(path: Path) -> Optional[JobRecord]:
         return None
 
 
-def _read_end(path: os.PathLike | str) -> dict:
+def _read_end(path: os.PathLike[str] | str) -> dict[str, Any]:
     """The outcomes kept beside a record: "" for the job, str(index) for each task."""
     try:
         with open(path, encoding="utf-8") as fh:

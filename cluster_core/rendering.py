@@ -25,7 +25,7 @@ _INSTEAD = {
 }
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> set[tuple[str, str]]:
     if name == "_warned":  # the (backend, keyword) pairs already warned about, now the session's
         return session.current().warned
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

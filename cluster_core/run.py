@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["cmd", "which", "open_zipped", "split_file"]
 
-PathOrFile = Union[str, "os.PathLike[str]", IO]
+PathOrFile = Union[str, "os.PathLike[str]", IO[Any]]
 
 NOT_FOUND = 127  # what a shell returns for a command it cannot find
 NOT_EXECUTABLE = 126  # ... and for one it cannot run
@@ -143,7 +143,7 @@ def _compression(path: str) -> Optional[str]:
     return next((module for ext, module in _OPENERS.items() if path.endswith(ext)), None)
 
 
-def open_zipped(infile: PathOrFile, mode: str = "r") -> IO:
+def open_zipped(infile: PathOrFile, mode: str = "r") -> IO[Any]:
     """Open a plain, gzipped (``.gz``), bzip2 (``.bz2``) or xz (``.xz``) file in text mode, chosen by
     its name. ``mode`` is ``r``, ``w``, ``a`` or ``x``; as in the seed, only its first letter counts
     (``"rb"`` still opens as text). An open file is returned unchanged."""
@@ -158,7 +158,8 @@ def open_zipped(infile: PathOrFile, mode: str = "r") -> IO:
     if module is None:
         return open(path, text_mode)
     import importlib
-    return importlib.import_module(module).open(path, text_mode)
+    handle: IO[str] = importlib.import_module(module).open(path, text_mode)
+    return handle
 
 
 def _open_bytes(path: str, mode: str) -> IO[bytes]:
@@ -167,7 +168,8 @@ def _open_bytes(path: str, mode: str) -> IO[bytes]:
     if module is None:
         return open(path, mode)
     import importlib
-    return importlib.import_module(module).open(path, mode)
+    handle: IO[bytes] = importlib.import_module(module).open(path, mode)
+    return handle
 
 
 def even_bounds(total: int, parts: int) -> Iterator[tuple[int, int]]:

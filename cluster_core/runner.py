@@ -14,7 +14,7 @@ import pickle
 import sys
 
 
-def _dump(result: dict) -> bytes:
+def _dump(result: dict[str, object]) -> bytes:
     try:
         # by reference, as the standard pickler does, is what cloudpickle would do for these values too;
         # it refuses what it cannot find under its module and name, and cloudpickle then writes it by value
@@ -23,14 +23,16 @@ def _dump(result: dict) -> bytes:
         pass
     import cloudpickle
     try:
-        return cloudpickle.dumps(result)
+        data: bytes = cloudpickle.dumps(result)
+        return data
     except Exception as exc:  # an unpicklable return value or exception: keep what can be kept
         if result.get("ok"):
             detail = f"the function's return value cannot be pickled: {type(exc).__name__}: {exc}"
-            return cloudpickle.dumps({"ok": False, "error": None, "traceback": detail,
-                                      "error_repr": detail})
-        return cloudpickle.dumps({"ok": False, "error": None, "traceback": result.get("traceback", ""),
+            data = cloudpickle.dumps({"ok": False, "error": None, "traceback": detail, "error_repr": detail})
+            return data
+        data = cloudpickle.dumps({"ok": False, "error": None, "traceback": result.get("traceback", ""),
                                   "error_repr": repr(result.get("error"))})
+        return data
 
 
 def _write_private(path: str, data: bytes) -> None:
@@ -68,7 +70,7 @@ def main(argv: list[str]) -> int:
             for entry in reversed(head.get("sys_path", [])):
                 if entry not in sys.path:
                     sys.path.insert(1, entry)
-            imported: dict = {}
+            imported: dict[str, object] = {}
             for statement in head.get("imports", ()):  # the job's imports keyword
                 exec(statement, imported)  # noqa: S102 - import statements, checked at submission
             payload = pickle.load(fh)

@@ -45,8 +45,8 @@ class JobFiles:
     task: Optional[int] = None  # an array task's files carry its index: <stem>.<suffix>.<task>.<kind>
     suffix: str = "cluster"
     # each path built once (a job asks for its script, exit and output paths several times per submission)
-    _paths: dict = attrs.field(factory=dict, init=False, eq=False, repr=False)
-    _tasks: dict = attrs.field(factory=dict, init=False, eq=False, repr=False)  # for_task's answers
+    _paths: dict[str, Path] = attrs.field(factory=dict, init=False, eq=False, repr=False)
+    _tasks: dict[int, JobFiles] = attrs.field(factory=dict, init=False, eq=False, repr=False)  # for_task's answers
 
     def path(self, kind: str) -> Path:
         found = self._paths.get(kind)
@@ -139,7 +139,7 @@ def read_directives(text: str, prefix: str, flags: Mapping[str, DirectiveRule],
     return out
 
 
-def _apply(out: dict, rule: DirectiveRule, value: str) -> None:
+def _apply(out: dict[str, Any], rule: DirectiveRule, value: str) -> None:
     if isinstance(rule, str):
         out[rule] = value if value != "" else True
     else:
@@ -216,7 +216,8 @@ class Script:
         self.file.unlink(missing_ok=True)
 
 
-def job_files(jobdir: os.PathLike | str, name: str, token: Optional[str] = None, suffix: str = "cluster") -> JobFiles:
+def job_files(jobdir: os.PathLike[str] | str, name: str, token: Optional[str] = None,
+              suffix: str = "cluster") -> JobFiles:
     folder = jobdir if isinstance(jobdir, Path) and jobdir.is_absolute() else Path(jobdir).absolute()
     return JobFiles(folder, f"{safe_name(name)}.{token or new_token()}", suffix=suffix)
 
@@ -261,6 +262,11 @@ if [ -z "$__cluster_failed" ]; then
 fi"""
 
 
+#: What a job's script checks before its command runs (see :func:`render_script`): an exit file that must
+#: say 0, or ("afterok" | "afternotok", exit files).
+Requirement = Union[str, "os.PathLike[str]", "tuple[str, Sequence[Union[str, os.PathLike[str]]]]"]
+
+
 @attrs.frozen
 class TaskSpec:
     """How an array script finds its task index: from the scheduler's variable(s) plus an offset (one
@@ -296,7 +302,7 @@ def render_script(command: str, *, exit_file: Optional[Path] = None, directives:
                   workdir: Optional[str] = None, modules: Sequence[str] = (),
                   env: Optional[Mapping[str, str]] = None, task: Optional[TaskSpec] = None,
                   outputs: Optional[tuple[str, str]] = None,
-                  requires: Sequence[Any] = (), umask: Optional[int] = None) -> str:
+                  requires: Sequence[Requirement] = (), umask: Optional[int] = None) -> str:
     """The text of a job script: shebang, scheduler directives, the exit-file preamble, then the user's
     command verbatim. Every value the library adds is quoted. With ``task``, an array task's script;
     with ``requires``, the outcomes the dependencies must have had before the command runs (else "not
@@ -430,7 +436,7 @@ def is_job_file(path: Path) -> bool:
 
 
 def payload_for(function: Any, args: Sequence[Any] = (), kwargs: Optional[Mapping[str, Any]] = None,
-                calls: Optional[Sequence[tuple]] = None, imports: Sequence[str] = (),
+                calls: Optional[Sequence[tuple[Sequence[Any], Mapping[str, Any]]]] = None, imports: Sequence[str] = (),
                 syspaths: Sequence[str] = ()) -> bytes:
     """Two pickles in a row: the submitter's sys.path (plain) with the job's ``syspaths`` first and its
     ``imports`` (statements), then the call (cloudpickle: closures and functions defined in __main__ go by
@@ -444,4 +450,5 @@ def payload_for(function: Any, args: Sequence[Any] = (), kwargs: Optional[Mappin
     body = {"function": function, "args": tuple(args), "kwargs": dict(kwargs or {})}
     if calls is not None:  # an array: one (args, kwargs) per task index
         body["calls"] = [(tuple(a), dict(k)) for a, k in calls]
-    return head + cloudpickle.dumps(body)
+    pickled: bytes = cloudpickle.dumps(body)
+    return head + pickled

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
+
+if TYPE_CHECKING:  # for the annotations only: this module stays stdlib-only at run time
+    import pluggy
+
+    from .plugins import Backend
+    from .queue import Tracker
 
 
 class Session:
@@ -22,14 +28,14 @@ class Session:
         # plugins.py: the manager (None until first use), why plugins failed to load, Backend objects,
         # the auto-detected backend's name
         self.plugin_lock = threading.RLock()
-        self.plugin_manager: Optional[Any] = None
+        self.plugin_manager: Optional[pluggy.PluginManager] = None
         self.load_errors: dict[str, str] = {}
         self.distributions: dict[str, str] = {}
-        self.backends: dict[str, Any] = {}
+        self.backends: dict[str, Backend] = {}
         self.detected: Optional[str] = None
         # queue.py: one Tracker per backend name
         self.trackers_lock = threading.Lock()
-        self.trackers: dict[str, Any] = {}
+        self.trackers: dict[str, Tracker] = {}
         # rendering.py: (backend, keyword) pairs already warned about as ignored
         self.warned: set[tuple[str, str]] = set()
         # registry.py: record directories known to exist

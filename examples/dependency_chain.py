@@ -10,7 +10,7 @@ import shutil
 import cluster_core as cc
 
 
-def main():
+def main() -> None:
     os.makedirs("chain", exist_ok=True)
     prepare = cc.submit("seq 1 100 > chain/numbers.txt", name="prepare", time="5m")
     total = cc.submit("awk '{s += $1} END {print s}' chain/numbers.txt > chain/total.txt",

@@ -7,11 +7,11 @@ the other failed tasks); cc.get(tasks, return_exceptions=True) puts each task's 
 import cluster_core as cc
 
 
-def invert(x):
+def invert(x: float) -> float:
     return 1 / x                                   # x == 0 fails with ZeroDivisionError, in its own task
 
 
-def main():
+def main() -> None:
     tasks = cc.map(invert, [4, 2, 0, 1], cores=1, mem="200M", time="5m", name="invert")
 
     try:

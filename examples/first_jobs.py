@@ -6,12 +6,12 @@ import socket
 import cluster_core as cc
 
 
-def norm(values):
+def norm(values: list[float]) -> tuple[float, str]:
     """Runs in a separate job process; its return value comes back pickled."""
     return math.sqrt(sum(v * v for v in values)), socket.gethostname()
 
 
-def main():
+def main() -> None:
     cc.setup_logging("info")
     shell = cc.submit("echo \"hello from job $CLUSTER_JOB_ID on $(hostname)\"; uname -sr", backend="local",
                       name="hello", cores=1, mem="100M", time="5m")

@@ -8,13 +8,13 @@ import random
 import cluster_core as cc
 
 
-def simulate(rate, seed):
+def simulate(rate: float, seed: int) -> tuple[float, int, int]:
     """A toy model: how many of 1000 steps succeed at this rate. Runs in a job; the return value comes back."""
     rng = random.Random(seed)
     return rate, seed, sum(rng.random() < rate for _ in range(1000))
 
 
-def main():
+def main() -> None:
     grid = [(rate, seed) for rate in (0.1, 0.5, 0.9) for seed in range(3)]
     tasks = cc.map(simulate, grid, star=True, cores=1, mem="200M", time="5m", name="sweep")
     print(f"submitted {len(tasks)} tasks as array {tasks[0].job.id}")

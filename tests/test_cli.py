@@ -104,3 +104,15 @@ def test_help_and_version(env):
     assert "submit" in cluster(env, "--help").stdout
     assert '"0-9%2"' in cluster(env, "submit", "--help").stdout
     assert cluster(env, "--version").stdout.startswith("cluster-core ")
+
+
+def test_status_json_of_a_task_by_its_own_id(env, tmp_path):
+    """A task's own id (a local task, Slurm's 12_3) is a job of its own to `status --json`, with its script
+    (it raised AttributeError: a Task has no scriptfile)."""
+    array_id = cluster(env, "submit", "--array", "0-1", "--", "echo t$CLUSTER_TASK_ID", cwd=tmp_path).stdout.strip()
+    cluster(env, "wait", array_id)
+    tasks = json.loads(cluster(env, "status", "--json", array_id).stdout)[0]["tasks"]
+    for task in tasks:
+        shown = json.loads(cluster(env, "status", "--json", task["id"]).stdout)
+        assert len(shown) == 1 and shown[0]["state"] == "completed", shown
+        assert shown[0]["script"] == task["script"] and shown[0]["script"].endswith(f".{task['index']}.sh")

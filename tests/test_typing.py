@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = ["cluster_core", *(str(p) for p in sorted((ROOT / "plugins").glob("cluster_*/cluster_*"))
-                             if p.is_dir()), "examples"]
+TARGETS = ["cluster_core", *(str(p.parent) for p in sorted((ROOT / "plugins").glob("cluster_*/cluster_*/__init__.py"))),
+           "examples"]
 
 
 @pytest.mark.slow

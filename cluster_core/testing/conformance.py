@@ -30,26 +30,33 @@ import subprocess
 import sys
 import textwrap
 import time
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, cast
 
 import pytest
 
-import cluster_core as cc
-from cluster_core import State
-from cluster_core.options import check_arguments, directive_lines
+# the names as ``cluster_core`` exports them (its lazy attributes), imported from their modules so that
+# they keep their types
+from cluster_core.errors import JobFailedError, OptionError, RemoteTraceback, UnknownJobError
+from cluster_core.job import Job, get, map as map_jobs, submit_file, wait
+from cluster_core.keywords import check_arguments
+from cluster_core.plugins import get_backend
+from cluster_core.records import QueueJob, State
+from cluster_core.rendering import directive_lines
 
 
-def _square(x):
+def _square(x: int) -> int:
     return x * x
 
 
-def _uses_imports():
+def _uses_imports() -> tuple[str, str]:
     print("printed")
-    return path.basename("/a/b"), kit_probe_mod.VALUE  # noqa: F821 - given by the imports keyword
+    # path and kit_probe_mod: given by the imports keyword
+    return path.basename("/a/b"), kit_probe_mod.VALUE  # type: ignore[name-defined]  # noqa: F821
 
 
-def _raise_lookup(key):
-    def deeper():
+def _raise_lookup(key: str) -> None:
+    def deeper() -> None:
         raise LookupError(f"no such key: {key}")
     deeper()
 
@@ -68,16 +75,18 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: 
 
 class BackendConformance:
     backend: str = ""
-    job_options: dict = {}
+    job_options: Mapping[str, Any] = {}
     timeout: float = 120.0
     time_limit_test: bool = True
     time_limit: str = "1m"
     time_limit_sleep: int = 150
     hold_test: bool = True
     other_processes: bool = True
+    tmp: Path  # the test's tmp_path, also its working directory
 
     @pytest.fixture(autouse=True)
-    def _conformance_setup(self, tmp_path, monkeypatch, backend_ready):
+    def _conformance_setup(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend_ready: object
+                           ) -> Iterator[None]:
         from cluster_core.queue import reset_trackers
         from cluster_core.registry import ENV_REGISTRY
         monkeypatch.chdir(tmp_path)
@@ -87,61 +96,61 @@ class BackendConformance:
         reset_trackers(self.backend)  # a scheduler set up afresh per test may hand out the same ids
 
     @pytest.fixture
-    def backend_ready(self):
+    def backend_ready(self) -> object:
         """Override to skip when the scheduler is not up, or to prepare it."""
         return True
 
-    def submit(self, command, *args, **options) -> cc.Job:
+    def submit(self, command: str | Callable[..., Any], *args: Any, **options: Any) -> Job:
         opts = {**self.job_options, **options}
-        return cc.Job(command, *args, backend=self.backend, **opts).submit()
+        return Job(command, *args, backend=self.backend, **opts).submit()
 
-    def test_backend_is_installed_and_detected(self):
-        be = cc.get_backend(self.backend)
+    def test_backend_is_installed_and_detected(self) -> None:
+        be = get_backend(self.backend)
         assert be.info.name == self.backend
         assert be.detect().available
 
-    def test_shell_job_stdout_stderr(self):
+    def test_shell_job_stdout_stderr(self) -> None:
         job = self.submit("echo to-out; echo to-err >&2")
         assert job.wait(timeout=self.timeout) is True
         assert job.state is State.COMPLETED and job.exitcode == 0
         assert job.stdout == "to-out\n" and job.stderr == "to-err\n"
 
-    def test_function_job_returns_value(self):
+    def test_function_job_returns_value(self) -> None:
         assert self.submit(_square, (12,)).get(timeout=self.timeout) == 144
 
-    def test_closure_job(self):
+    def test_closure_job(self) -> None:
         factor = 3
         assert self.submit(lambda v: [factor * x for x in v], ([1, 2],)).get(timeout=self.timeout) == [3, 6]
 
-    def test_exception_reraised_with_remote_traceback(self):
+    def test_exception_reraised_with_remote_traceback(self) -> None:
         job = self.submit(_raise_lookup, ("k1",))
         with pytest.raises(LookupError, match="no such key: k1") as err:
             job.get(timeout=self.timeout)
-        assert isinstance(err.value.__cause__, cc.RemoteTraceback)
+        assert isinstance(err.value.__cause__, RemoteTraceback)
         assert "in deeper" in err.value.__cause__.tb
         assert job.state is State.FAILED
 
-    def test_nonzero_exit(self):
+    def test_nonzero_exit(self) -> None:
         job = self.submit("echo bye; exit 7")
         assert job.wait(timeout=self.timeout) is False
         assert job.state is State.FAILED and job.exitcode == 7
         assert job.stdout == "bye\n"
-        with pytest.raises(cc.JobFailedError, match="exit code 7"):
+        with pytest.raises(JobFailedError, match="exit code 7"):
             job.get()
 
-    def test_dependency_chain_runs_in_order(self):
+    def test_dependency_chain_runs_in_order(self) -> None:
         log = self.tmp / "order.log"
         first = self.submit(f"sleep 1; echo first >> '{log}'")
         second = self.submit(f"echo second >> '{log}'", depends=first)
         third = self.submit(f"echo third >> '{log}'", depends=[second])
-        assert cc.wait([first, second, third], timeout=self.timeout * 2) is True
+        assert wait([first, second, third], timeout=self.timeout * 2) is True
         assert log.read_text().split() == ["first", "second", "third"]
 
-    def test_failing_dependency_never_runs_child(self):
+    def test_failing_dependency_never_runs_child(self) -> None:
         marker = self.tmp / "child-ran"
         parent = self.submit("exit 1")
         child = self.submit(f"touch '{marker}'", depends=parent)
-        cc.wait([parent, child], timeout=self.timeout * 2)
+        wait([parent, child], timeout=self.timeout * 2)
         assert parent.state is State.FAILED
         assert child.state is State.CANCELLED
         assert not marker.exists()
@@ -152,28 +161,28 @@ class BackendConformance:
         """True when the backend lists ``kind``; else checks that a job with it is refused at submit, with an
         OptionError naming the type and the backend, before anything is submitted (not even a parent Job
         given unsubmitted), and returns False: the test has nothing more to run."""
-        if kind in cc.get_backend(self.backend).info.dependency_kinds:
+        if kind in get_backend(self.backend).info.dependency_kinds:
             return True
-        parent = cc.Job("exit 0", backend=self.backend, **self.job_options)
+        parent = Job("exit 0", backend=self.backend, **self.job_options)
         depends = "singleton" if kind == "singleton" else {kind: parent}
-        child = cc.Job("exit 0", backend=self.backend, depends=depends, **self.job_options)
-        with pytest.raises(cc.OptionError, match=kind) as err:
+        child = Job("exit 0", backend=self.backend, depends=depends, **self.job_options)
+        with pytest.raises(OptionError, match=kind) as err:
             child.submit()
         assert err.value.keyword == "depends" and self.backend in str(err.value)
         assert not parent.submitted and not child.submitted
         return False
 
-    def test_afterany_runs_after_a_failed_parent(self):
+    def test_afterany_runs_after_a_failed_parent(self) -> None:
         if not self._has_dependency_kind("afterany"):
             return
         log = self.tmp / "order.log"
         parent = self.submit(f"sleep 1; echo parent >> '{log}'; exit 3")
         child = self.submit(f"echo child >> '{log}'", depends=f"afterany:{parent.id}")
-        assert cc.wait([parent, child], timeout=self.timeout * 2) is False
+        assert wait([parent, child], timeout=self.timeout * 2) is False
         assert (parent.state, child.state) == (State.FAILED, State.COMPLETED)
         assert log.read_text().split() == ["parent", "child"]
 
-    def test_afternotok_runs_only_after_a_failure(self):
+    def test_afternotok_runs_only_after_a_failure(self) -> None:
         if not self._has_dependency_kind("afternotok"):
             return
         log = self.tmp / "order.log"
@@ -181,14 +190,14 @@ class BackendConformance:
         succeeding = self.submit(f"sleep 1; echo succeeding >> '{log}'")
         after_failure = self.submit(f"echo after-failure >> '{log}'", depends=f"afternotok:{failing.id}")
         after_success = self.submit(f"echo after-success >> '{log}'", depends={"afternotok": succeeding})
-        cc.wait([failing, succeeding, after_failure, after_success], timeout=self.timeout * 2)
+        wait([failing, succeeding, after_failure, after_success], timeout=self.timeout * 2)
         assert (failing.state, succeeding.state) == (State.FAILED, State.COMPLETED)
         assert after_failure.state is State.COMPLETED
         assert after_success.state is State.CANCELLED  # its condition can never hold: it never runs
         lines = log.read_text().split()
         assert "after-success" not in lines and lines.index("failing") < lines.index("after-failure")
 
-    def test_after_starts_once_the_parent_started(self):
+    def test_after_starts_once_the_parent_started(self) -> None:
         """``after``: the child may start while its parent runs; here the parent waits for a file that only
         the child creates, so a backend that waited for the parent's end would never finish it."""
         if not self._has_dependency_kind("after"):
@@ -201,23 +210,23 @@ class BackendConformance:
                             f"[ -e '{started}' ] && echo child-after-start >> '{log}' || echo child-early >> "
                             f"'{log}'; touch '{gate}'", depends={"after": parent})
         try:
-            assert cc.wait([parent, child], timeout=self.timeout * 2) is True
+            assert wait([parent, child], timeout=self.timeout * 2) is True
         finally:
             gate.touch()  # whatever happened, let the parent end
         assert log.read_text().split() == ["child-after-start", "parent-ends"]
 
-    def test_singleton_waits_for_the_running_job_of_its_name(self):
+    def test_singleton_waits_for_the_running_job_of_its_name(self) -> None:
         if not self._has_dependency_kind("singleton"):
             return
         log, name = self.tmp / "order.log", f"kit-singleton-{os.getpid()}-{time.monotonic_ns()}"
         first = self.submit(f"sleep 3; echo first >> '{log}'", name=name)
         second = self.submit(f"echo second >> '{log}'", name=name, depends="singleton")
         other = self.submit(f"echo other >> '{log}'", name=name + "-other", depends="singleton")
-        assert cc.wait([first, second, other], timeout=self.timeout * 2) is True
+        assert wait([first, second, other], timeout=self.timeout * 2) is True
         lines = log.read_text().split()
         assert lines.index("first") < lines.index("second") and "other" in lines  # other: another name
 
-    def test_cancel_running_job(self):
+    def test_cancel_running_job(self) -> None:
         started = self.tmp / "started"
         job = self.submit(f"touch '{started}'; sleep 300")
         wait_for(lambda: started.exists(), self.timeout, "the job to start")
@@ -225,7 +234,7 @@ class BackendConformance:
         job.wait(timeout=self.timeout)
         assert job.state is State.CANCELLED
 
-    def test_metacharacters_taken_literally(self):
+    def test_metacharacters_taken_literally(self) -> None:
         odd = self.tmp / "dir with space; $(touch pwned) 'quote' \"dq\""
         odd.mkdir()
         job = self.submit("pwd; printf '%s\\n' \"$0\" >/dev/null", workdir=str(odd),
@@ -235,36 +244,38 @@ class BackendConformance:
         assert not (self.tmp / "pwned").exists() and not (odd / "pwned").exists()
         assert not (odd / "pwned2").exists() and not (self.tmp / "pwned2").exists()
 
-    def test_many_jobs_one_query_per_poll(self, monkeypatch):
-        be = cc.get_backend(self.backend)
+    def test_many_jobs_one_query_per_poll(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        be = get_backend(self.backend)
         asked: list[list[str]] = []
         real = be.parse_queue
 
-        def recording(job_ids=None, user=None, partition=None):
+        def recording(job_ids: Optional[Sequence[str]] = None, user: Optional[str] = None,
+                      partition: Optional[str] = None) -> list[QueueJob]:
             asked.append(list(job_ids or []))
             return real(job_ids, user, partition)
         monkeypatch.setattr(be, "parse_queue", recording)
         jobs = [self.submit(f"exit {i % 3}") for i in range(6)]
-        cc.wait(jobs, timeout=self.timeout * 2)
+        wait(jobs, timeout=self.timeout * 2)
         assert [j.exitcode for j in jobs] == [0, 1, 2, 0, 1, 2]
         ids = {j.id for j in jobs}
         assert set(asked[0]) == ids  # the first poll asks about all six at once
         for batch in asked:  # later polls ask only about unfinished jobs, all in one call
             assert set(batch) <= ids and len(batch) == len(set(batch))
-        finished_before = set()
+        finished_before: set[Optional[str]] = set()
         for batch in asked:
             assert not (set(batch) & finished_before)
             finished_before |= ids - set(batch) if batch else ids
 
-    def test_reading_results_one_by_one_asks_the_scheduler_no_more(self, monkeypatch):
+    def test_reading_results_one_by_one_asks_the_scheduler_no_more(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Getting N results one at a time costs no more scheduler queries than one get of all of them: a
         job known to have ended is read without asking, and two queries are never closer than the poll
         interval."""
-        be = cc.get_backend(self.backend)
+        be = get_backend(self.backend)
         asked: list[float] = []
         real = be.parse_queue
 
-        def recording(job_ids=None, user=None, partition=None):
+        def recording(job_ids: Optional[Sequence[str]] = None, user: Optional[str] = None,
+                      partition: Optional[str] = None) -> list[QueueJob]:
             asked.append(time.monotonic())
             return real(job_ids, user, partition)
         monkeypatch.setattr(be, "parse_queue", recording)
@@ -275,34 +286,34 @@ class BackendConformance:
         gaps = [b - a for a, b in zip(asked, asked[1:])]
         assert all(g >= be.info.poll_interval * 0.9 for g in gaps), gaps
 
-    def test_map_values_in_order(self):
-        tasks = cc.map(_square, range(5), backend=self.backend, **self.job_options)
-        assert cc.get(tasks, timeout=self.timeout * 2) == [0, 1, 4, 9, 16]
+    def test_map_values_in_order(self) -> None:
+        tasks = map_jobs(_square, range(5), backend=self.backend, **self.job_options)
+        assert get(tasks, timeout=self.timeout * 2) == [0, 1, 4, 9, 16]
         assert [t.exitcode for t in tasks] == [0] * 5
 
-    def test_shell_array_tasks_see_their_index(self):
+    def test_shell_array_tasks_see_their_index(self) -> None:
         job = self.submit('echo "task=$CLUSTER_TASK_ID"; exit $((CLUSTER_TASK_ID == 2 ? 3 : 0))', array="0-2")
         assert job.wait(timeout=self.timeout * 2) is False
         assert [t.stdout for t in job.tasks] == ["task=0\n", "task=1\n", "task=2\n"]
         assert [t.exitcode for t in job.tasks] == [0, 0, 3]
 
-    def test_every_held_job_is_reported_by_one_query(self):
+    def test_every_held_job_is_reported_by_one_query(self) -> None:
         """parse_queue must report every id asked for, also jobs that will never write an exit file
         while they wait (held): the exit-file fallback cannot cover for a backend that drops them."""
         if not self.hold_test:
             pytest.skip(f"{self.backend} cannot submit held jobs")
         jobs = [self.submit("echo never", hold=True) for _ in range(3)]
         try:
-            records = {r.id: r for r in cc.get_backend(self.backend).parse_queue([j.id for j in jobs])}
+            records = {r.id: r for r in get_backend(self.backend).parse_queue([cast(str, j.id) for j in jobs])}
             assert set(records) == {j.id for j in jobs}
             assert {r.state for r in records.values()} == {State.HELD}
         finally:
-            cc.get_backend(self.backend).cancel([j.id for j in jobs])
-        cc.wait(jobs, timeout=self.timeout)
+            get_backend(self.backend).cancel([cast(str, j.id) for j in jobs])  # submitted: each has its id
+        wait(jobs, timeout=self.timeout)
         assert {j.state for j in jobs} == {State.CANCELLED}
 
     @pytest.mark.slow
-    def test_time_limit(self):
+    def test_time_limit(self) -> None:
         if not self.time_limit_test:
             pytest.skip(f"time_limit_test is off for {self.backend} (no enforced limit, or tested elsewhere)")
         job = self.submit(f"sleep {self.time_limit_sleep}", time=self.time_limit)
@@ -324,7 +335,7 @@ class BackendConformance:
         assert proc.returncode == 0, f"the second process failed:\n{proc.stdout}\n{proc.stderr}"
         return json.loads(proc.stdout.strip().splitlines()[-1])
 
-    def cli(self, *args: str, expect: int = 0) -> subprocess.CompletedProcess:
+    def cli(self, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
         """``cluster ARGS`` as a new process (a second shell), with this backend; its exit code is checked."""
         self._need_other_processes()
         proc = subprocess.run([sys.executable, "-m", "cluster_core", *args], capture_output=True, text=True,
@@ -335,14 +346,14 @@ class BackendConformance:
     def keyword_args(self) -> list[str]:
         return [w for k, v in self.job_options.items() for w in ("-k", f"{k}={v}")]
 
-    def test_every_kind_of_job_found_by_id_from_another_process(self):
+    def test_every_kind_of_job_found_by_id_from_another_process(self) -> None:
         shell = self.submit("echo shell-out; exit 3")
         func = self.submit(_square, (7,))
         array = self.submit('echo "t$CLUSTER_TASK_ID"', array="0-2")
-        tasks = cc.map(_square, [2, 3], backend=self.backend, **self.job_options)
+        tasks = map_jobs(_square, [2, 3], backend=self.backend, **self.job_options)
         script = self.tmp / "users-own.sh"
         script.write_text("#!/bin/bash\necho from-the-users-script\n")
-        own = cc.submit_file(script, backend=self.backend, **self.job_options)
+        own = submit_file(script, backend=self.backend, **self.job_options)
         got = self.second_process(f"""
             import json, cluster_core as cc
             be, t = {self.backend!r}, {self.timeout * 2!r}
@@ -360,9 +371,9 @@ class BackendConformance:
                        "array": ["t0\n", "t1\n", "t2\n"], "task": "t1\n", "pair": "t2\n", "map": [4, 9],
                        "own": "from-the-users-script\n"}
 
-    def test_a_pickled_job_works_where_it_is_unpickled(self):
+    def test_a_pickled_job_works_where_it_is_unpickled(self) -> None:
         job = self.submit(_square, (5,))
-        task = cc.map(_square, [6], backend=self.backend, **self.job_options)[0]
+        task = map_jobs(_square, [6], backend=self.backend, **self.job_options)[0]
         (self.tmp / "jobs.pkl").write_bytes(pickle.dumps([job, task]))
         got = self.second_process(f"""
             import json, pickle
@@ -371,11 +382,12 @@ class BackendConformance:
         """)
         assert got == [25, 36, job.id]
 
-    def test_outcome_kept_after_the_scheduler_and_the_exit_file_are_gone(self):
+    def test_outcome_kept_after_the_scheduler_and_the_exit_file_are_gone(self) -> None:
         """Once a job's end is known, its record tells it: another process asks no scheduler, and needs no
         exit file (a scheduler that forgot the job, a job directory cleaned of its exit files)."""
         job = self.submit("exit 4")
         assert job.wait(timeout=self.timeout) is False
+        assert job.files is not None
         job.files.exit.unlink()
         got = self.second_process(f"""
             import json, cluster_core as cc
@@ -388,12 +400,12 @@ class BackendConformance:
         """)
         assert got == ["failed", 4]
 
-    def test_unknown_id_is_an_error_at_once(self):
-        with pytest.raises(cc.UnknownJobError, match="99999999"):
-            cc.wait(["99999999"], backend=self.backend, timeout=self.timeout)
+    def test_unknown_id_is_an_error_at_once(self) -> None:
+        with pytest.raises(UnknownJobError, match="99999999"):
+            wait(["99999999"], backend=self.backend, timeout=self.timeout)
         self.cli("wait", "--backend", self.backend, "99999999", expect=2)
 
-    def test_start_directory_and_umask_are_the_submitters(self):
+    def test_start_directory_and_umask_are_the_submitters(self) -> None:
         """Every backend starts a job where it was submitted, with the submitter's umask (Torque and
         OpenPBS would start it in $HOME, Grid Engine and PBS with their own umask)."""
         here = self.tmp / "submitted-from-here"  # Torque delivers no output to a path with a space
@@ -407,10 +419,10 @@ class BackendConformance:
             os.chdir(cwd)
             os.umask(old)
         assert job.wait(timeout=self.timeout) is True
-        assert job.stdout.splitlines() == [str(here), "0027"]
+        assert job.stdout is not None and job.stdout.splitlines() == [str(here), "0027"]
         assert (here / "made-here").exists()
 
-    def test_job_sees_the_submitters_environment(self, monkeypatch):
+    def test_job_sees_the_submitters_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """As Slurm does by default, every backend passes the submitting environment to the job (Torque,
         OpenPBS and Grid Engine pass almost nothing unless told)."""
         monkeypatch.setenv("CLUSTER_KIT_PROBE", "a value; with $pace")
@@ -418,7 +430,7 @@ class BackendConformance:
         assert job.wait(timeout=self.timeout) is True
         assert job.stdout == "a value; with $pace\n"
 
-    def test_fyrd_file_and_function_keywords(self):
+    def test_fyrd_file_and_function_keywords(self) -> None:
         """fyrd's keywords mean the same on every backend: scriptpath, outpath and suffix place and name the
         files, imports and syspaths prepare a function job, clean_files and clean_outputs tidy up after get
         (what was read stays readable)."""
@@ -428,15 +440,16 @@ class BackendConformance:
         job = self.submit(_uses_imports, scriptpath=str(self.tmp / "scripts"), outpath=str(self.tmp / "outs"),
                           suffix="kit", imports=["from os import path", "kit_probe_mod"], syspaths=[str(lib)],
                           clean_files=True, clean_outputs=True)
+        assert job.scriptfile is not None and job.outfile is not None
         assert job.scriptfile.parent == self.tmp / "scripts" and ".kit.sh" in job.scriptfile.name
         assert job.outfile.parent == self.tmp / "outs"
         assert job.get(timeout=self.timeout) == ("b", "from syspaths")
         assert not job.scriptfile.exists() and not job.outfile.exists() and job.stdout == "printed\n"
         shell = self.submit("echo kept", outpath=str(self.tmp / "outs"), suffix="kit")
-        assert shell.get(timeout=self.timeout) == "kept\n"
+        assert shell.get(timeout=self.timeout) == "kept\n" and shell.outfile is not None
         assert shell.outfile.parent == self.tmp / "outs" and ".kit." in shell.outfile.name
 
-    def test_output_path_placeholders_mean_the_same_everywhere(self):
+    def test_output_path_placeholders_mean_the_same_everywhere(self) -> None:
         """%x (name), %j (job id), %u (user), %A and %a (array id, task index) in outfile and errfile are
         filled in on every backend (by the job's script, from the scheduler's variables), and the Job knows
         the paths; a placeholder a backend cannot fill in is an OptionError at submit naming it."""
@@ -447,18 +460,18 @@ class BackendConformance:
         assert job.outfile == logs / f"ph-{job.id}.out"
         assert job.get(timeout=self.timeout) == "out\n" and job.stderr == "err\n"
         assert (logs / f"ph-{job.id}-{getpass.getuser()}.err").read_text() == "err\n"
-        assert cc.Job.from_id(job.id, backend=self.backend).outfile == job.outfile
-        be = cc.get_backend(self.backend)
-        array = cc.Job('echo "t$CLUSTER_TASK_ID"', backend=self.backend, array="0-1", name="pa",
+        assert Job.from_id(job.id, backend=self.backend).outfile == job.outfile
+        be = get_backend(self.backend)
+        array = Job('echo "t$CLUSTER_TASK_ID"', backend=self.backend, array="0-1", name="pa",
                        outfile=str(logs / "%x-%A_%a.out"), **self.job_options)
         if not (be.info.supports_arrays and be.info.array_id_variable):
-            with pytest.raises(cc.OptionError, match="%A cannot be filled in"):
+            with pytest.raises(OptionError, match="%A cannot be filled in"):
                 array.submit()
             return
-        assert cc.get(array.submit(), timeout=self.timeout) == ["t0\n", "t1\n"]
+        assert get(array.submit(), timeout=self.timeout) == ["t0\n", "t1\n"]
         assert [t.outfile for t in array.tasks] == [logs / f"pa-{array.id}_{i}.out" for i in range(2)]
 
-    def test_cli_takes_sbatchs_flags(self):
+    def test_cli_takes_sbatchs_flags(self) -> None:
         """`cluster submit` takes sbatch's short flags on every backend, placeholders in -o included."""
         logs = self.tmp / "cli-logs"
         logs.mkdir()
@@ -469,10 +482,10 @@ class BackendConformance:
         self.cli("wait", "--backend", self.backend, info["id"])
         assert (logs / f"kitflags-{info['id']}.out").read_text() == "flags\n"
 
-    def test_a_users_script_keeps_its_own_directives(self):
+    def test_a_users_script_keeps_its_own_directives(self) -> None:
         """A user's own script is submitted as it is: its directives (written in the scheduler's own syntax)
         stand, and the core reads them, so the Job knows its name, cores and output files."""
-        be = cc.get_backend(self.backend)
+        be = get_backend(self.backend)
         if not be.info.directive_prefix or not be.reads_directives:
             pytest.skip(f"{self.backend} reads no directives from a script")
         out, err = self.tmp / "own-out.txt", self.tmp / "own-err.txt"
@@ -480,15 +493,15 @@ class BackendConformance:
         lines = directive_lines(be.render_options(own), be.info.directive_prefix, be.info.directive_escapes_backslash)
         script = self.tmp / "own-directives.sh"
         script.write_text("#!/bin/bash\n" + "\n".join(lines) + "\necho from-own-script\necho to-err >&2\n")
-        job = cc.submit_file(script, backend=self.backend, **self.job_options)
+        job = submit_file(script, backend=self.backend, **self.job_options)
         assert (job.name, job.options.get("cores"), job.outfile, job.errfile) == ("own-name", 2, out, err)
         assert job.get(timeout=self.timeout) == "from-own-script\n"
         assert out.read_text() == "from-own-script\n" and err.read_text() == "to-err\n"
         assert job.record is None or job.record.cores in (None, 2)
-        again = cc.Job.from_id(job.id, backend=self.backend)
+        again = Job.from_id(job.id, backend=self.backend)
         assert (again.name, again.outfile) == ("own-name", out)
 
-    def test_cli_array_status_wait_get_logs_cancel_from_other_shells(self):
+    def test_cli_array_status_wait_get_logs_cancel_from_other_shells(self) -> None:
         kw = self.keyword_args()
         array_id = self.cli("submit", "--backend", self.backend, *kw, "--array", "0-2", "--",
                             'echo "t$CLUSTER_TASK_ID"; exit $((CLUSTER_TASK_ID == 1 ? 5 : 0))').stdout.strip()

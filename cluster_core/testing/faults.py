@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import collections
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import attrs
 
-import cluster_core as cc
+# cluster_core's exports, from their modules (where they keep their types)
+from cluster_core.errors import SubmitError
+from cluster_core.job import submit, wait
 from cluster_core.records import State
+
+if TYPE_CHECKING:
+    from cluster_core.job import Job
+    from cluster_core.testing.shims import ShimDir
 
 
 @attrs.define
@@ -23,12 +29,12 @@ class FaultRun:
     """What a run of submissions under faults gave: each Job (None where the submission was refused), the
     lines the jobs wrote, and the scheduler commands the shims counted."""
 
-    jobs: list
+    jobs: list[Optional[Job]]
     lines: list[str]
-    calls: collections.Counter
+    calls: collections.Counter[str]
 
     @property
-    def submitted(self) -> list:
+    def submitted(self) -> list[Job]:
         return [j for j in self.jobs if j is not None]
 
     @property
@@ -46,20 +52,20 @@ class FaultRun:
         assert all(j.state is State.COMPLETED and j.exitcode == 0 for j in self.submitted)
 
 
-def submit_under_faults(count: int, log: Path, shims: Any, timeout: float = 600, **options: Any) -> FaultRun:
+def submit_under_faults(count: int, log: Path, shims: ShimDir, timeout: float = 600, **options: Any) -> FaultRun:
     """Submit ``count`` jobs that each append one line ``job<i>`` to ``log`` and wait for every accepted
     one (the shims must be active). A submission may be refused (a transient ``SubmitError`` after every
     retry), never duplicated; ``options`` go to every ``cc.submit`` (a ``name`` gets ``<i>`` appended)."""
     name = options.pop("name", None)
-    jobs: list = []
+    jobs: list[Optional[Job]] = []
     for i in range(count):
-        extra = {"name": f"{name}{i}"} if name else {}
+        extra: dict[str, Any] = {"name": f"{name}{i}"} if name else {}
         try:
-            jobs.append(cc.submit(f"echo job{i} >> '{log}'", **options, **extra))
-        except cc.SubmitError as exc:
+            jobs.append(submit(f"echo job{i} >> '{log}'", **options, **extra))
+        except SubmitError as exc:
             assert exc.transient, f"submission {i} refused for a reason that is not transient: {exc}"
             jobs.append(None)
     submitted = [j for j in jobs if j is not None]
-    assert cc.wait(submitted, timeout=timeout) is True
+    assert wait(submitted, timeout=timeout) is True
     lines = log.read_text().split() if log.exists() else []
     return FaultRun(jobs, lines, shims.calls())

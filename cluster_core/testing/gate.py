@@ -16,7 +16,7 @@ In a backend's conftest.py::
 from __future__ import annotations
 
 import os
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import pytest
 
@@ -30,7 +30,7 @@ def in_ci() -> bool:
 class SchedulerGate:
     """Runs the tests carrying ``marker`` only when ``probe`` says the scheduler is up (probed once)."""
 
-    def __init__(self, marker: str, probe: Optional[Probe] = None, backend: Optional[str] = None):
+    def __init__(self, marker: str, probe: Optional[Probe] = None, backend: Optional[str] = None) -> None:
         self.marker = marker
         self.backend = backend or marker
         self._probe = probe
@@ -49,10 +49,10 @@ class SchedulerGate:
                     self._status = (False, f"{type(exc).__name__}: {exc}")
         return self._status
 
-    def _wanted(self, item) -> bool:
+    def _wanted(self, item: pytest.Item) -> bool:
         return item.get_closest_marker(self.marker) is not None
 
-    def modify_items(self, items) -> None:
+    def modify_items(self, items: Sequence[pytest.Item]) -> None:
         """Outside CI, mark the gated tests skipped when the scheduler is not up."""
         if in_ci() or not any(self._wanted(i) for i in items):
             return
@@ -63,7 +63,7 @@ class SchedulerGate:
                 if self._wanted(item):
                     item.add_marker(skip)
 
-    def setup(self, item) -> None:
+    def setup(self, item: pytest.Item) -> None:
         """Under CI=true a gated test fails when the scheduler is not up: CI must have started it."""
         if in_ci() and self._wanted(item):
             up, reason = self.status()

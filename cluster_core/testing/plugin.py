@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @pytest.fixture
-def cluster_config(tmp_path, monkeypatch):
+def cluster_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh, empty config file (and job-record directory) for the test; returns the config's path."""
     from cluster_core import config, registry
     path = tmp_path / "cluster-config.ini"

@@ -17,7 +17,7 @@ from typing import Optional
 class ShimDir:
     """A directory of shims, prepended to PATH while active (use as a context manager)."""
 
-    def __init__(self, directory: os.PathLike | str):
+    def __init__(self, directory: os.PathLike[str] | str) -> None:
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.log = self.dir / "calls.log"
@@ -101,7 +101,7 @@ class ShimDir:
         path.write_text("#!/bin/sh\n" + body)
         path.chmod(0o755)
 
-    def calls(self) -> Counter:
+    def calls(self) -> Counter[str]:
         """How often each shimmed command ran."""
         return Counter(line for line in self.log.read_text().splitlines() if line)
 
@@ -113,6 +113,6 @@ class ShimDir:
         os.environ["PATH"] = f"{self.dir}{os.pathsep}{self._old_path}"
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._old_path is not None:
             os.environ["PATH"] = self._old_path

@@ -18,7 +18,7 @@ def state_dir(path: Optional[Path] = None) -> Path:
     return _state_dir(path)
 
 
-def runner_status(path: Optional[Path] = None) -> Optional[dict]:
+def runner_status(path: Optional[Path] = None) -> Optional[dict[str, Any]]:
     """The runner's own report (pid, limits, running and pending job ids), or None when none runs."""
     from .client import runner_status as _status
     return _status(path)

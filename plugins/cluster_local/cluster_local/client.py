@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, cast
 
 from cluster_core.backend import SchedulerError
 
@@ -243,7 +243,7 @@ def _log_tail(path: Path, lines: int = 8) -> str:
         return "(no log)"
 
 
-def runner_or_locked(sdir: Path, message: str, direct, timeout: float = 30.0) -> None:
+def runner_or_locked(sdir: Path, message: str, direct: Callable[[], None], timeout: float = 30.0) -> None:
     """Tell the runner ``message``; when no runner is alive, run ``direct()`` holding runner.lock."""
     deadline = time.monotonic() + timeout
     while True:
@@ -259,13 +259,13 @@ def runner_or_locked(sdir: Path, message: str, direct, timeout: float = 30.0) ->
 
 
 
-def runner_status(sdir: Optional[Path] = None) -> Optional[dict]:
+def runner_status(sdir: Optional[Path] = None) -> Optional[dict[str, Any]]:
     """What the runner of a state dir reports about itself (pid, limits, jobs), or None if none runs."""
     sdir = state_dir(sdir)
     answer = request(sdir, "status", timeout=10.0)
     if not answer:
         return None
     try:
-        return json.loads(answer)
+        return cast("dict[str, Any]", json.loads(answer))  # the runner's status(), as JSON
     except ValueError:
         return None

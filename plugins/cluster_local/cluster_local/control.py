@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence, cast
 
 from cluster_core.backend import SchedulerError, is_job_file, read_exit_file
 
@@ -20,6 +20,9 @@ from .client import ensure_runner, request, runner_alive, runner_lock_if_free, r
 from .settings import kill_grace, state_dir, state_key
 from .store import (CANCELLED, COMPLETED, FAILED, HELD, PENDING, RUNNING, UNKNOWN, chunks, placeholders, transaction,
                     using)
+
+if TYPE_CHECKING:
+    import sqlite3
 
 log = logging.getLogger("cluster_core.local")
 
@@ -42,16 +45,16 @@ RECENT = 300.0  # finished jobs stay in an unfiltered listing this long, like Sl
 
 
 def job_rows(job_ids: Optional[Sequence[Any]] = None, user: Optional[str] = None,
-             sdir: Optional[Path] = None) -> list[Mapping[str, Any]]:
+             sdir: Optional[Path] = None) -> list[sqlite3.Row]:
     """Rows of the given jobs (those known), or of every active or recently finished job."""
     sdir = state_dir(sdir)
 
-    def read(conn) -> list:
+    def read(conn: sqlite3.Connection) -> list[sqlite3.Row]:
         if job_ids is None:
             return list(conn.execute(
                 f"SELECT {_COLUMNS} FROM jobs WHERE state IN ('PENDING', 'HELD', 'RUNNING') OR end_time > ? "
                 f"ORDER BY id", (time.time() - RECENT,)))
-        rows: list = []
+        rows: list[sqlite3.Row] = []
         for part in chunks(_ints(job_ids)):
             rows += conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id IN ({placeholders(part)})", part)
         return rows
@@ -76,7 +79,7 @@ def cancel(job_ids: Sequence[Any], sdir: Optional[Path] = None, reason: str = "c
     if not ids:
         return
 
-    def ask(conn) -> int:
+    def ask(conn: sqlite3.Connection) -> int:
         changed = 0
         with transaction(conn):
             for part in chunks(ids):
@@ -104,7 +107,7 @@ def settle_without_runner(sdir: Path, reason: str = "cancelled by user", everyth
     marks = proctools.marked(key, {row["pid"]: row["id"] for row in rows if roots[row["id"]]}) \
         if (rows or everything) else {}
     grace = kill_grace()
-    outcome = []
+    outcome: list[tuple[str, Optional[int], Optional[str], float, int]] = []
     for row in rows:
         root = roots[row["id"]]
         procs = proctools.tree(root) + marks.pop(row["id"], [])
@@ -119,7 +122,7 @@ def settle_without_runner(sdir: Path, reason: str = "cancelled by user", everyth
         for procs in marks.values():
             proctools.terminate(procs, None, 0)
 
-    def record(conn) -> None:
+    def record(conn: sqlite3.Connection) -> None:
         with transaction(conn):
             if everything:
                 conn.execute("UPDATE jobs SET state=?, reason=?, end_time=? WHERE state IN (?, ?)",
@@ -142,7 +145,8 @@ def ended_by_exit_file(script: Optional[str], call: Optional[str]
     if ended is None:
         return None
     end = ended.end or time.time()
-    code = 0 if ended.not_run else ended.returncode  # "not run": the script left at once, with 0
+    # cast: only a not-run record lacks a return code
+    code = 0 if ended.not_run else cast(int, ended.returncode)  # "not run": the script left at once, with 0
     return (COMPLETED, 0, None, end) if code == 0 else (FAILED, code, f"exit code {code}", end)
 
 
@@ -151,7 +155,7 @@ def release(job_ids: Sequence[Any], sdir: Optional[Path] = None) -> int:
     sdir = state_dir(sdir)
     ids = _ints(job_ids)
 
-    def free(conn) -> int:
+    def free(conn: sqlite3.Connection) -> int:
         changed = 0
         with transaction(conn):
             for part in chunks(ids):
@@ -193,7 +197,7 @@ def shutdown_runner(sdir: Optional[Path] = None, timeout: float = 30.0) -> bool:
 
 def purge(older_than: float = 7 * 86400, sdir: Optional[Path] = None) -> int:
     """Forget jobs that finished more than ``older_than`` seconds ago; returns how many."""
-    def forget(conn) -> int:
+    def forget(conn: sqlite3.Connection) -> int:
         with transaction(conn):
             return conn.execute(
                 "DELETE FROM jobs WHERE end_time < ? AND state NOT IN ('PENDING', 'HELD', 'RUNNING')",

@@ -13,29 +13,34 @@ import logging
 import sqlite3
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Collection, Optional
 
 from .store import (DB_NAME, PENDING, RUNNING, chunks, damaged, file_id, open_db, placeholders, problem, set_aside,
                     transaction)
+
+if TYPE_CHECKING:
+    from .supervisor import Run
 
 log = logging.getLogger("cluster_core.local.runner")
 
 FIRST_PAUSE, MAX_PAUSE = 0.05, 5.0  # seconds between tries while the database cannot be used: doubling
 
-Update = tuple  # (sql, params, called when it changed no row, or None)
+# (sql, params, called when it changed no row, or None)
+Update = tuple[str, tuple[Any, ...], Optional[Callable[[], None]]]
 
 
 class Journal:
     def __init__(self, sdir: Path):
         self.sdir = sdir
-        self.db: Optional[sqlite3.Connection] = None
-        self.db_id: Optional[tuple] = None
+        # open() comes before any use of the database
+        self.db: sqlite3.Connection = None  # type: ignore[assignment]
+        self.db_id: Optional[tuple[int, int]] = None
         self.updates: list[Update] = []
         self.retry_at: Optional[float] = None  # the database failed: no use of it before then
         self.failures = 0  # passes in a row that could not use the database
         self.pause = 0.0
 
-    def write(self, sql: str, params: tuple, on_zero: Optional[Callable[[], None]] = None) -> None:
+    def write(self, sql: str, params: tuple[Any, ...], on_zero: Optional[Callable[[], None]] = None) -> None:
         """Queue a change for the end of the pass; ``on_zero`` is called when it changed no row."""
         self.updates.append((sql, params, on_zero))
 
@@ -50,7 +55,7 @@ class Journal:
         """Write what happened in one transaction (kept for the next try when it fails)."""
         if not self.updates:
             return
-        zero = []
+        zero: list[Callable[[], None]] = []
         with transaction(self.db):
             for sql, params, on_zero in self.updates:
                 if self.db.execute(sql, params).rowcount == 0 and on_zero is not None:
@@ -92,7 +97,7 @@ class Journal:
             with contextlib.suppress(sqlite3.Error):
                 self.db.close()
 
-    def reopen(self, running) -> None:
+    def reopen(self, running: Collection[Run]) -> None:
         """Go on in a new database file (the old one was set aside): write the rows of the jobs running
         (supervisor.Run) that it lacks; a start it does not know is no cancellation (see runner._discard)."""
         self.open()
@@ -112,21 +117,21 @@ class Journal:
 
     # --- reads ----------------------------------------------------------------------------------
 
-    def queue_rows(self, where: str, params: tuple) -> list:
+    def queue_rows(self, where: str, params: tuple[Any, ...]) -> list[sqlite3.Row]:
         return list(self.db.execute(f"SELECT id, cores, mem_mb, depends, state, name, user FROM jobs WHERE {where} "
                                     f"ORDER BY id", params))
 
-    def start_rows(self, ids: list[int]) -> dict:
+    def start_rows(self, ids: list[int]) -> dict[int, sqlite3.Row]:
         """What starting these jobs takes, by id."""
-        rows = {}
+        rows: dict[int, sqlite3.Row] = {}
         for part in chunks(ids):
             for row in self.db.execute("SELECT id, name, script, env, workdir, outfile, errfile, time_limit, "
                                        f"call, user FROM jobs WHERE id IN ({placeholders(part)})", part):
                 rows[row["id"]] = row
         return rows
 
-    def present(self, ids: list[int]) -> set:
-        found: set = set()
+    def present(self, ids: list[int]) -> set[int]:
+        found: set[int] = set()
         for part in chunks(ids):
             found.update(r[0] for r in self.db.execute(f"SELECT id FROM jobs WHERE id IN ({placeholders(part)})", part))
         return found
@@ -141,6 +146,8 @@ class Journal:
 
     def queue_changed(self, queued: int, last_id: int) -> bool:
         """Whether the store holds other queued jobs than the ``queued`` (up to ``last_id``) the runner has."""
+        count: int
+        top: int
         try:
             count, top = self.db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM jobs WHERE state=?",
                                          (PENDING,)).fetchone()
@@ -149,7 +156,7 @@ class Journal:
         return count != queued or top > last_id
 
     @staticmethod
-    def row_again(run) -> Update:
+    def row_again(run: Run) -> Update:
         """The update that writes a running job's row (supervisor.Run) into a database that lost it (what
         only its submitter knew, its options and environment, stays empty)."""
         i = run.info

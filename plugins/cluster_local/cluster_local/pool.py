@@ -20,13 +20,18 @@ import signal
 import socket
 import sys
 import time
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Union, cast
 
 from cluster_core.backend import write_exit_record
 
 from . import proctools
 from .settings import MARKER
 from .supervisor import Run, Supervisor
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from .identity import MarkerSlot
 
 log = logging.getLogger("cluster_core.local.runner")
 
@@ -35,11 +40,11 @@ log = logging.getLogger("cluster_core.local.runner")
 _STARTUP_ENV = ("LANG", "LC_ALL", "LC_CTYPE")
 
 
-def startup_env(env: dict) -> dict:
+def startup_env(env: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if k.startswith("PYTHON") or k in _STARTUP_ENV}
 
 
-def interpreter(path: str) -> Optional[tuple]:
+def interpreter(path: str) -> Optional[tuple[str, Optional[str]]]:
     """What identifies an interpreter: its real binary and the virtual environment it starts in (a venv's
     python is a symlink to the base one; its pyvenv.cfg makes it another environment)."""
     if not path or not os.path.isabs(path):
@@ -59,7 +64,8 @@ class Worker:
     __slots__ = ("pid", "ctime", "sock", "run", "buf", "alive")
 
     def __init__(self, pid: int, ctime: Optional[float], sock: socket.socket):
-        self.pid, self.ctime, self.sock = pid, ctime, sock
+        self.pid, self.ctime = pid, ctime
+        self.sock: Optional[socket.socket] = sock  # None once closed
         self.run: Optional[Run] = None
         self.buf = b""
         self.alive = True
@@ -76,14 +82,14 @@ class WarmPool:
         self.closed = False  # the runner is stopping: no new worker
         self.workers: dict[int, Worker] = {}
         self.idle: list[Worker] = []
-        self.slot: Any = None  # worker.MarkerSlot once looked for; False when there is none
+        self.slot: Union[MarkerSlot, bool, None] = None  # worker.MarkerSlot once looked for; False when there is none
         self.python = interpreter(sys.executable)
         self.startup_env = startup_env(dict(os.environ))
         self._python_ok: dict[str, bool] = {}
         self._env_ok: dict[str, bool] = {}
         sup.pool = self
 
-    def start(self, row, cores: int, mem: int, deadline: Optional[float]) -> Optional[Run]:
+    def start(self, row: sqlite3.Row, cores: int, mem: int, deadline: Optional[float]) -> Optional[Run]:
         """Hand a function job to a warm worker; None when it must run its script (no call, another
         interpreter or interpreter settings, no worker to be had)."""
         call = self._warm_call(row)
@@ -108,9 +114,10 @@ class WarmPool:
             if worker is None:
                 return None
             try:
-                worker.sock.settimeout(10.0)  # an idle worker reads at once; one that does not is broken
-                worker.sock.sendall(message)
-                worker.sock.settimeout(None)
+                sock = cast(socket.socket, worker.sock)  # open: an idle or a new worker
+                sock.settimeout(10.0)  # an idle worker reads at once; one that does not is broken
+                sock.sendall(message)
+                sock.settimeout(None)
                 break
             except OSError as exc:  # it died idle, or hangs: the reaper forgets it
                 log.warning("worker %d does not take a job (%s): another one runs job %d", worker.pid, exc,
@@ -123,7 +130,7 @@ class WarmPool:
         worker.run = run
         return run
 
-    def _warm_call(self, row) -> Optional[dict]:
+    def _warm_call(self, row: sqlite3.Row) -> Optional[dict[str, Any]]:
         if not row["call"] or self.worker_jobs <= 0 or self.closed:
             return None
         if self.slot is None:
@@ -184,7 +191,7 @@ class WarmPool:
                 gc.unfreeze()  # the runner's own garbage stays collectable
                 self.after_fork()
         if pid == 0:  # the worker; it never comes back here
-            worker_module.serve(theirs, self.slot, self.worker_jobs)
+            worker_module.serve(theirs, cast("MarkerSlot", self.slot), self.worker_jobs)  # found: _warm_call
         theirs.close()
         worker = Worker(pid, proctools.create_time(pid), ours)
         self.workers[pid] = worker
@@ -194,7 +201,7 @@ class WarmPool:
     def _readable(self, worker: Worker) -> None:
         try:
             # never blocks: a process the job forked may hold the worker's end open after it is gone
-            data = worker.sock.recv(65536, socket.MSG_DONTWAIT)
+            data = cast(socket.socket, worker.sock).recv(65536, socket.MSG_DONTWAIT)  # called while open
         except (BlockingIOError, InterruptedError):
             if not worker.alive:
                 self._close(worker)

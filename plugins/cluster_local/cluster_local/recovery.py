@@ -12,7 +12,7 @@ import logging
 import os
 import signal
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import proctools
 from .control import LOST_REASON, ended_by_exit_file
@@ -21,12 +21,18 @@ from .store import CANCELLED, PENDING, RUNNING, UNKNOWN, chunks, placeholders
 from .submit import user_name
 from .supervisor import INFO
 
+if TYPE_CHECKING:
+    import psutil
+
+    from .runner import Runner
+    from .store import JobRow
+
 log = logging.getLogger("cluster_core.local.runner")
 
 KEEP_FINISHED = 7 * 86400  # seconds a finished job stays in the database
 
 
-def recover(runner: Any) -> None:
+def recover(runner: Runner) -> None:
     """Run once by a new runner (``runner``: runner.Runner) before it schedules anything."""
     db, sup, sched, journal = runner.journal.db, runner.sup, runner.sched, runner.journal
     runner.last_id = db.execute("SELECT COALESCE(MAX(id), 0) FROM jobs").fetchone()[0]
@@ -76,7 +82,7 @@ def recover(runner: Any) -> None:
     runner.load_new = True
 
 
-def _rowless(job_id: int, proc) -> dict:
+def _rowless(job_id: int, proc: psutil.Process) -> dict[str, Any]:
     """What can be told of a live job from its process alone."""
     try:
         cmd, cwd = proc.cmdline(), proc.cwd()
@@ -88,13 +94,13 @@ def _rowless(job_id: int, proc) -> dict:
             "time_limit": None, "start_time": None, "cancel_requested": 0}
 
 
-def _has_marked_candidates(runner: Any) -> bool:
+def _has_marked_candidates(runner: Runner) -> bool:
     """Whether the last runner may have left processes behind (it did not exit cleanly)."""
     row = runner.journal.db.execute("SELECT 1 FROM jobs WHERE state=? LIMIT 1", (RUNNING,)).fetchone()
     return row is not None or not runner.was_clean
 
 
-def _adopt(runner: Any, row, proc, now: float) -> None:
+def _adopt(runner: Runner, row: JobRow, proc: psutil.Process, now: float) -> None:
     start = row["start_time"] or proc.create_time()
     run = runner.sup.adopt(row, proc, start, now)
     runner.sched.run(Job(run.id, run.cores, run.mem, name=row["name"], user=row["user"]))

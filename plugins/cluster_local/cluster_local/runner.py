@@ -26,7 +26,7 @@ import sqlite3
 import sys
 import time
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, TypeVar, Union, cast
 
 from cluster_core.backend import ConfigError
 
@@ -40,7 +40,13 @@ from .journal import Journal
 from .store import CANCELLED, FAILED, FINISHED, PENDING, RUNNING, damaged, set_aside
 from .supervisor import INFO, Run, Supervisor
 
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from .supervisor import Outcome
+
 log = logging.getLogger("cluster_core.local.runner")
+T = TypeVar("T")
 
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -182,7 +188,7 @@ class Runner:
                 return
             if updates:
                 continue  # a failed write is tried again after its pause, never given up by an idle exit
-            if not self.sup.running and now - self.idle_since >= self.idle:
+            if not self.sup.running and now - cast(float, self.idle_since) >= self.idle:  # set above: nothing runs
                 self.server.close()  # from now on submitters start a new runner
                 if not self._work_arrived():
                     return
@@ -235,7 +241,7 @@ class Runner:
         if not self.stopping:
             self.load_new = self.resync = True
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         return {"pid": os.getpid(), "pid_ctime": proctools.create_time(os.getpid()),
                 "state_dir": str(self.sdir), "socket": str(self.server.path), "threads": self.threads,
                 "memory": self.memory, "idle_timeout": self.idle, "started": self.started,
@@ -262,7 +268,7 @@ class Runner:
 
     # --- the store --------------------------------------------------------------------------------
 
-    def _ended(self, run: Run, outcome: Optional[tuple]) -> None:
+    def _ended(self, run: Run, outcome: Optional[Outcome]) -> None:
         """The supervisor saw a job end (``outcome`` None: a discarded start, recorded nowhere)."""
         if outcome is None:
             self.sched.ended(run.id, None)
@@ -301,7 +307,8 @@ class Runner:
             run.info = dict({k: row[k] for k in INFO}, start_time=time.time())
             self.journal.write("UPDATE jobs SET state=?, pid=?, pid_ctime=?, start_time=? WHERE id=? AND state=?",
                                (RUNNING, run.pid, run.ctime, run.info["start_time"], job.id, PENDING),
-                               lambda run=run: self._discard(run))
+                               # cast: mypy cannot match a lambda's defaulted argument to a call of none
+                               cast("Callable[[], None]", lambda run=run: self._discard(run)))
 
     def _discard(self, run: Run) -> None:
         """Another process cancelled a job just as it was started: kill it, record nothing."""
@@ -333,7 +340,7 @@ class Runner:
     def _work_arrived(self) -> bool:
         return self.journal.queue_changed(len(self.sched.pending), self.last_id)
 
-    def _db_failed(self, exc: sqlite3.Error) -> None:
+    def _db_failed(self, exc: Union[sqlite3.Error, OSError]) -> None:
         """Set a damaged database aside and go on in a new one; else pause before the next try."""
         self.load_new = self.resync = True  # read again what this pass may have missed
         if damaged(exc):
@@ -365,7 +372,7 @@ def _close_on_exec() -> None:
                 os.set_inheritable(fd, False)
 
 
-def _setting(getter, default):
+def _setting(getter: Callable[[], T], default: T) -> T:
     try:
         return getter()
     except ConfigError as exc:
@@ -373,7 +380,7 @@ def _setting(getter, default):
         return default
 
 
-def _noop(signum, frame) -> None:
+def _noop(signum: int, frame: Optional[FrameType]) -> None:
     pass
 
 

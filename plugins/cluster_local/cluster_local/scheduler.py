@@ -11,11 +11,11 @@ waiting on it that way.
 from __future__ import annotations
 
 import json
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Mapping, Optional
 
 import attrs
 
-from .store import CANCELLED, COMPLETED, FINISHED, HELD, PENDING, RUNNING
+from .store import CANCELLED, COMPLETED, FINISHED, HELD, PENDING, RUNNING, JobRow
 
 NEVER_REASON = "DependencyNeverSatisfied"
 BAD = frozenset(FINISHED) - {COMPLETED}
@@ -45,16 +45,17 @@ class Job:
     id: int
     cores: int = 1
     mem: int = 0
-    deps: tuple = ()
+    deps: tuple[tuple[str, int], ...] = ()
     singleton: bool = False
     name: str = ""
     user: Optional[str] = None
 
     @classmethod
-    def from_row(cls, row) -> "Job":
+    def from_row(cls, row: JobRow) -> "Job":
         """From a jobs-table row (id, cores, mem_mb, depends, name, user): ``depends`` holds an id
         (afterok), [type, id] or "singleton" per item."""
-        deps, singleton = [], False
+        deps: list[tuple[str, int]] = []
+        singleton = False
         for item in json.loads(row["depends"] or "[]"):
             if item == "singleton":
                 singleton = True
@@ -77,8 +78,8 @@ class Dropped:
 class Plan:
     """One scheduling pass: the jobs to start, in this order, and the queued jobs it cancelled."""
 
-    starts: list
-    dropped: list
+    starts: list[Job]
+    dropped: list[Dropped]
 
 
 class Scheduler:
@@ -171,7 +172,7 @@ class Scheduler:
                 break
         return Plan(starts, dropped)
 
-    def _pass(self, dropped: list) -> list[Job]:
+    def _pass(self, dropped: list[Dropped]) -> list[Job]:
         free_cores = self.cores - sum(j.cores for i, j in self.running.items() if i not in self.discarded)
         free_mem = self.memory - sum(j.mem for i, j in self.running.items() if i not in self.discarded)
         chosen: dict[int, Job] = {}
@@ -214,7 +215,7 @@ class Scheduler:
         self._head = head
         return (order[i] for i in range(head, len(order)))  # no copy: _order does not change in a pass
 
-    def _drop(self, job: Job, reason: str, dropped: list) -> None:
+    def _drop(self, job: Job, reason: str, dropped: list[Dropped]) -> None:
         self._unqueue(job)
         self.known[job.id] = CANCELLED
         dropped.append(Dropped(job.id, reason))
@@ -223,7 +224,7 @@ class Scheduler:
         del self.pending[job.id]
         self._after -= any(kind == "after" for kind, _dep in job.deps)
 
-    def _dependency(self, job: Job, starting: dict) -> str:
+    def _dependency(self, job: Job, starting: Mapping[int, Job]) -> str:
         """'ok' when every dependency holds, 'never' when one cannot any more, else 'wait'. ``starting``:
         the jobs this pass starts."""
         result = "ok"
@@ -233,6 +234,7 @@ class Scheduler:
             if dep in self.pending or dep in starting:
                 result = "wait"
                 continue
+            state: Optional[str]
             if dep in self.running:
                 state = RUNNING
             else:
@@ -248,7 +250,7 @@ class Scheduler:
                 result = "wait"
         return result
 
-    def _singleton_waits(self, job: Job, starting: dict) -> bool:
+    def _singleton_waits(self, job: Job, starting: Mapping[int, Job]) -> bool:
         """As Slurm's singleton: another job of the same name and user runs, or was queued before it."""
         for other_id, other in self.running.items():
             if other_id not in self.discarded and other.name == job.name and other.user == job.user:

@@ -31,10 +31,10 @@ DEFAULT_WORKER_JOBS = 200
 
 # --- where ------------------------------------------------------------------------------------------
 
-_dirs: dict[tuple, Path] = {}
+_dirs: dict[tuple[Optional[str], Optional[str]], Path] = {}
 
 
-def state_dir(path: Optional[os.PathLike | str] = None) -> Path:
+def state_dir(path: Optional[os.PathLike[str] | str] = None) -> Path:
     """The state directory (created): ``path``, else $CLUSTER_LOCAL_DIR, else the user's state dir +
     ``local/<host name>`` (a home directory shared by several hosts must not share one runner or one
     SQLite database across them). Resolved once per process for each setting: it is asked on every call."""

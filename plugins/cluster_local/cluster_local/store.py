@@ -19,7 +19,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, TypeVar, Union, cast
 
 from cluster_core.backend import SchedulerError
 
@@ -36,6 +36,9 @@ COMPLETED, FAILED, CANCELLED, TIMEOUT, UNKNOWN = "COMPLETED", "FAILED", "CANCELL
 OUT_OF_MEMORY = "OUT_OF_MEMORY"
 ACTIVE = (PENDING, HELD, RUNNING)
 FINISHED = (COMPLETED, FAILED, CANCELLED, TIMEOUT, OUT_OF_MEMORY, UNKNOWN)
+
+# a row of the jobs table as read, or one made up alike (a job whose row was lost: recovery.py)
+JobRow = Union[sqlite3.Row, Mapping[str, Any]]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -84,7 +87,7 @@ _local = threading.local()
 def connect(sdir: Path) -> sqlite3.Connection:
     """This thread's connection to the state database (opened once per process and thread, and again
     when the file was replaced: a damaged database set aside by another process)."""
-    conns = getattr(_local, "conns", None)
+    conns: Optional[dict[Path, tuple[sqlite3.Connection, Optional[tuple[int, int]]]]] = getattr(_local, "conns", None)
     pid = os.getpid()
     if conns is None or getattr(_local, "pid", None) != pid:
         conns = _local.conns = {}  # never reuse a connection across fork
@@ -143,7 +146,7 @@ def _init_lock(sdir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _setup(conn: sqlite3.Connection, sdir: Path, rows: Optional[list] = None) -> None:
+def _setup(conn: sqlite3.Connection, sdir: Path, rows: Optional[list[sqlite3.Row]] = None) -> None:
     """WAL mode and the schema (with init.lock held); a new database starts its ids after the
     high-water mark and takes ``rows`` (those saved from a damaged one)."""
     deadline = time.monotonic() + 30.0
@@ -180,8 +183,8 @@ def _setup(conn: sqlite3.Connection, sdir: Path, rows: Optional[list] = None) ->
 
 
 def _ready(conn: sqlite3.Connection) -> bool:
-    return (conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
-            and conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION)
+    return (cast(str, conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal"
+            and cast(int, conn.execute("PRAGMA user_version").fetchone()[0]) == SCHEMA_VERSION)
 
 
 # --- ids never repeat -------------------------------------------------------------------------------
@@ -223,7 +226,7 @@ def reserve_id(sdir: Path, job_id: int) -> None:
 
 def damaged(exc: BaseException) -> bool:
     """Whether SQLite says the database file is damaged (not full, locked or unreadable)."""
-    name = getattr(exc, "sqlite_errorname", None)
+    name: Optional[str] = getattr(exc, "sqlite_errorname", None)
     if name:
         return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
     text = str(exc)
@@ -262,7 +265,8 @@ def _sound(path: Path) -> bool:
     except sqlite3.Error:
         return False
     try:
-        return conn.execute("PRAGMA integrity_check(1)").fetchone()[0] == "ok"
+        result: str = conn.execute("PRAGMA integrity_check(1)").fetchone()[0]
+        return result == "ok"
     except sqlite3.DatabaseError as exc:
         if damaged(exc):
             return False
@@ -271,9 +275,9 @@ def _sound(path: Path) -> bool:
         conn.close()
 
 
-def _readable_rows(path: Path) -> list:
+def _readable_rows(path: Path) -> list[sqlite3.Row]:
     """The job rows a damaged database still gives, up to the first that it cannot."""
-    rows: list = []
+    rows: list[sqlite3.Row] = []
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
     except sqlite3.Error:
@@ -386,7 +390,7 @@ def placeholders(items: Iterable[Any]) -> str:
     return ",".join("?" * len(list(items)))
 
 
-def chunks(items: list, size: int = 500) -> Iterator[list]:
+def chunks(items: list[T], size: int = 500) -> Iterator[list[T]]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
 

@@ -13,13 +13,16 @@ import getpass
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence, Union, cast
 
 from cluster_core.backend import SchedulerError, SubmitError, dependency_items, to_dependencies
 
 from .client import ensure_runner
 from .settings import MARKER, memory_limit, state_dir, threads_limit
 from .store import HELD, PENDING, placeholders, reserve_id, to_json, transaction, using
+
+if TYPE_CHECKING:
+    import sqlite3
 
 _users: dict[int, str] = {}
 
@@ -90,7 +93,7 @@ def _call_json(call: Any, opts: Mapping[str, Any]) -> Optional[str]:
                     "python": str(call.python), "task": call.task})
 
 
-def _dependencies(value: Any) -> tuple[list[int], list]:
+def _dependencies(value: Any) -> tuple[list[int], list[Union[int, str, list[Union[str, int]]]]]:
     """The job ids a ``depends`` value names, and the value as the jobs table stores it: afterok as the bare
     id (as before there were types), every other type as [type, id], singleton as "singleton"."""
     if not value:
@@ -99,20 +102,22 @@ def _dependencies(value: Any) -> tuple[list[int], list]:
         checked = to_dependencies(dependency_items(value))
     except ValueError as exc:
         raise SubmitError(f"depends: {exc}", keyword="depends") from None
-    ids, stored = [], []
+    ids: list[int] = []
+    stored: list[Union[int, str, list[Union[str, int]]]] = []
     for dep in checked:
         if dep.kind == "singleton":
             stored.append("singleton")
             continue
-        if not dep.job_id.isdigit():
-            raise SubmitError(f"depends: {dep.job_id!r} is not a local job id", keyword="depends")
-        ids.append(int(dep.job_id))
+        job_id = cast(str, dep.job_id)  # every kind but singleton names a job
+        if not job_id.isdigit():
+            raise SubmitError(f"depends: {job_id!r} is not a local job id", keyword="depends")
+        ids.append(int(job_id))
         stored.append(ids[-1] if dep.kind == "afterok" else [dep.kind, ids[-1]])
     return list(dict.fromkeys(ids)), stored
 
 
 
-def submit_job(script: os.PathLike | str, options: Mapping[str, Any], sdir: Optional[Path] = None,
+def submit_job(script: os.PathLike[str] | str, options: Mapping[str, Any], sdir: Optional[Path] = None,
                call: Any = None) -> int:
     """Record a job and make sure a runner will run it; return its id. Raises SubmitError naming the
     keyword for a request this machine cannot satisfy. ``call`` (a FunctionCall) lets the runner run a
@@ -120,12 +125,14 @@ def submit_job(script: os.PathLike | str, options: Mapping[str, Any], sdir: Opti
     return submit_jobs([(script, options, call)], sdir)[0]
 
 
-def submit_jobs(jobs: Sequence[tuple[os.PathLike | str, Mapping[str, Any], Any]],
+def submit_jobs(jobs: Sequence[tuple[os.PathLike[str] | str, Mapping[str, Any], Any]],
                 sdir: Optional[Path] = None) -> list[int]:
     """Record several jobs ((script, options, call) each) in one transaction and poke the runner once;
     return their ids, in order. Every job is checked first: one that cannot run submits none of them."""
     sdir = state_dir(sdir)
-    rows, deps, wanted = [], [], None
+    rows: list[tuple[Any, ...]] = []
+    deps: list[int] = []
+    wanted: Optional[int] = None
     dirs: set[str] = set()  # directories seen to exist in this batch: checked once each
     for script, options, call in jobs:
         row, needs, threads = _row(script, options, call, dirs)
@@ -134,7 +141,7 @@ def submit_jobs(jobs: Sequence[tuple[os.PathLike | str, Mapping[str, Any], Any]]
         wanted = wanted or threads
     deps = list(dict.fromkeys(deps))
 
-    def insert(conn) -> list[int]:
+    def insert(conn: sqlite3.Connection) -> list[int]:
         with transaction(conn):
             for i in range(0, len(deps), 500):
                 part = deps[i:i + 500]
@@ -142,7 +149,7 @@ def submit_jobs(jobs: Sequence[tuple[os.PathLike | str, Mapping[str, Any], Any]]
                 missing = [str(d) for d in part if d not in found]
                 if missing:
                     raise SubmitError(f"depends: no local job {', '.join(missing)} (in {sdir})", keyword="depends")
-            ids = [conn.execute(_INSERT, row).lastrowid for row in rows]
+            ids = [cast(int, conn.execute(_INSERT, row).lastrowid) for row in rows]  # an INSERT's
             reserve_id(sdir, max(ids, default=0))
             return ids
     ids = using(sdir, insert, SubmitError)
@@ -153,7 +160,7 @@ def submit_jobs(jobs: Sequence[tuple[os.PathLike | str, Mapping[str, Any], Any]]
         except SchedulerError as exc:
             reason = f"the runner did not start: {exc}"
 
-            def fail(conn) -> None:
+            def fail(conn: sqlite3.Connection) -> None:
                 with transaction(conn):
                     for job_id in queued:
                         conn.execute("UPDATE jobs SET state='FAILED', reason=?, end_time=? WHERE id=? AND state=?",
@@ -169,8 +176,8 @@ _INSERT = ("INSERT INTO jobs (name, script, options, env, cores, mem_mb, time_li
 _STATE = 11  # the state's place in a row
 
 
-def _row(script: os.PathLike | str, options: Mapping[str, Any], call: Any,
-         dirs: Optional[set] = None) -> tuple[tuple, list[int], Any]:
+def _row(script: os.PathLike[str] | str, options: Mapping[str, Any], call: Any,
+         dirs: Optional[set[str]] = None) -> tuple[tuple[Any, ...], list[int], Optional[int]]:
     """One job's row of the jobs table, the ids it depends on, and the runner limit it asks (threads=).
     ``dirs`` holds directories already known to exist (added to as they are checked)."""
     dirs = set() if dirs is None else dirs

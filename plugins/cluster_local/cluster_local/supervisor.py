@@ -18,7 +18,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, cast
 
 from cluster_core.backend import format_time
 
@@ -26,6 +26,14 @@ from . import proctools
 from .control import LOST_REASON, ended_by_exit_file
 from .settings import MARKER
 from .store import COMPLETED, FAILED, LOW_SPACE, OUT_OF_MEMORY, TIMEOUT, UNKNOWN, free_space
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    import psutil
+
+    from .pool import WarmPool, Worker
+    from .store import JobRow
 
 log = logging.getLogger("cluster_core.local.runner")
 
@@ -41,7 +49,7 @@ _RESET_SIGNALS = tuple(s for s in (getattr(signal, n, None) for n in ("SIGPIPE",
 # its exit file and output directories
 INFO = ("name", "script", "workdir", "outfile", "errfile", "call", "user")
 
-Outcome = tuple  # (state, exit code or None, reason or None, end time)
+Outcome = tuple[str, Optional[int], Optional[str], float]  # (state, exit code or None, reason or None, end time)
 
 
 class Run:
@@ -52,19 +60,20 @@ class Run:
                  "kill_state", "kill_reason", "kill_at", "victims", "discard", "worker", "exit_file",
                  "started", "info")
 
-    def __init__(self, job_id, pid, ctime, marker, cores, mem, limit, deadline, spawned=False):
+    def __init__(self, job_id: int, pid: int, ctime: Optional[float], marker: str, cores: int, mem: Optional[int],
+                 limit: Optional[int], deadline: Optional[float], spawned: bool = False):
         self.id, self.pid, self.ctime, self.marker, self.spawned = job_id, pid, ctime, marker, spawned
         self.cores, self.mem, self.limit, self.deadline = cores, mem or 0, limit, deadline
         self.pidfd: Optional[int] = None
         self.kill_state: Optional[str] = None
         self.kill_reason: Optional[str] = None
         self.kill_at: Optional[float] = None
-        self.victims: list = []
+        self.victims: list[psutil.Process] = []
         self.discard = False
-        self.worker: Any = None  # pool.Worker
+        self.worker: Optional[Worker] = None
         self.exit_file: Optional[str] = None
         self.started = 0.0
-        self.info: dict = {}
+        self.info: dict[str, Any] = {}
 
     @property
     def own(self) -> bool:
@@ -81,12 +90,12 @@ class Supervisor:
         self.pid = os.getpid()
         self.running: dict[int, Run] = {}
         self.by_pid: dict[int, Run] = {}
-        self.popens: dict[int, subprocess.Popen] = {}  # scripts started by Popen (no posix_spawn)
-        self.pool: Any = None  # the warm pool (pool.py): its workers are our children too
+        self.popens: dict[int, subprocess.Popen[bytes]] = {}  # scripts started by Popen (no posix_spawn)
+        self.pool: Optional[WarmPool] = None  # the warm pool (pool.py): its workers are our children too
         self.memory_checked = 0.0  # monotonic time of the last look at the jobs' memory
         self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         self.home = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # back here after a spawn
-        self._envs: dict[str, dict] = {}
+        self._envs: dict[str, dict[str, str]] = {}
 
     def marker(self, job_id: int) -> str:
         return f"{self.key}:{job_id}"
@@ -107,7 +116,7 @@ class Supervisor:
 
     # --- starting -------------------------------------------------------------------------------
 
-    def spawn(self, row, cores: int, mem: int, deadline: Optional[float]) -> Run:
+    def spawn(self, row: sqlite3.Row, cores: int, mem: int, deadline: Optional[float]) -> Run:
         """Start a job's script (``/bin/bash SCRIPT`` in a session of its own) and keep it as running."""
         job_id = row["id"]
         env = self._environment(row["env"])
@@ -134,7 +143,7 @@ class Supervisor:
         self.by_pid[pid] = run
         return run
 
-    def _start_script(self, script: str, cwd: str, env: dict, out: int, err: int) -> int:
+    def _start_script(self, script: str, cwd: str, env: dict[str, str], out: int, err: int) -> int:
         global _posix_spawn_ok
         if _posix_spawn_ok:
             try:
@@ -146,7 +155,7 @@ class Supervisor:
         self.popens[popen.pid] = popen  # kept: a Popen dropped while its process runs gets reaped
         return popen.pid
 
-    def _posix_spawn(self, script: str, cwd: str, env: dict, out: int, err: int) -> int:
+    def _posix_spawn(self, script: str, cwd: str, env: dict[str, str], out: int, err: int) -> int:
         """posix_spawn (vfork and exec, no Python in between): what Popen does here, for less. The job
         starts in the runner's working directory, so the runner steps into the job's for the call; every
         descriptor of the runner is close-on-exec (checked at start), so only 0, 1 and 2 are passed."""
@@ -159,7 +168,7 @@ class Supervisor:
         finally:
             os.fchdir(self.home)
 
-    def _environment(self, text: str) -> dict:
+    def _environment(self, text: str) -> dict[str, str]:
         """A job's environment (a copy: the caller adds to it), decoded once for all jobs that share it."""
         env = self._envs.get(text)
         if env is None:
@@ -168,7 +177,7 @@ class Supervisor:
             env = self._envs[text] = json.loads(text)
         return dict(env)
 
-    def adopt(self, row, proc, start: float, now: float) -> Run:
+    def adopt(self, row: JobRow, proc: psutil.Process, start: float, now: float) -> Run:
         """Take over a job a dead runner started (``proc``: its live main process), watched by a pidfd."""
         ctime = proc.create_time()
         limit = row["time_limit"]
@@ -212,8 +221,9 @@ class Supervisor:
             self.ended(run, status)
 
     def _adopted_ended(self, run: Run) -> None:
-        self.sel.unregister(run.pidfd)
-        os.close(run.pidfd)
+        pidfd = cast(int, run.pidfd)  # registered only with one
+        self.sel.unregister(pidfd)
+        os.close(pidfd)
         run.pidfd = None
         self.ended(run, None)
 
@@ -285,14 +295,15 @@ class Supervisor:
                 log.info("killing process %d, left running by job %d", pid, job)
                 proctools.send(proctools.tree(proctools.find(pid)), signal.SIGKILL)
 
-    def kill_all(self, runs: list, state: str, reason: str) -> None:
+    def kill_all(self, runs: Iterable[Run], state: str, reason: str) -> None:
         """Kill these jobs (those not being killed already); they end as ``state``."""
         runs = [run for run in runs if not run.kill_state]
         marks = proctools.marked(self.key, self._sessions(runs)) if runs else {}
         for run in runs:
             self.kill(run, state, reason, marks)
 
-    def kill(self, run: Run, state: str, reason: str, marks: Optional[dict] = None) -> None:
+    def kill(self, run: Run, state: str, reason: str,
+             marks: Optional[Mapping[int, list[psutil.Process]]] = None) -> None:
         if run.kill_state:
             return
         run.kill_state, run.kill_reason = state, reason
@@ -320,7 +331,8 @@ class Supervisor:
             if run.kill_at is not None:
                 continue
             if run.kill_state is None and run.deadline is not None and now >= run.deadline:
-                self.kill(run, TIMEOUT, f"time limit of {format_time(run.limit)} reached")
+                # a deadline comes from a time limit
+                self.kill(run, TIMEOUT, f"time limit of {format_time(cast(int, run.limit))} reached")
             elif not run.own and run.pidfd is None and self._find(run) is None:
                 self.ended(run, None)
 
@@ -336,25 +348,25 @@ class Supervisor:
                 self.kill(run, OUT_OF_MEMORY, f"memory limit of {run.mem} MB exceeded ({used >> 20} MB resident)",
                           marks)
 
-    def _victims(self, run: Run, marks: Optional[dict] = None) -> list:
+    def _victims(self, run: Run, marks: Optional[Mapping[int, list[psutil.Process]]] = None) -> list[psutil.Process]:
         """Every live process of a job: its tree, its session, and whatever carries its marker (a double
         fork leaves the first two; ``marks`` is proctools.marked's answer, when asked for several jobs)."""
         if marks is None:
             marks = proctools.marked(self.key, self._sessions([run]))
         return proctools.unique(proctools.tree(self._find(run)) + marks.get(run.id, []))
 
-    def _sessions(self, runs: list) -> dict[int, int]:
+    def _sessions(self, runs: Iterable[Run]) -> dict[int, int]:
         """Session id -> job id for these jobs (a job is the leader of its session): only where the pid is
         surely still the job's (our unreaped child, or an adopted process checked by its marker)."""
         return {run.pid: run.id for run in runs if run.own or self._find(run) is not None}
 
     @staticmethod
-    def _find(run: Run):
+    def _find(run: Run) -> Optional[psutil.Process]:
         # our own child stays ours until we reap it; an adopted job is checked by its marker
         return proctools.find(run.pid) if run.own else proctools.find(run.pid, marker=run.marker)
 
 
-def _short_of_space(info: dict) -> Optional[str]:
+def _short_of_space(info: Mapping[str, Any]) -> Optional[str]:
     """A likely cause of a failure that the job's own stderr cannot tell: a (nearly) full file system
     where its output, error or exit file goes."""
     dirs = {os.path.dirname(p) for p in (info.get("outfile"), info.get("errfile"), info.get("script")) if p}

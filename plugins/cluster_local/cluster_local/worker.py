@@ -24,7 +24,8 @@ It is a child subreaper: what the job leaves running is its child when the job r
 from __future__ import annotations
 
 import _locale
-import _signal
+# no stub: the C module under signal, whose getsignal and valid_signals wrap every value in an enum (25x slower)
+import _signal  # type: ignore[import-not-found]
 import atexit
 import builtins
 import copyreg
@@ -44,7 +45,7 @@ import threading
 import time
 import traceback
 import warnings
-from typing import Any, Optional
+from typing import Any, Mapping, Optional, cast
 
 import cloudpickle  # noqa: F401  (loaded once in the runner, not by every job)
 
@@ -104,7 +105,7 @@ class _Worker:
         root.setLevel(logging.WARNING)
         self.stdio = [(s.encoding, s.errors, s.line_buffering, s.write_through,
                        isinstance(getattr(s, "buffer", None), io.FileIO))
-                      for s in (sys.__stdout__, sys.__stderr__)]
+                      for s in cast("tuple[io.TextIOWrapper, ...]", (sys.__stdout__, sys.__stderr__))]  # the runner's
         self.buf = b""
         self.argv = list(sys.argv)
         self.baseline = self._state()
@@ -147,7 +148,7 @@ class _Worker:
         line, self.buf = self.buf.split(b"\n", 1)
         return line
 
-    def _run(self, job: dict) -> tuple[int, Optional[str]]:
+    def _run(self, job: dict[str, Any]) -> tuple[int, Optional[str]]:
         """Run one job as its script would; returns its exit code and what it left changed in this
         worker (None: nothing, the worker may run another job)."""
         job_id = job["id"]
@@ -252,7 +253,7 @@ class _Worker:
         return None
 
     @staticmethod
-    def _stream(fd: int, encoding: str, errors: str, line_buffering: bool, write_through: bool,
+    def _stream(fd: int, encoding: str, errors: Optional[str], line_buffering: bool, write_through: bool,
                 raw: bool) -> io.TextIOWrapper:
         """A new sys.stdout/stderr on ``fd``, made like the interpreter makes its own."""
         binary = io.FileIO(fd, "w", closefd=False)
@@ -286,7 +287,7 @@ class _Worker:
                 return True
 
     @staticmethod
-    def _state() -> dict:
+    def _state() -> dict[str, Any]:
         """What a job could leave changed behind it, in a form that compares cheaply."""
         try:
             fds = sorted(os.listdir("/proc/self/fd"))
@@ -325,11 +326,11 @@ def _plain_python(module: Any) -> bool:
     return isinstance(spec.loader, (importlib.machinery.SourceFileLoader, importlib.machinery.SourcelessFileLoader))
 
 
-def _gc_state() -> tuple:
+def _gc_state() -> tuple[bool, tuple[int, int, int], int, int]:
     return gc.isenabled(), gc.get_threshold(), gc.get_debug(), len(gc.callbacks)
 
 
-def _set_environ(env: dict) -> None:
+def _set_environ(env: Mapping[str, str]) -> None:
     """Make os.environ (and the C environment) exactly ``env``, changing only what differs."""
     current = os.environ
     for key in [k for k in current if k not in env]:

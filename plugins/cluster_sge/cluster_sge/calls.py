@@ -230,7 +230,7 @@ def _refused(exc: SchedulerError, script: Path, options: Mapping[str, Any]) -> N
     message = error_summary(exc.output, strip=parse.QSUB_ERROR_PREFIXES, drop=(r"Exiting\.",))
     keyword = keyword_for_error(exc.output, parse.submit_errors(render.setting("memory_resource"),
                                                                 render.setting("gpu_resource")), options)
-    about = f" ({keyword}={options[keyword]!r})" if keyword in options else ""
+    about = f" ({keyword}={options[keyword]!r})" if keyword is not None and keyword in options else ""
     if parse.NO_QUEUE.search(exc.output):
         asked = ", ".join(f"{k}={options[k]!r}" for k in parse.NO_QUEUE_KEYWORDS if k in options)
         about = (f": no queue of this cluster can ever run it (qsub -w {render.verify_level()}); "
@@ -368,7 +368,8 @@ def qacct_args(numbers: Sequence[str], now: Optional[float] = None) -> list[str]
     now = time.time() if now is None else now
     with _lock:
         times = [_submitted.get(n) for n in numbers]
-    begin = (min(times) - CLOCK_SLACK) if all(t is not None for t in times) else now - LOOKBACK
+    known = [t for t in times if t is not None]
+    begin = (min(known) - CLOCK_SLACK) if len(known) == len(times) else now - LOOKBACK
     return ["qacct", "-j", "*", "-b", datetime.datetime.fromtimestamp(begin).strftime("%Y%m%d%H%M.%S")]
 
 

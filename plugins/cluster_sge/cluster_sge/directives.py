@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Callable
 
-from cluster_core.backend import read_directives
+from cluster_core.backend import DirectiveRule, read_directives
 
 # Grid Engine's pseudo variables in -o/-e paths, as the core's placeholders
 _PSEUDO = {"JOB_ID": "%j", "JOB_NAME": "%x", "USER": "%u", "TASK_ID": "%a"}
 
 
-def _path(key: str):
+def _path(key: str) -> Callable[[str], dict[str, Any]]:
     def read(value: str) -> dict[str, Any]:
         value = value.replace("%", "%%")
         value = re.sub(r"\$(?:\{(\w+)\}|(\w+))", lambda m: _PSEUDO.get(m.group(1) or m.group(2), m.group(0)), value)
@@ -28,9 +28,10 @@ def _resources(value: str) -> dict[str, Any]:
     return out
 
 
-FLAGS = {"-N": "name", "-q": "partition", "-P": "account", "-A": "account", "-o": _path("outfile"),
-         "-e": _path("errfile"), "-wd": "workdir", "-l": _resources, "-M": "email"}
-SWITCHES = {"-h": "hold"}
+FLAGS: dict[str, DirectiveRule] = {
+    "-N": "name", "-q": "partition", "-P": "account", "-A": "account", "-o": _path("outfile"),
+    "-e": _path("errfile"), "-wd": "workdir", "-l": _resources, "-M": "email"}
+SWITCHES: dict[str, DirectiveRule] = {"-h": "hold"}
 _PE = re.compile(r"^#\$.*?\s-pe\s+\S+\s+(\d+)\b", re.MULTILINE)
 _MERGE = re.compile(r"^#\$.*?\s-j\s+(y|yes)\b", re.MULTILINE | re.IGNORECASE)
 

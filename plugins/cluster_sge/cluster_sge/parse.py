@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 import attrs
 
@@ -217,7 +217,7 @@ def qstat_records(entries: Iterable[QstatEntry], wanted: Optional[set[str]] = No
         elif state is State.COMPLETING:
             reason = "being deleted"
         partition, nodes = _queue_parts(e.queue)
-        common = dict(state=state, name=e.name, user=e.user, partition=partition, nodes=nodes,
+        common: dict[str, Any] = dict(state=state, name=e.name, user=e.user, partition=partition, nodes=nodes,
                       raw_state=e.state, cores=e.slots, submit_time=e.submit_time,
                       start_time=e.start_time if state in (State.RUNNING, State.SUSPENDED, State.COMPLETING)
                       else None)

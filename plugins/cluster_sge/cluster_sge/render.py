@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Callable, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
 from cluster_core import backend
 from cluster_core.backend import (ConfigError, OptionError, array_range, dependency_groups, describe, format_hms,
                                   mail_letters, priority_from_nice, render_with)
 
 from .parse import TASK_BASE
+
+if TYPE_CHECKING:
+    from cluster_core.backend import Renderer
 
 #: The shell every job script runs under: the core writes bash scripts, and a queue in
 #: posix_compliant mode (Grid Engine's default) would otherwise start them with its own shell (/bin/sh).
@@ -63,8 +66,8 @@ def job_name(name: str) -> str:
     return "j" + cleaned if cleaned[0].isdigit() else cleaned
 
 
-def _path(keyword: str, flag: str):
-    def render(value: str, _opts) -> list[tuple[str, ...]]:
+def _path(keyword: str, flag: str) -> Renderer:
+    def render(value: str, _opts: Mapping[str, Any]) -> list[tuple[str, ...]]:
         if "," in value:
             raise OptionError(f"{keyword}={describe(value)}: Grid Engine reads a comma in an output path as a list of "
                               "paths; choose a path without one", keyword=keyword, value=value)
@@ -92,7 +95,7 @@ def _parallel(opts: Mapping[str, Any]) -> Optional[list[tuple[str, ...]]]:
     return [("-pe", setting("pe"), str(slots))] if slots > 1 else None
 
 
-def _memory(value: int, opts) -> list[tuple[str, ...]]:
+def _memory(value: int, opts: Mapping[str, Any]) -> list[tuple[str, ...]]:
     # h_vmem and mem_free are per slot: the job's memory is shared out over its slots
     per_slot = math.ceil(value / _slots(opts))
     return [("-l", f"{setting('memory_resource')}={per_slot}M")]
@@ -102,7 +105,7 @@ def array_flags(spec: str) -> list[tuple[str, ...]]:
     """``-t first-last:step`` (and ``-tc`` for a limit) for the core's 0-based indices, shifted to Grid
     Engine's 1-based tasks. Grid Engine takes one evenly stepped range only."""
     first, last, step, limit = array_range(spec, "Grid Engine", offset=TASK_BASE)
-    out = [("-t", f"{first}-{last}:{step}")]
+    out: list[tuple[str, ...]] = [("-t", f"{first}-{last}:{step}")]
     if limit:
         out.append(("-tc", str(limit)))
     return out
@@ -114,7 +117,7 @@ def array_flags(spec: str) -> list[tuple[str, ...]]:
 HOLD_KINDS = ("afterok", "afterany", "afternotok")
 
 
-def _depends(value: tuple, _opts) -> list[tuple[str, ...]]:
+def _depends(value: tuple[Any, ...], _opts: Mapping[str, Any]) -> list[tuple[str, ...]]:
     numbers = []
     for kind, job_ids in dependency_groups(value).items():
         if kind not in HOLD_KINDS:  # the core refuses what backend_info does not list; this is a guard
@@ -124,7 +127,7 @@ def _depends(value: tuple, _opts) -> list[tuple[str, ...]]:
     return [("-hold_jid", ",".join(dict.fromkeys(numbers)))]
 
 
-def _export(value: tuple[str, ...], _opts) -> Optional[list[tuple[str, ...]]]:
+def _export(value: tuple[str, ...], _opts: Mapping[str, Any]) -> Optional[list[tuple[str, ...]]]:
     out: list[tuple[str, ...]] = []
     for item in value:
         if item.upper() == "ALL":
@@ -142,28 +145,28 @@ def _export(value: tuple[str, ...], _opts) -> Optional[list[tuple[str, ...]]]:
 _NOTIFY = {"begin": "b", "end": "e", "fail": "a", "all": "bea", "none": "n"}
 
 
-def _notify(value: tuple[str, ...], _opts) -> list[tuple[str, ...]]:
+def _notify(value: tuple[str, ...], _opts: Mapping[str, Any]) -> list[tuple[str, ...]]:
     return [("-m", mail_letters(value, _NOTIFY))]
 
 
-def _priority(value: int, _opts) -> list[tuple[str, ...]]:
+def _priority(value: int, _opts: Mapping[str, Any]) -> list[tuple[str, ...]]:
     # the core's keyword is a nice value (higher runs later); qsub -p is the opposite, -1023..1024
     return [("-p", str(priority_from_nice(value, -1023, 1024, "Grid Engine")))]
 
 
-def _flag(*words: str):
+def _flag(*words: str) -> Renderer:
     return lambda value, _opts: [words] if value else None
 
 
-def _one(flag: str):
+def _one(flag: str) -> Renderer:
     return lambda value, _opts: [(flag, str(value))]
 
 
-def _resource(value_of: Callable[[Any], str]):
+def _resource(value_of: Callable[[Any], str]) -> Renderer:
     return lambda value, _opts: [("-l", value_of(value))]
 
 
-RENDERERS: dict[str, Any] = {
+RENDERERS: dict[str, Renderer] = {
     # cores, nodes, tasks and tasks_per_node together make one -pe request, written by render()
     "cores": lambda v, o: None,
     "nodes": lambda v, o: None,
@@ -199,6 +202,6 @@ RENDERERS: dict[str, Any] = {
 def render(options: Mapping[str, Any]) -> list[tuple[str, ...]]:
     """The qsub arguments for checked options, one tuple per directive; ``-S /bin/bash`` first, and
     ``-cwd`` when no working directory is set, so a job starts where it was submitted (as with sbatch)."""
-    out = [SHELL, ("-wd", options["workdir"]) if "workdir" in options else ("-cwd",)]
+    out: list[tuple[str, ...]] = [SHELL, ("-wd", options["workdir"]) if "workdir" in options else ("-cwd",)]
     out += _parallel(options) or []
     return out + render_with(RENDERERS, options, "sge", skip=("workdir",))

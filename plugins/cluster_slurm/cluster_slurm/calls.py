@@ -132,7 +132,7 @@ def _refused(exc: SchedulerError, script: Path, options: Mapping[str, Any]) -> N
                           returncode=exc.returncode, output=exc.output, transient=exc.transient) from None
     message = error_summary(exc.output, strip=parse.SBATCH_ERROR_PREFIXES)
     keyword = keyword_for_error(exc.output, parse.SUBMIT_ERRORS, options)
-    about = f" ({keyword}={options[keyword]!r})" if keyword in options else ""
+    about = f" ({keyword}={options[keyword]!r})" if keyword is not None and keyword in options else ""
     raise SubmitError(f"Slurm refused job {script.name}: {message}{about}", keyword=keyword,
                       command=exc.command, returncode=exc.returncode, output=exc.output) from None
 

@@ -8,7 +8,7 @@ last because it is the only field that can contain the ``|`` separator.
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Callable, Optional
 
 from cluster_core.backend import QueueJob, State, parse_timestamp, refine_oom as _refine_oom
 
@@ -205,16 +205,17 @@ def parse_squeue(text: str) -> list[QueueJob]:
     return jobs
 
 
-def _record(ids: tuple, raw_state: str, reason: str, exitcode, user: str, partition: str, cpus: str,
+def _record(ids: tuple[str, Optional[str], Optional[int]], raw_state: str, reason: str,
+            exitcode: Callable[[State], Optional[int]], user: str, partition: str, cpus: str,
             nodes: str, submit: str, start: str, end: str, name: str) -> QueueJob:
     """One QueueJob from the fields squeue and sacct share; ``exitcode(state)`` reads the exit code."""
     job_id, array_id, task_id = ids
-    reason = _text_or_none(reason)
-    state = map_state(raw_state, reason)
+    why = _text_or_none(reason)
+    state = map_state(raw_state, why)
     return QueueJob(
         id=job_id, state=state, name=name, user=_text_or_none(user),
         partition=_text_or_none(partition), exitcode=exitcode(state),
-        reason=reason, raw_state=raw_state.strip(), cores=_int_or_none(cpus),
+        reason=why, raw_state=raw_state.strip(), cores=_int_or_none(cpus),
         nodes=expand_hostlist(nodes), submit_time=parse_timestamp(submit),
         # squeue prints the expected start and end of jobs that have not started or ended
         start_time=parse_timestamp(start) if _started(state) else None,

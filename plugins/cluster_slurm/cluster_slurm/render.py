@@ -7,21 +7,24 @@ Values are never interpreted by a shell. Slurm itself expands ``%j``/``%A``/``%a
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from cluster_core.backend import OptionError, dependency_groups, describe, format_time, render_with
 
+if TYPE_CHECKING:
+    from cluster_core.backend import Renderer
 
-def _one(flag: str):
+
+def _one(flag: str) -> Renderer:
     return lambda value, _opts: [(f"{flag}={value}",)]
 
 
-def _flag(flag: str):
+def _flag(flag: str) -> Renderer:
     return lambda value, _opts: [(flag,)] if value else None
 
 
-def _path(keyword: str, flag: str):
-    def render(value: str, _opts) -> list[tuple[str, ...]]:
+def _path(keyword: str, flag: str) -> Renderer:
+    def render(value: str, _opts: Mapping[str, Any]) -> list[tuple[str, ...]]:
         if "\\" in value:
             # slurmstepd drops a backslash from output paths and then stops expanding %-patterns,
             # so no spelling of such a path reaches the file system intact
@@ -31,7 +34,7 @@ def _path(keyword: str, flag: str):
     return render
 
 
-def _depends(value: tuple, _opts) -> list[tuple[str, ...]]:
+def _depends(value: tuple[Any, ...], _opts: Mapping[str, Any]) -> list[tuple[str, ...]]:
     """Every type Slurm has, by its own name: afterok:1:2,afterany:3,singleton (a comma: all must hold)."""
     parts = [kind if kind == "singleton" else f"{kind}:" + ":".join(ids)
              for kind, ids in dependency_groups(value).items()]
@@ -39,7 +42,7 @@ def _depends(value: tuple, _opts) -> list[tuple[str, ...]]:
     return [("--dependency=" + ",".join(parts),), ("--kill-on-invalid-dep=yes",)]
 
 
-def _export(value: tuple[str, ...], _opts) -> list[tuple[str, ...]]:
+def _export(value: tuple[str, ...], _opts: Mapping[str, Any]) -> list[tuple[str, ...]]:
     for item in value:
         if "," in item:
             # sbatch splits --export on every comma; there is no quoting (quotes end up in the value)
@@ -49,20 +52,20 @@ def _export(value: tuple[str, ...], _opts) -> list[tuple[str, ...]]:
     return [("--export=" + ",".join(words),)]
 
 
-def _notify(value: tuple[str, ...], _opts) -> list[tuple[str, ...]]:
+def _notify(value: tuple[str, ...], _opts: Mapping[str, Any]) -> list[tuple[str, ...]]:
     return [("--mail-type=" + ",".join(w.upper() for w in value),)]
 
 
-def _requeue(value: bool, _opts) -> list[tuple[str, ...]]:
+def _requeue(value: bool, _opts: Mapping[str, Any]) -> list[tuple[str, ...]]:
     return [("--requeue",)] if value else [("--no-requeue",)]
 
 
-def _extra(value: tuple[str, ...], _opts) -> list[tuple[str, ...]]:
+def _extra(value: tuple[str, ...], _opts: Mapping[str, Any]) -> list[tuple[str, ...]]:
     # one directive, so "--comment hi" keeps its argument (sbatch reads several options per #SBATCH line)
     return [tuple(value)]
 
 
-RENDERERS: dict[str, Any] = {
+RENDERERS: dict[str, Renderer] = {
     "cores": _one("--cpus-per-task"),
     "nodes": _one("--nodes"),
     "tasks": _one("--ntasks"),

@@ -147,9 +147,10 @@ def claims(token: str) -> dict[str, Any]:
     """The (unverified) claims of a JWT: ``sun`` the user, ``exp`` when it expires; {} when unreadable."""
     try:
         payload = token.split(".")[1]
-        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     except (IndexError, ValueError):
         return {}
+    return data if isinstance(data, dict) else {}
 
 
 @attrs.frozen
@@ -348,7 +349,7 @@ def submit(script: Path, options: Mapping[str, Any], arguments: Sequence[str] = 
                               returncode=exc.returncode, output=exc.output, transient=True) from None
         message = exc.output.split(": ", 1)[-1]
         keyword = keyword_for_error(message, SUBMIT_ERRORS, options)
-        about = f" ({keyword}={options[keyword]!r})" if keyword in options else ""
+        about = f" ({keyword}={options[keyword]!r})" if keyword is not None and keyword in options else ""
         raise SubmitError(f"Slurm refused job {script.name}: {message}{about}", keyword=keyword,
                           command=exc.command, returncode=exc.returncode, output=exc.output) from None
 

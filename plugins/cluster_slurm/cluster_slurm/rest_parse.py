@@ -8,7 +8,7 @@ transports name them alike.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 from cluster_core.backend import QueueJob, State, parse_timestamp
 
@@ -89,7 +89,7 @@ def job_record(job: Mapping[str, Any]) -> QueueJob:
         array_id=array_id, task_id=task_id)
 
 
-def wanted(ids: Iterable[str]):
+def wanted(ids: Iterable[str]) -> Callable[[Any, QueueJob], bool]:
     """A test of a job entry (live or accounting) against the ids asked for: its own id ("12" or "12_3"),
     its raw numeric id, or its array's id (which stands for every task, as squeue -j and sacct -j read it)."""
     asked = set()

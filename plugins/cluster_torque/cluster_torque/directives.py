@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Callable
 
-from cluster_core.backend import read_directives
+from cluster_core.backend import DirectiveRule, read_directives
 
 
-def _path(key: str):
+def _path(key: str) -> Callable[[str], dict[str, Any]]:
     def read(value: str) -> dict[str, Any]:
         value = re.sub(r"^[\w.-]+:(?=/)", "", value)  # PBS's host:path form
         return {key: value.replace("%", "%%")}  # PBS fills in no placeholders: a % stays a %
@@ -33,9 +33,10 @@ def _resources(value: str) -> dict[str, Any]:
     return out
 
 
-FLAGS = {"-N": "name", "-q": "partition", "-A": "account", "-o": _path("outfile"), "-e": _path("errfile"),
-         "-d": "workdir", "-t": "array", "-J": "array", "-l": _resources, "-M": "email", "-a": "begin"}
-SWITCHES = {"-h": "hold"}
+FLAGS: dict[str, DirectiveRule] = {
+    "-N": "name", "-q": "partition", "-A": "account", "-o": _path("outfile"), "-e": _path("errfile"),
+    "-d": "workdir", "-t": "array", "-J": "array", "-l": _resources, "-M": "email", "-a": "begin"}
+SWITCHES: dict[str, DirectiveRule] = {"-h": "hold"}
 
 
 def parse_directives(text: str) -> dict[str, Any]:

@@ -48,7 +48,7 @@ class JobId:
 
     @property
     def task_id(self) -> Optional[int]:
-        return int(self.index) if self.is_subjob else None
+        return int(self.index) if self.index else None  # is_subjob, spelled so mypy sees a str
 
     @property
     def parent(self) -> "JobId":

@@ -191,7 +191,7 @@ _JSON_TOKEN_RE = re.compile(r'"(?:[^"\\]|\\.)*"|(?<=:)(\s*)([^\s"{}\[\],:]+)', r
 _ESCAPE_RE = re.compile(r"\\(.?)", re.DOTALL)  # escape pairs left to right: in \\' the \\ is one pair
 
 
-def _fix_escape(m: re.Match) -> str:
+def _fix_escape(m: re.Match[str]) -> str:
     return m.group(0) if m.group(1) and m.group(1) in '"\\/bfnrtu' else "\\\\" + m.group(1)
 
 
@@ -204,7 +204,7 @@ def sanitise_json(text: str) -> str:
     escapes keep their backslash literally (escapes are read in pairs, so the valid ``\\\\'`` that
     OpenPBS writes for a quote in a path stays as it is); nothing else inside a string is touched.
     Readers try the text as it is first: valid JSON is never "repaired"."""
-    def fix(m: re.Match) -> str:
+    def fix(m: re.Match[str]) -> str:
         if m.group(2) is None:  # a string
             return _ESCAPE_RE.sub(_fix_escape, m.group(0))
         space, token = m.group(1), m.group(2)
@@ -214,11 +214,11 @@ def sanitise_json(text: str) -> str:
     return _JSON_TOKEN_RE.sub(fix, text)
 
 
-def _json_documents(text: str) -> list[dict]:
+def _json_documents(text: str) -> list[dict[str, Any]]:
     """Every JSON object in ``text``, skipping lines that are not JSON (stderr mixed into stdout, e.g.
     "qstat: 15.vm Job has finished, use -x or -H ...")."""
     decoder = json.JSONDecoder(strict=False)
-    docs: list[dict] = []
+    docs: list[dict[str, Any]] = []
     pos = 0
     starts = [m.start() for m in re.finditer(r"^\s*\{", text, re.MULTILINE)]
     for start in starts:

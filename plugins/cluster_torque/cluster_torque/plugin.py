@@ -77,8 +77,9 @@ def submit(script: Path, options: Mapping[str, Any], directives_in_script: bool)
             log.warning("PBS Pro has no working-directory option: %s starts in $HOME with PBS_O_WORKDIR=%s; "
                         "it must cd there itself", script, options["workdir"])
     # a token in the job's variables lets a failed qsub find out whether the job was created all the same
-    token: Optional[str] = client.new_token()
-    tagged = client.tagged_args(args, directives, Path(script), token, directives_in_script)
+    fresh = client.new_token()
+    token: Optional[str] = fresh
+    tagged = client.tagged_args(args, directives, Path(script), fresh, directives_in_script)
     if tagged is None:
         token = None
     else:
@@ -110,9 +111,9 @@ def task_id(array_id: str, index: int) -> str:
 def parse_task_id(job_id: str) -> Optional[tuple[str, int]]:
     """``12[3].server`` -> (``12[].server``, 3)."""
     parsed = ids.try_parse(job_id)
-    if parsed is None or not parsed.is_subjob:
+    if parsed is None or parsed.task_id is None:  # not a subjob
         return None
-    return str(parsed.parent), int(parsed.index)
+    return str(parsed.parent), parsed.task_id
 
 
 @hookimpl

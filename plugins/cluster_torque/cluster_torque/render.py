@@ -114,14 +114,15 @@ TORQUE_ARRAY_TYPES = {"afterok": "afterokarray", "afterany": "afteranyarray", "a
                       "after": "afterstartarray"}
 
 
-def depend(value: tuple, dialect: str) -> str:
+def depend(value: tuple[Any, ...], dialect: str) -> str:
     """``-W depend=afterok:1.srv:2.srv,afterany:3.srv``: one type after another, all must hold."""
     parts = []
     for kind, job_ids in dependency_groups(value).items():
         if kind not in DEPEND_TYPES:  # the core refuses what backend_info does not list; this is a guard
             raise OptionError(f"depends: {describe(kind)} dependencies: PBS has none", keyword="depends",
                               value=kind)
-        plain, arrays = [], []
+        plain: list[str] = []
+        arrays: list[str] = []
         for text in job_ids:
             jid = ids.try_parse(text)
             (arrays if (dialect == TORQUE and jid is not None and jid.is_array_parent) else plain).append(text)
@@ -147,7 +148,7 @@ def array(spec: str, dialect: str) -> str:
 _BAD_ENV_VALUE = re.compile(r"[,\"'\\]")
 
 
-def export(items: tuple) -> list[tuple[str, ...]]:
+def export(items: tuple[str, ...]) -> list[tuple[str, ...]]:
     """``-V`` for ALL, ``-v`` for names and NAME=value pairs; NONE is PBS's default (only PBS_O_*)."""
     out: list[tuple[str, ...]] = []
     names = []
@@ -172,7 +173,7 @@ def export(items: tuple) -> list[tuple[str, ...]]:
 _NOTIFY = {"begin": "b", "end": "e", "fail": "a", "all": "abe", "none": "n"}
 
 
-def mail_points(words: tuple) -> str:
+def mail_points(words: tuple[str, ...]) -> str:
     """``-m`` letters: begin b, end e, fail a (abort), all abe; none n wins over the others."""
     return mail_letters(words, _NOTIFY, order="abe")
 
