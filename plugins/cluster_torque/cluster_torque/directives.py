@@ -23,11 +23,15 @@ _RESOURCES = {"walltime": "time", "mem": "mem", "ncpus": "cores", "ppn": "cores"
 def _resources(value: str) -> dict[str, Any]:
     """-l nodes=1:ppn=4,walltime=1:00:00,mem=4gb (Torque) or select=1:ncpus=4:mem=4gb (PBS Pro)."""
     out: dict[str, Any] = {}
-    for item in re.split(r"[,:]", value):
-        name, _, amount = item.partition("=")
-        key = _RESOURCES.get(name.strip().lower())
-        if key and amount:
-            out[key] = amount.strip()
+    for item in value.split(","):
+        # a colon separates the parts of a node spec (nodes=1:ppn=4, select=1:ncpus=4:mem=4gb) but not
+        # those of a time (walltime=1:00:00)
+        parts = item.split(":") if re.match(r"\s*(nodes|select)=", item, re.I) else [item]
+        for part in parts:
+            name, _, amount = part.partition("=")
+            key = _RESOURCES.get(name.strip().lower())
+            if key and amount:
+                out[key] = amount.strip()
     if "nodes" in out and not out["nodes"].isdigit():
         del out["nodes"]  # nodes=node01+node02: host names, not a count
     return out
