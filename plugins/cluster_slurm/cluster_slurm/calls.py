@@ -190,12 +190,7 @@ def parse_queue(job_ids: Optional[Sequence[str]], user: Optional[str],
         if partition:
             extra += ["-p", partition]
         return parse.parse_squeue(_squeue(extra))
-    ids = []
-    for job_id in dict.fromkeys(str(j).strip() for j in job_ids):
-        if parse.JOB_ID_RE.match(job_id):
-            ids.append(job_id)
-        else:
-            log.debug("%r is not a Slurm job id; left out", job_id)
+    ids = parse.job_ids(job_ids)
     if not ids:
         return []
     live: list[QueueJob] = []

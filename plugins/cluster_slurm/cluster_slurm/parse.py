@@ -7,10 +7,13 @@ last because it is the only field that can contain the ``|`` separator.
 
 from __future__ import annotations
 
+import logging
 import re
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 from cluster_core.backend import QueueJob, State, parse_timestamp, refine_oom as _refine_oom
+
+log = logging.getLogger("cluster_core.slurm")
 
 # --- formats ----------------------------------------------------------------------------------------
 
@@ -29,6 +32,17 @@ SACCT_FORMAT = ",".join(SACCT_FIELDS)
 
 #: A job id we accept to pass to squeue/sacct: "12", "12_3", "12_[1-3]", "12+1" (heterogeneous part).
 JOB_ID_RE = re.compile(r"^\d+(?:_\d+|_\[[\d,%-]+\]|\+\d+)?$")
+
+
+def job_ids(given: Sequence[str]) -> list[str]:
+    """The Slurm job ids among ``given``, once each in order; anything else is left out (logged)."""
+    ids = []
+    for job_id in dict.fromkeys(str(j).strip() for j in given):
+        if JOB_ID_RE.match(job_id):
+            ids.append(job_id)
+        else:
+            log.debug("%r is not a Slurm job id; left out", job_id)
+    return ids
 
 _TASK_ID_RE = re.compile(r"^(\d+)_(\d+)$")
 

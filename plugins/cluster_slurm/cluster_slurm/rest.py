@@ -410,12 +410,7 @@ def parse_queue(job_ids: Optional[Sequence[str]], user: Optional[str], partition
     doc = c.request("GET", f"/slurm/{API}/jobs")
     if job_ids is None:
         return rest_parse.parse_jobs(doc, None, user, partition)
-    ids = []
-    for job_id in dict.fromkeys(str(j).strip() for j in job_ids):
-        if parse.JOB_ID_RE.match(job_id):
-            ids.append(job_id)
-        else:
-            log.debug("%r is not a Slurm job id; left out", job_id)
+    ids = parse.job_ids(job_ids)
     if not ids:
         return []
     live = rest_parse.parse_jobs(doc, ids)
