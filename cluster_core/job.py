@@ -1486,6 +1486,13 @@ class FileJob(Job):
     def _plan(self) -> _Plan:
         return _UserScript()
 
+    def resubmit(self) -> Job:
+        if getattr(self, "_given", None) is None:  # found by its id: what the caller gave is not known here
+            raise JobError(f"job {self.id} ({self.name}) is a script found by its id; submit it again with "
+                           f"submit_file({str(self.scriptfile)!r}) and the keywords it needs (its own directives "
+                           "are read again then)")
+        return super().resubmit()
+
 
 def _own_directives(backend: plugins.Backend, path: Path) -> dict[str, Any]:
     """The keywords a user's script sets in its directives, checked one by one (a value the core cannot

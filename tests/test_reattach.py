@@ -185,6 +185,18 @@ def test_resubmit_keeps_working_and_a_found_job_says_why_it_cannot(local):
         cc.Job.from_id(func.id).resubmit()  # the function itself is not in the record
 
 
+def test_a_user_script_found_by_its_id_says_how_to_submit_it_again(local, tmp_path):
+    script = tmp_path / "mine.sh"
+    script.write_text("#!/bin/bash\necho mine\n")
+    job = cc.submit_file(script)
+    job.wait()
+    found = cc.Job.from_id(job.id)
+    with pytest.raises(cc.JobError, match=r"found by its id; submit it again with submit_file\("):
+        found.resubmit()  # it raised AttributeError: what the caller gave is not in the record
+    job.resubmit()  # the process that submitted it still can
+    assert job.get() == "mine\n"
+
+
 def test_cli_clean_older_than_prunes_records(local):
     import attrs
 
