@@ -132,6 +132,20 @@ def mail_letters(words: Iterable[str], letters: Mapping[str, str], order: Option
     return "".join(sorted(found, key=order.index)) if order else found
 
 
+def export_items(env: dict[str, str], items: Iterable[str], source: Mapping[str, str]) -> dict[str, str]:
+    """Apply the ``export`` keyword's words to ``env``: ``NAME=value`` sets a value, ``NAME`` copies the
+    variable from ``source`` when it has it; ``ALL`` and ``NONE`` (which choose the base ``env``) are skipped."""
+    for item in items:
+        if item.upper() in ("ALL", "NONE"):
+            continue
+        name, eq, value = item.partition("=")
+        if eq:
+            env[name] = value
+        elif name in source:
+            env[name] = source[name]
+    return env
+
+
 def array_range(spec: str, scheduler: str, offset: int = 0, min_tasks: int = 1) -> tuple[int, int, int, Optional[int]]:
     """``(first, last, step, limit)`` of the core's array spec for a scheduler that takes one evenly
     stepped range, its indices shifted by ``offset`` (1 where tasks count from 1). OptionError naming

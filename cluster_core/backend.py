@@ -25,7 +25,7 @@ from .script import DirectiveRule, ExitRecord, is_job_file, read_directives, rea
 from ._backend_calls import (Commands, ask_patiently, bin_dir_setting, files_existing, output_appeared, state_dir,
                              submit_retrying)
 from ._backend_parse import (argv_words, array_range, chunks, error_summary, first_line, format_hms, harmless_failure,
-                             index_list, job_id_from_output, keyword_for_error, known_ids, mail_letters,
+                             export_items, index_list, job_id_from_output, keyword_for_error, known_ids, mail_letters,
                              matches_any, merge_records, parse_timestamp, priority_from_nice, refine_oom)
 
 __all__ = [
@@ -41,7 +41,7 @@ __all__ = [
     "job_id_from_output", "parse_timestamp", "error_summary", "keyword_for_error", "matches_any", "first_line",
     "chunks", "known_ids", "merge_records", "refine_oom",
     # option values
-    "format_hms", "priority_from_nice", "mail_letters", "array_range", "index_list",
+    "format_hms", "priority_from_nice", "mail_letters", "array_range", "index_list", "export_items",
     # options
     "render_with", "argv_words", "describe", "format_time", "parse_memory", "array_indices", "dependency_groups",
     "dependency_items", "to_dependencies",

@@ -326,3 +326,9 @@ def test_state_dir_is_shared_by_every_process(tmp_path, monkeypatch):
     there = subprocess.run([sys.executable, "-c", "from cluster_core import backend; print(backend.state_dir('my sched'))"],
                            capture_output=True, text=True, check=True, env=os.environ.copy()).stdout.strip()
     assert here == there == str(tmp_path / "backend-state" / "my_sched") and os.path.isdir(here)
+
+
+def test_export_items_sets_and_copies_and_leaves_all_none_to_the_caller():
+    from cluster_core.backend import export_items
+    env = export_items({"KEEP": "1"}, ["ALL", "NONE", "A=x=y", "HOME", "MISSING"], {"HOME": "/h", "OTHER": "o"})
+    assert env == {"KEEP": "1", "A": "x=y", "HOME": "/h"}

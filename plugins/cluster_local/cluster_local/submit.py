@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence, Union, cast
 
-from cluster_core.backend import SchedulerError, SubmitError, dependency_items, to_dependencies
+from cluster_core.backend import SchedulerError, SubmitError, dependency_items, export_items, to_dependencies
 
 from .client import ensure_runner
 from .settings import MARKER, memory_limit, state_dir, threads_limit
@@ -54,15 +54,7 @@ def job_environment(base: Mapping[str, str], export: Optional[Iterable[str]]) ->
     base = {k: v for k, v in base.items() if k != MARKER}
     env = dict(base) if everything else {k: base[k] for k in MINIMAL_ENV if k in base}
     env.setdefault("PATH", os.defpath)
-    for item in items:
-        if item.upper() in ("ALL", "NONE"):
-            continue
-        name, eq, value = item.partition("=")
-        if eq:
-            env[name] = value
-        elif name in base:
-            env[name] = base[name]
-    return env
+    return export_items(env, items, base)
 
 
 _env_cache: dict[Any, tuple[Any, str]] = {}

@@ -14,7 +14,7 @@ import math
 import re
 from typing import Any, Callable, Mapping, Optional, Sequence
 
-from cluster_core.backend import SubmitError
+from cluster_core.backend import SubmitError, export_items
 
 PREFIX = "#SBATCH"
 
@@ -233,15 +233,7 @@ def environment(export: Optional[str], environ: Mapping[str, str]) -> dict[str, 
         env = {k: v for k, v in environ.items() if k.startswith("SLURM_")}
     if "NONE" in upper:
         env["SLURM_EXPORT_ENV"] = "NONE"
-    for item in items:
-        if item.upper() in ("ALL", "NONE"):
-            continue
-        name, eq, value = item.partition("=")
-        if eq:
-            env[name] = value
-        elif name in environ:
-            env[name] = environ[name]
-    return env
+    return export_items(env, items, environ)
 
 
 def job_description(script: str, script_name: str, arguments: Sequence[str], *, cwd: str,
