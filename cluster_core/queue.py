@@ -273,8 +273,12 @@ class Tracker:
             # the scheduler's reason for not knowing ("unknown", "lost") no longer applies
             reason = base.reason if (rec is None or rec.state is not State.UNKNOWN) and base.reason else \
                 "from the job's exit file"
-            t.record = attrs.evolve(base, state=state, exitcode=ended.returncode, start_time=ended.start,
-                                    end_time=ended.end, reason=reason)
+            settled = attrs.evolve(base, state=state, exitcode=ended.returncode, start_time=ended.start,
+                                   end_time=ended.end, reason=reason)
+            if state is State.FAILED and t.errfile is not None:
+                # as for a failure the scheduler reports: its kill message may say more (out of memory)
+                settled = self.backend.refine_failure(settled, _tail(t.errfile))
+            t.record = settled
             return
         if t.cancel_requested and rec is None:
             # asked to cancel, and gone without a word (cancelled while queued: no exit file, and no

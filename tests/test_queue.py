@@ -51,3 +51,27 @@ def test_a_reused_job_id_is_a_new_job(toy, tmp_path):
     assert track.is_done("77.toy")
     track.track("77.toy", tmp_path / "new.exit", since=2.0)
     assert not track.is_done("77.toy")
+
+
+def test_a_failure_settled_from_its_exit_file_is_refined_too(toy, tmp_path):
+    """A job the scheduler has already forgotten ends by its exit file; the backend's refine_failure still
+    reads its stderr (a job killed for memory read as plain FAILED when the poll came late)."""
+    import attrs
+
+    import cluster_core as cc
+    from cluster_core import State, hookimpl, plugins
+    from toy_backend import ToyBackend
+
+    class Forgetful(ToyBackend):
+        @hookimpl
+        def parse_queue(self, job_ids, user, partition):  # finished jobs are forgotten at once
+            return [r for r in super().parse_queue(job_ids, user, partition) if not r.state.finished]
+
+        @hookimpl
+        def refine_failure(self, record, stderr):
+            return attrs.evolve(record, state=State.OUT_OF_MEMORY) if "MemoryError" in stderr else None
+
+    plugins.register(Forgetful("forgetful"), name="forgetful")
+    job = cc.submit("python3 -c 'raise MemoryError'", backend="forgetful", jobdir=tmp_path / "jobs")
+    assert job.wait(timeout=60) is False
+    assert job.state is State.OUT_OF_MEMORY and job.exitcode == 1
