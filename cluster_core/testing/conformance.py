@@ -484,17 +484,20 @@ class BackendConformance:
 
     def test_a_users_script_keeps_its_own_directives(self) -> None:
         """A user's own script is submitted as it is: its directives (written in the scheduler's own syntax)
-        stand, and the core reads them, so the Job knows its name, cores and output files."""
+        stand, and the core reads them, so the Job knows its name, cores, time limit and output files (a
+        time in H:MM:SS, whose colons are no separator: Torque's reader once kept only the hours)."""
         be = get_backend(self.backend)
         if not be.info.directive_prefix or not be.reads_directives:
             pytest.skip(f"{self.backend} reads no directives from a script")
         out, err = self.tmp / "own-out.txt", self.tmp / "own-err.txt"
-        own = check_arguments({"name": "own-name", "cores": 2, "outfile": str(out), "errfile": str(err)})
+        own = check_arguments({"name": "own-name", "cores": 2, "time": "1:00:00", "outfile": str(out),
+                               "errfile": str(err)})
         lines = directive_lines(be.render_options(own), be.info.directive_prefix, be.info.directive_escapes_backslash)
         script = self.tmp / "own-directives.sh"
         script.write_text("#!/bin/bash\n" + "\n".join(lines) + "\necho from-own-script\necho to-err >&2\n")
         job = submit_file(script, backend=self.backend, **self.job_options)
         assert (job.name, job.options.get("cores"), job.outfile, job.errfile) == ("own-name", 2, out, err)
+        assert job.options.get("time") == 3600
         assert job.get(timeout=self.timeout) == "from-own-script\n"
         assert out.read_text() == "from-own-script\n" and err.read_text() == "to-err\n"
         assert job.record is None or job.record.cores in (None, 2)

@@ -75,7 +75,7 @@ def _environment_json(export: Any) -> str:
     return text
 
 
-def _call_json(call: Any, opts: Mapping[str, Any]) -> Optional[str]:
+def _call_json(call: Any) -> Optional[str]:
     """The function call the runner may run in a warm worker instead of the script (None: the script; the
     core gives none for a job whose script must run, e.g. for environment modules). The interpreter is the
     runner's to check."""
@@ -222,6 +222,6 @@ def _row(script: os.PathLike[str] | str, options: Mapping[str, Any], call: Any,
     state = HELD if opts.get("hold") else PENDING
 
     row = (name, script_path, to_json(opts), env_json, cores, mem, opts.get("time"), to_json(stored), workdir,
-           files["outfile"], files["errfile"], state, time.time(), user_name(), _call_json(call, opts))
+           files["outfile"], files["errfile"], state, time.time(), user_name(), _call_json(call))
 
     return row, deps, wanted

@@ -333,7 +333,8 @@ def test_a_submission_that_never_reached_slurmrestd_is_sent_again_once(client, o
     result: dict = {}
     submitter = threading.Thread(target=lambda: result.update(id=rest.submit(script, options, (), c=c)))
     submitter.start()
-    while not c.calls:
+    while not c.calls:  # the first try has met the missing socket
+        assert submitter.is_alive(), result
         time.sleep(0.05)
     own_restd()  # comes up during the back-off
     submitter.join(60)
