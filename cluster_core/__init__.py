@@ -14,6 +14,7 @@ TYPE_CHECKING = False  # typing's, without importing typing (a few ms): type che
 if TYPE_CHECKING:  # what __getattr__ loads on first use, for type checkers (``X as X``: re-exported)
     # the modules (not .testing: pytest's fixtures, for a backend's tests, imported by their full name)
     from . import casts as casts
+    from . import checkpoint as checkpoint
     from . import cli as cli
     from . import commands as commands
     from . import conf as conf
@@ -38,6 +39,11 @@ if TYPE_CHECKING:  # what __getattr__ loads on first use, for type checkers (``X
     from . import script as script
     from . import session as session
     # the names
+    from .checkpoint import Checkpointable as Checkpointable
+    from .checkpoint import Resume as Resume
+    from .checkpoint import checkpoint_state as checkpoint_state
+    from .checkpoint import keep_state as keep_state
+    from .checkpoint import requeues as requeues
     from .config import Profile as Profile
     from .config import del_profile as del_profile
     from .config import get_option as get_option
@@ -112,13 +118,15 @@ _EXPORTS = {
     "queue": ["Queue", "check_queue"],
     "logme": ["setup_logging", "set_log_level"],
     "helpers": ["jobify", "parapply", "parapply_summary", "splitrun"],
+    "checkpoint": ["Checkpointable", "Resume", "checkpoint_state", "keep_state", "requeues"],
     "futures": ["Executor", "FutureJob", "JobCancelledError", "as_completed", "gather", "wait_async", "awaitable"],
 }
 # The package's modules are attributes too, loaded on first use: cluster_core.options.check_arguments works
 # right after ``import cluster_core``, as do the seed's module names (options, config_file, logme, run).
 _SUBMODULES = frozenset({"options", "config", "config_file", "conf", "logme", "run", "helpers", "job", "queue",
                          "errors", "records", "plugins", "registry", "hookspecs", "script", "commands", "cli",
-                         "testing", "futures", "session", "keywords", "casts", "dependencies", "rendering", "help"})
+                         "testing", "futures", "session", "keywords", "casts", "dependencies", "rendering", "help",
+                         "checkpoint"})
 _ALIASES = {"setup_logging": "setup", "set_log_level": "set_level"}
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

@@ -21,7 +21,7 @@ from .casts import array_indices, describe, format_time, parse_memory
 from .dependencies import dependency_items, to_dependencies
 from .rendering import Renderer, dependency_groups, render_with
 from .records import BackendInfo, Dependency, Detection, FunctionCall, QueueJob, State
-from .script import DirectiveRule, ExitRecord, is_job_file, read_directives, read_exit_file
+from .script import DirectiveRule, ExitRecord, is_job_file, read_directives, read_exit_file, requeued
 from ._backend_calls import (Commands, ask_patiently, bin_dir_setting, files_existing, output_appeared, state_dir,
                              submit_retrying)
 from ._backend_parse import (argv_words, array_range, chunks, error_summary, first_line, format_hms, harmless_failure,
@@ -47,7 +47,7 @@ __all__ = [
     "dependency_items", "to_dependencies",
     # scripts and exit files
     "read_directives", "DirectiveRule", "ExitRecord", "read_exit_file", "write_exit_record", "is_job_file",
-    "run_call",
+    "run_call", "requeued",
     # the type of a backend's renderers, for its annotations
     "Renderer",
 ]

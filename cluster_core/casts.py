@@ -201,6 +201,31 @@ def _positive_int(value: Any) -> int:
     return n
 
 
+def _count(value: Any) -> int:
+    """A whole number, 0 or more (a count that may be none)."""
+    n = _whole(value)
+    if n < 0:
+        raise ValueError("must be 0 or more")
+    if n > MAX_COUNT:
+        raise ValueError(f"must be at most {MAX_COUNT}")
+    return n
+
+
+def _seconds(value: Any) -> int:
+    """A short span in whole seconds: a number is seconds here (not minutes, as for ``time``); a string
+    takes units or a clock ("90", "90s", "2m", "1:30")."""
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number of seconds")
+    if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().isdigit()):
+        seconds = float(value)
+        if seconds != seconds or seconds < 0:  # NaN or negative
+            raise ValueError("expected 0 seconds or more")
+        if seconds > MAX_TIME_SECONDS:
+            raise ValueError(f"must be at most {MAX_TIME_SECONDS} seconds (about 68 years)")
+        return int(seconds)
+    return parse_time(value)
+
+
 def _int(value: Any) -> int:
     n = _whole(value)
     if abs(n) > MAX_COUNT:

@@ -5,7 +5,8 @@ entry-point group ``cluster_core.backends``; the entry point's name is the backe
 exactly one backend per call (the chosen one), so an implementation never checks whether it is "the
 active one". Every hook is ``firstresult``: the single backend's answer is the answer.
 
-Phases: who are you (backend_info, detect) -> write (render_options) -> run (submit, submit_many) -> watch
+Phases: who are you (backend_info, detect) -> write (render_options) -> run (submit, submit_many,
+requeue_lines) -> watch
 (parse_queue) -> stop (cancel). The contract is checked when a plugin loads: a hook name not defined here
 (a typo such as ``parse_quee``), an argument a hook does not have, or a missing required hook
 (:data:`REQUIRED_HOOKS`) makes the backend "failed to load", never available.
@@ -128,6 +129,25 @@ def max_array_size() -> Optional[int]:
 
     Only for backends whose ``backend_info`` says ``supports_arrays``. Asked at most once per process; the
     core splits a larger ``map`` into several array submissions. Optional: no answer means no limit.
+    """
+
+
+@hookspec(firstresult=True)
+def requeue_lines() -> Optional[Sequence[str]]:
+    """Optional: how a running job puts itself back in the queue under its own id, for checkpointing.
+
+    A function job submitted with ``max_requeue`` > 0 runs under a script that, when the function has
+    saved a checkpoint (warned before its time limit, or preempted), writes ``requeue ... end`` to the job's
+    exit file (:func:`cluster_core.backend.read_exit_file` reads that as "not ended") and then runs these
+    shell lines: ``scontrol requeue "$SLURM_JOB_ID"`` for Slurm. Constant text, no user value in it. An
+    empty list: the backend requeues on its own a job that ended with such an exit record (the local
+    runner does). No answer, or no hook: the backend cannot requeue a job in place, and the core refuses
+    checkpointing jobs with an OptionError naming ``max_requeue`` and the backend.
+
+    A backend that answers also renders the ``checkpoint_before`` keyword (seconds) as the scheduler's
+    warning: SIGUSR1 to the job script that many seconds before the time limit (Slurm:
+    ``--signal=B:USR1@<seconds>`` and ``--requeue``); the script passes SIGUSR1 and SIGTERM on to the
+    function. Preemption needs nothing more: the scheduler's SIGTERM makes the function save itself too.
     """
 
 

@@ -39,9 +39,10 @@ from .queue import tracker
 from .records import DEPENDENCY_KINDS, FunctionCall, QueueJob, State
 from .registry import JobRecord
 from .rendering import directive_lines
+from .checkpoint import DEFAULT_REQUEUES, is_checkpointable
 from .script import (FILE_RE, JobFiles, Script, TaskSpec, atomic_write, expand_path, function_command, has_patterns,
-                     is_job_file, job_files, payload_for, read_exit_file, render_script, runtime_path, safe_name,
-                     write_script)
+                     checkpointed, is_job_file, job_files, payload_for, read_exit_file, render_script, runtime_path,
+                     safe_name, write_script)
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -370,6 +371,8 @@ class Job(_Outcome):
         except ValueError as exc:
             raise OptionError(f"depends={describe(depends)}: {exc}", keyword="depends", value=depends) from None
         self.options = config.merged_keywords(options, profile=profile)
+        if self.function is not None and "max_requeue" not in self.options and is_checkpointable(self.function):
+            self.options["max_requeue"] = DEFAULT_REQUEUES  # it says how to save itself: let it
         self.profile = profile
         self._backend_name = backend
         self.name: str = self.options.get("name") or safe_name(_default_name(self.function, self.command))
@@ -471,7 +474,11 @@ class Job(_Outcome):
             except Exception as exc:
                 raise _unpicklable(self, calls, exc) from None
             atomic_write(self._job_files.pickle_in, payload, mode=0o600)
-            command = function_command(self._job_files, config.get_option("core.python"), array=calls is not None)
+            max_requeue = self._max_requeue()
+            command = function_command(self._job_files, config.get_option("core.python"), array=calls is not None,
+                                       max_requeue=max_requeue)
+            if max_requeue:
+                command = checkpointed(command, _requeue_lines(backend))
         else:
             command = cast(str, self.command)  # a job without a function has a command
         _check_workdir(options.get("workdir"))
@@ -513,8 +520,21 @@ class Job(_Outcome):
         return directive_lines(backend.render_options(options), backend.info.directive_prefix,
                                backend.info.directive_escapes_backslash)
 
+    def _max_requeue(self) -> int:
+        """How many times this job may save itself and be requeued (0: it is not checkpointed)."""
+        count = int(self.options.get("max_requeue") or 0)
+        if count and self.function is None:
+            raise OptionError(f"max_requeue={count}: checkpointing is for function jobs (a shell command saves "
+                              "nothing); give the job a function", keyword="max_requeue")
+        return count
+
     def _submit_options(self) -> dict[str, Any]:
         options = {k: v for k, v in self.options.items() if k not in CORE_KEYWORDS}
+        if self._max_requeue():  # the scheduler's warning, so much ahead of the time limit
+            limit = options.get("time")
+            options.setdefault("checkpoint_before", min(60, limit // 4) if limit else 60)
+        else:
+            options.pop("checkpoint_before", None)
         if self._patterns:  # the scheduler writes to the job's own files; the script moves to the real ones
             options.update(outfile=str(self._job_files.out), errfile=str(self._job_files.err))
         if self._depends:
@@ -641,7 +661,7 @@ class Job(_Outcome):
                        python: Optional[str] = None) -> Optional[FunctionCall]:
         """What a backend needs to run this function job (or the array task ``task`` of it, submitted as
         a job of its own, whose ``files`` may be given) without its script; None for shell jobs."""
-        if self.function is None:
+        if self.function is None or self._max_requeue():  # a checkpointing job needs its script's signals
             return None
         files = files or (self._job_files if task is None else self._job_files.for_task(task))
         python = python or config.get_option("core.python") or sys.executable
@@ -874,7 +894,8 @@ class Job(_Outcome):
         return Script(self.scriptfile) if self.scriptfile is not None else None
 
     def __repr__(self) -> str:
-        what = self.function.__name__ if self.function is not None else (self.command or "?")
+        what = (getattr(self.function, "__name__", None) or type(self.function).__name__) if self.function is not None \
+            else (self.command or "?")
         status = f"id={self.id} on {self._backend_name}" if self.submitted else "not submitted"
         return f"<Job {self.name} {status}: {what!r}>"
 
@@ -958,7 +979,7 @@ def _array_indices(job: Job) -> list[int]:
 def _drop_old_results(files: Iterable[JobFiles]) -> None:
     """Results of an earlier submission under the same files must not count for this one."""
     for f in files:
-        for path in (f.exit, f.pickle_out):
+        for path in (f.exit, f.pickle_out, f.checkpoint):
             path.unlink(missing_ok=True)
 
 
@@ -1082,6 +1103,25 @@ class _OneJobPerTask(_Plan):
             registry.add_aliases(record.backend, [(tid, record.id, index) for tid, index
                                                   in zip(new_ids, indices[first:len(task_ids)])])
         return record
+
+
+def _requeue_lines(backend: plugins.Backend) -> list[str]:
+    """How a checkpointing job requeues itself on ``backend``; an OptionError when it cannot."""
+    lines = backend.requeue_lines()
+    if lines is None:
+        able = [name for name in plugins.backend_names() if _can_requeue(name)]
+        raise OptionError(f"max_requeue: the {backend.name} backend cannot requeue a running job in place, so a "
+                          "job cannot save itself and go on there; submit it with max_requeue=0 (the default "
+                          "for a plain function)" + (f", or to a backend that can: {', '.join(able)}" if able else ""),
+                          keyword="max_requeue")
+    return lines
+
+
+def _can_requeue(name: str) -> bool:
+    try:
+        return plugins.backend(name).requeue_lines() is not None
+    except Exception:  # noqa: BLE001 - a backend that fails to load cannot
+        return False
 
 
 def _check_workdir(workdir: Optional[str]) -> None:

@@ -12,14 +12,16 @@ from typing import Any, Callable, Mapping
 
 import attrs
 
-from .casts import (_args, _array, _bool, _email, _export, _imports, _int, _notify, _path, _paths,
-                    _positive_int, _suffix, _text, _words, describe, parse_memory, parse_time)
+from .casts import (_args, _array, _bool, _count, _email, _export, _imports, _int, _notify, _path, _paths,
+                    _positive_int, _seconds, _suffix, _text, _words, describe, parse_memory, parse_time)
 from .dependencies import _depends
 from .errors import OptionError
 
 _CASTS: dict[str, Callable[[Any], Any]] = {
     "int": _positive_int,
     "signed": _int,
+    "count": _count,
+    "seconds": _seconds,
     "str": _text,
     "bool": _bool,
     "memory": parse_memory,
@@ -132,6 +134,12 @@ OPTIONS: tuple[OptionSpec, ...] = (
     _opt("email", "email", "address for notifications", "mail_user", "mail", category="running"),
     _opt("notify", "notify", "when to mail: begin, end, fail, all, none", "mail_type", category="running"),
     _opt("requeue", "bool", "let the scheduler requeue the job after a node failure", category="running"),
+    _opt("max_requeue", "count", "a function job: how many times it may save a checkpoint and be requeued "
+         "(before its time limit, or when preempted); 3 for a Checkpointable, else 0: no checkpointing",
+         "max_requeues", "requeues", category="running"),
+    _opt("checkpoint_before", "seconds", "a checkpointing job: how long before its time limit it is warned "
+         "to save itself: seconds, or 2m, 1:30 (default 60 s, or a quarter of a shorter time limit)",
+         "signal_before", "checkpoint_time", category="running"),
     _opt("extra", "args", "raw scheduler arguments passed through as they are, e.g. --tmp=10G",
          "raw", "extra_args", "passthrough", category="running"),
 )
@@ -148,7 +156,8 @@ CONTROL_KEYWORDS = frozenset({"backend", "profile", "qtype"})
 
 # Job keywords the core itself carries out (file names and places, clean-up, what a function job loads);
 # they are removed before the options reach a backend.
-CORE_KEYWORDS = frozenset({"outpath", "suffix", "clean_files", "clean_outputs", "imports", "syspaths"})
+CORE_KEYWORDS = frozenset({"outpath", "suffix", "clean_files", "clean_outputs", "imports", "syspaths",
+                           "max_requeue"})
 
 
 def get_spec(keyword: str) -> OptionSpec:

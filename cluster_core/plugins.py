@@ -272,6 +272,14 @@ class Backend:
             return record
         return self._call("refine_failure", record=record, stderr=stderr) or record
 
+    def requeue_lines(self) -> Optional[list[str]]:
+        """The shell lines with which a checkpointing job requeues itself ([] : the backend does it on its
+        own); None when the backend cannot requeue a job in place."""
+        if not self._callers["requeue_lines"].get_hookimpls():
+            return None
+        found = self._call("requeue_lines")
+        return None if found is None else [str(line) for line in found]
+
     def settings(self) -> Optional[dict[str, str]]:
         """The backend's own settings (name -> help), None when it does not say."""
         if not self._callers["settings"].get_hookimpls():

@@ -1,5 +1,9 @@
 """Runs a pickled function job on the compute node: ``python -m cluster_core.runner IN OUT``.
 
+With ``--checkpoint CKPT MAX`` the function may save itself when warned (SIGUSR1 before the time limit,
+SIGTERM when preempted) and the runner then exits with :data:`cluster_core.checkpoint.REQUEUE_EXIT`; the
+next run starts from ``CKPT`` (see :mod:`cluster_core.checkpoint`).
+
 The result file holds ``{"ok": True, "value": ...}`` or ``{"ok": False, "error": exc, "traceback": text}``,
 written 0600 under a temporary name and renamed, so a half-written result never reads as success.
 Every job pays this module's imports, so it needs only ``os``, ``sys`` and ``pickle``: cloudpickle is
@@ -52,18 +56,38 @@ def _write_private(path: str, data: bytes) -> None:
         raise
 
 
+USAGE = "usage: python -m cluster_core.runner INPUT.pkl OUTPUT.pkl [--task N] [--checkpoint CKPT.pkl MAX_REQUEUE]"
+
+
+def _arguments(argv: list[str]) -> tuple[str, str, int | None, tuple[str, int] | None] | None:
+    """(input, output, task index, (checkpoint file, max requeues)) or None for a bad command line."""
+    if len(argv) < 2:
+        return None
+    src, dst, rest = argv[0], argv[1], argv[2:]
+    task: int | None = None  # (no typing import: every job pays this module's imports)
+    checkpoint: tuple[str, int] | None = None
+    try:
+        while rest:
+            if rest[0] == "--task" and len(rest) >= 2:
+                task, rest = int(rest[1]), rest[2:]
+            elif rest[0] == "--checkpoint" and len(rest) >= 3:
+                checkpoint, rest = (rest[1], int(rest[2])), rest[3:]
+            else:
+                return None
+    except ValueError:
+        return None
+    if (task is not None and task < 0) or (checkpoint is not None and checkpoint[1] < 0):
+        return None
+    return src, dst, task, checkpoint
+
+
 def main(argv: list[str]) -> int:
-    task = None
-    if len(argv) == 4 and argv[2] == "--task":
-        try:
-            task = int(argv[3])
-        except ValueError:
-            task = -1
-        argv = argv[:2]
-    if len(argv) != 2 or (task is not None and task < 0):
-        print("usage: python -m cluster_core.runner INPUT.pkl OUTPUT.pkl [--task N]", file=sys.stderr)
+    parsed = _arguments(argv)
+    if parsed is None:
+        print(USAGE, file=sys.stderr)
         return 2
-    src, dst = argv[0], argv[1]
+    src, dst, task, checkpoint = parsed
+    armed = None
     try:
         with open(src, "rb") as fh:
             head = pickle.load(fh)
@@ -85,7 +109,14 @@ def main(argv: list[str]) -> int:
             args, kwargs = payload["args"], payload["kwargs"]
         else:
             args, kwargs = payload["calls"][task]
-        value = payload["function"](*args, **kwargs)
+        function = payload["function"]
+        if checkpoint is not None:  # warned, the function saves itself and the script requeues the job
+            from .checkpoint import Armed
+            armed = Armed(checkpoint[0], checkpoint[1], function, args, kwargs)
+            armed.restore()
+            function, args, kwargs = armed.function, armed.args, armed.kwargs
+            armed.arm()
+        value = function(*args, **kwargs)
         result = {"ok": True, "value": value}
         code = 0
     except BaseException as exc:  # the job's own failure, reported to the submitter
@@ -94,6 +125,8 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(tb)
         result = {"ok": False, "error": exc, "traceback": tb, "error_repr": repr(exc)}
         code = 1
+    if armed is not None:
+        armed.done()  # no requeue from here on; a resubmission starts afresh
     _write_private(dst, _dump(result))
     sys.stdout.flush()
     return code

@@ -19,9 +19,9 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import attrs
 
-KINDS = ("sh", "out", "err", "exit", "in.pkl", "out.pkl")
+KINDS = ("sh", "out", "err", "exit", "in.pkl", "out.pkl", "ckpt.pkl")
 FILE_RE = re.compile(r"^(?P<name>.+)\.(?P<token>[0-9a-f]{8})\.(?P<suffix>[A-Za-z0-9_]{1,32})\.(?:(?P<task>\d+)\.)?"
-                     r"(?P<kind>sh|out|err|exit|in\.pkl|out\.pkl)$")
+                     r"(?P<kind>sh|out|err|exit|in\.pkl|out\.pkl|ckpt\.pkl)$")
 
 
 def safe_name(name: str, limit: int = 48) -> str:
@@ -88,6 +88,11 @@ class JobFiles:
     @property
     def pickle_out(self) -> Path:
         return self.path("out.pkl")
+
+    @property
+    def checkpoint(self) -> Path:
+        """Where a checkpointing function job saves itself between runs (see cluster_core.checkpoint)."""
+        return self.path("ckpt.pkl")
 
     def all(self) -> list[Path]:
         return [self.path(k) for k in KINDS]
@@ -343,13 +348,51 @@ def render_script(command: str, *, exit_file: Optional[Path] = None, directives:
     return "\n".join(lines) + "\n"
 
 
-def function_command(files: JobFiles, python: Optional[str] = None, array: bool = False) -> str:
-    """The shell line that runs a pickled function job on the node; for an array, the task's call."""
+def function_command(files: JobFiles, python: Optional[str] = None, array: bool = False,
+                     max_requeue: int = 0) -> str:
+    """The shell line that runs a pickled function job on the node; for an array, the task's call. With
+    ``max_requeue``, the function may save a checkpoint when warned (see :func:`checkpointed`)."""
     exe = python or sys.executable
     words = [shlex.quote(w) for w in (exe, "-m", "cluster_core.runner", str(files.pickle_in))]
     if array:  # the script's preamble set $__cluster_task and $__cluster_files
-        return " ".join(words + ['"${__cluster_files}out.pkl"', '--task', '"$__cluster_task"'])
-    return " ".join(words + [shlex.quote(str(files.pickle_out))])
+        words += ['"${__cluster_files}out.pkl"', '--task', '"$__cluster_task"']
+        checkpoint = '"${__cluster_files}ckpt.pkl"'
+    else:
+        words.append(shlex.quote(str(files.pickle_out)))
+        checkpoint = shlex.quote(str(files.checkpoint))
+    if max_requeue:
+        words += ["--checkpoint", checkpoint, str(int(max_requeue))]
+    return " ".join(words)
+
+
+_CHECKPOINTED = """\
+# a checkpointing job: the command runs in the background, so that this shell can pass the scheduler's
+# warning (SIGUSR1 before the time limit) and SIGTERM (preemption) on to it
+trap 'kill -USR1 "$__cluster_child" 2>/dev/null' USR1
+trap 'kill -TERM "$__cluster_child" 2>/dev/null' TERM
+{command} &
+__cluster_child=$!
+while :; do
+    wait "$__cluster_child"; __cluster_rc=$?
+    kill -0 "$__cluster_child" 2>/dev/null || break  # wait was cut short by a signal: the command runs on
+done
+if [ "$__cluster_rc" = {requeue_exit} ]; then  # it saved a checkpoint: run again, under the same id
+    trap - EXIT TERM USR1
+    printf 'requeue %s end\\n' "${{EPOCHREALTIME:-$(date +%s)}}" > "$__cluster_exit_file"
+{requeue}
+    exit 0
+fi
+exit "$__cluster_rc"
+"""
+
+
+def checkpointed(command: str, requeue: Sequence[str]) -> str:
+    """The script lines that run ``command`` (a :func:`function_command` with ``max_requeue``) so that it
+    can save itself and be requeued: the exit file then says ``requeue ... end`` (not an end: see
+    :func:`read_exit_file`) and the backend's ``requeue`` lines put the job back in the queue."""
+    from .checkpoint import REQUEUE_EXIT
+    lines = "\n".join(f"    {line}" for line in requeue) or "    :  # the backend requeues the job itself"
+    return _CHECKPOINTED.format(command=command, requeue_exit=REQUEUE_EXIT, requeue=lines)
 
 
 def atomic_write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
@@ -416,6 +459,8 @@ def read_exit_file(path: Path) -> Optional[ExitRecord]:
     if len(parts) < 2 or parts[-1] != "end":  # not written yet, or caught half-written
         return None
     parts = parts[:-1]
+    if parts[0] == "requeue":  # a checkpointing job saved itself and was requeued: it has not ended
+        return None
     if parts[0] == "not-run":
         return ExitRecord(None, None, None, not_run=" ".join(parts[1:]) or "a dependency")
     try:
@@ -429,6 +474,16 @@ def read_exit_file(path: Path) -> Optional[ExitRecord]:
         except (IndexError, ValueError):
             return None
     return ExitRecord(rc, num(1), num(2))
+
+
+def requeued(path: Path) -> bool:
+    """True when the exit file says the job saved a checkpoint to be requeued (it did not end)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            parts = fh.read().split()
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return len(parts) >= 2 and parts[0] == "requeue" and parts[-1] == "end"
 
 
 def is_job_file(path: Path) -> bool:

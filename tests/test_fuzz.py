@@ -157,6 +157,8 @@ array_text = st.builds(lambda parts, limit: ",".join(parts) + (f"%{limit}" if li
 PLAUSIBLE = {
     "int": _numbers(-1, 70),
     "signed": _numbers(-2000, 2000),
+    "count": _numbers(-2, 20),
+    "seconds": st.one_of(time_text, st.integers(-1, 10 ** 6), st.floats(-1, 1e5)),
     "memory": st.one_of(memory_text, st.integers(-1, 10 ** 7), st.floats(-1, 1e7)),
     "time": st.one_of(time_text, st.integers(-1, 10 ** 6), st.floats(-1, 1e5)),
     "bool": st.one_of(st.booleans(), st.sampled_from(["yes", "no", "true", "False", "on", "0", "1", 0, 1, 2])),
@@ -233,6 +235,10 @@ def check_checked(checked: dict) -> None:
             assert type(value) is int and 1 <= value <= MAX_COUNT, (name, value)
         elif kind == "signed":
             assert type(value) is int and abs(value) <= MAX_COUNT, (name, value)
+        elif kind == "count":
+            assert type(value) is int and 0 <= value <= MAX_COUNT, (name, value)
+        elif kind == "seconds":
+            assert type(value) is int and 0 <= value <= MAX_TIME_SECONDS, (name, value)
         elif kind == "memory":
             assert type(value) is int and 1 <= value <= MAX_MEMORY_MB, (name, value)
         elif kind == "time":
