@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence, cast
 
-from cluster_core.backend import SchedulerError, is_job_file, read_exit_file
+from cluster_core.backend import SchedulerError, is_job_file, read_exit_file, requeued
 
 from . import proctools
 from .client import ensure_runner, request, runner_alive, runner_lock_if_free, runner_or_locked, runner_status
@@ -134,14 +134,26 @@ def settle_without_runner(sdir: Path, reason: str = "cancelled by user", everyth
         using(sdir, record)
 
 
+def exit_file_of(script: Optional[str], call: Optional[str]) -> Optional[Path]:
+    """The exit file a cluster-core job script (or its warm worker) writes; None for another script."""
+    path = json.loads(call).get("exit") if call else None
+    if path is None and script and script.endswith(".sh") and is_job_file(Path(script)):
+        path = script[:-len("sh")] + "exit"
+    return Path(path) if path else None
+
+
+def asks_requeue(script: Optional[str], call: Optional[str]) -> bool:
+    """True when the job's exit file says it saved a checkpoint and must run again (it did not end)."""
+    path = exit_file_of(script, call)
+    return path is not None and requeued(path)
+
+
 def ended_by_exit_file(script: Optional[str], call: Optional[str]
                        ) -> Optional[tuple[str, int, Optional[str], float]]:
     """How a job ended by the exit record its cluster-core script (or warm worker) wrote: state, exit
     code, reason and end time; None without one (not a cluster-core job, or killed before it wrote)."""
-    path = json.loads(call).get("exit") if call else None
-    if path is None and script and script.endswith(".sh") and is_job_file(Path(script)):
-        path = script[:-len("sh")] + "exit"
-    ended = read_exit_file(Path(path)) if path else None
+    path = exit_file_of(script, call)
+    ended = read_exit_file(path) if path else None
     if ended is None:
         return None
     end = ended.end or time.time()

@@ -126,7 +126,7 @@ class Journal:
         rows: dict[int, sqlite3.Row] = {}
         for part in chunks(ids):
             for row in self.db.execute("SELECT id, name, script, env, workdir, outfile, errfile, time_limit, "
-                                       f"call, user FROM jobs WHERE id IN ({placeholders(part)})", part):
+                                       f"call, user, options, reason FROM jobs WHERE id IN ({placeholders(part)})", part):
                 rows[row["id"]] = row
         return rows
 

@@ -31,7 +31,7 @@ def detect() -> Detection:
 
 #: The keywords the local runner carries out (submit.submit_job reads them).
 HONOURED = ("cores", "tasks", "threads", "mem", "mem_per_cpu", "time", "name", "outfile", "errfile", "workdir",
-            "depends", "export", "hold", "nodes", "array")
+            "depends", "export", "hold", "nodes", "array", "checkpoint_before")
 
 
 @hookimpl
@@ -52,6 +52,13 @@ def submit_many(submissions: Sequence[Any]) -> list[str]:
     # one transaction and one poke of the runner for the whole batch; a job that cannot run submits none
     jobs = [(script, options, call) for script, options, _in_script, call, _arguments in submissions]
     return [str(job_id) for job_id in submit_jobs(jobs)]
+
+
+@hookimpl
+def requeue_lines() -> list[str]:
+    # the runner puts back in the queue a job whose exit file says it saved a checkpoint (runner.py), after
+    # warning it checkpoint_before seconds ahead of its time limit (supervisor.py)
+    return []
 
 
 @hookimpl

@@ -169,3 +169,18 @@ def is_session_leader(proc: psutil.Process) -> bool:
         return os.getsid(proc.pid) == proc.pid
     except OSError:
         return False
+
+
+def close_on_exec() -> None:
+    """Make every descriptor above 2 close-on-exec (what Python and SQLite open is already): a job
+    started by posix_spawn inherits only its 0, 1 and 2."""
+    try:
+        fds = [int(fd) for fd in os.listdir("/proc/self/fd")]
+    except OSError:
+        return
+    for fd in fds:
+        if fd > 2:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass

@@ -31,7 +31,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, TypeVar, Un
 from cluster_core.backend import ConfigError
 
 from . import proctools, recovery
+from .checkpoints import Requeues, warning_time
 from .client import request, socket_path
+from .control import asks_requeue
 from .pool import WarmPool
 from .scheduler import Dropped, Job, Scheduler
 from .server import Server
@@ -66,6 +68,7 @@ class Runner:
         self.journal = Journal(sdir)  # the store, and what to write to it at the end of a pass
         self.load_new = False
         self.resync = False
+        self.requeues = Requeues()  # checkpointing jobs put back in the queue (checkpoints.py)
         self.stopping: Optional[str] = None
         self.stop_waiters: list[socket.socket] = []
         self.idle_since: Optional[float] = time.monotonic()
@@ -93,7 +96,7 @@ class Runner:
         with contextlib.suppress(Exception):
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         self._ready()
-        _close_on_exec()
+        proctools.close_on_exec()
         log.info("runner %d serving %s: %d cores, %d MB, idle exit after %g s", os.getpid(), self.sdir,
                  self.threads, self.memory, self.idle)
         try:
@@ -274,6 +277,9 @@ class Runner:
             self.sched.ended(run.id, None)
             return
         state, code, reason, end = outcome
+        if not run.kill_state and asks_requeue(run.info.get("script"), run.info.get("call")):
+            self.requeues.requeue(run.id, self.journal, self.sched)
+            return
         # the environment (a few KB) has served its purpose: drop it so the database stays small
         self.journal.write("UPDATE jobs SET state=?, exitcode=?, reason=?, end_time=?, env='{}' WHERE id=?",
                            (state, code, reason, end, run.id))
@@ -295,8 +301,9 @@ class Runner:
             limit = row["time_limit"]
             deadline = time.monotonic() + limit if limit else None
             try:
+                again = self.requeues.starts_again(job.id, row)
                 run = self.pool.start(row, job.cores, job.mem, deadline) or \
-                    self.sup.spawn(row, job.cores, job.mem, deadline)
+                    self.sup.spawn(row, job.cores, job.mem, deadline, append=again)
             except Exception as exc:  # the job cannot start (bad cwd, unwritable output): it fails
                 log.warning("job %d could not start: %s", job.id, exc)
                 self.journal.write("UPDATE jobs SET state=?, reason=?, start_time=?, end_time=? WHERE id=? AND state=?",
@@ -305,6 +312,8 @@ class Runner:
                 continue
             self.sup.running[job.id] = run
             run.info = dict({k: row[k] for k in INFO}, start_time=time.time())
+            if deadline is not None:
+                run.warn_at = warning_time(row, deadline)
             self.journal.write("UPDATE jobs SET state=?, pid=?, pid_ctime=?, start_time=? WHERE id=? AND state=?",
                                (RUNNING, run.pid, run.ctime, run.info["start_time"], job.id, PENDING),
                                # cast: mypy cannot match a lambda's defaulted argument to a call of none
@@ -357,19 +366,6 @@ class Runner:
         jobs running here into it again, and read its queue afresh."""
         self.journal.reopen(self.sup.running.values())
         self.load_new = self.resync = True
-
-
-def _close_on_exec() -> None:
-    """Make every descriptor above 2 close-on-exec (what Python and SQLite open is already): a job
-    started by posix_spawn inherits only its 0, 1 and 2."""
-    try:
-        fds = [int(fd) for fd in os.listdir("/proc/self/fd")]
-    except OSError:
-        return
-    for fd in fds:
-        if fd > 2:
-            with contextlib.suppress(OSError):
-                os.set_inheritable(fd, False)
 
 
 def _setting(getter: Callable[[], T], default: T) -> T:

@@ -58,7 +58,7 @@ class Run:
 
     __slots__ = ("id", "pid", "ctime", "marker", "spawned", "pidfd", "cores", "mem", "limit", "deadline",
                  "kill_state", "kill_reason", "kill_at", "victims", "discard", "worker", "exit_file",
-                 "started", "info")
+                 "started", "info", "warn_at")
 
     def __init__(self, job_id: int, pid: int, ctime: Optional[float], marker: str, cores: int, mem: Optional[int],
                  limit: Optional[int], deadline: Optional[float], spawned: bool = False):
@@ -74,6 +74,7 @@ class Run:
         self.exit_file: Optional[str] = None
         self.started = 0.0
         self.info: dict[str, Any] = {}
+        self.warn_at: Optional[float] = None  # a checkpointing job: when to warn it (SIGUSR1) of its time limit
 
     @property
     def own(self) -> bool:
@@ -108,6 +109,8 @@ class Supervisor:
                 due.append(run.kill_at)
             elif run.deadline is not None and run.kill_state is None:
                 due.append(run.deadline)
+            if run.warn_at is not None and run.kill_state is None:
+                due.append(run.warn_at)
             if run.pidfd is None and not run.own:
                 due.append(now + 1.0)  # adopted without a pidfd: look again in a second
             if run.mem and run.kill_state is None:
@@ -116,8 +119,9 @@ class Supervisor:
 
     # --- starting -------------------------------------------------------------------------------
 
-    def spawn(self, row: sqlite3.Row, cores: int, mem: int, deadline: Optional[float]) -> Run:
-        """Start a job's script (``/bin/bash SCRIPT`` in a session of its own) and keep it as running."""
+    def spawn(self, row: sqlite3.Row, cores: int, mem: int, deadline: Optional[float], append: bool = False) -> Run:
+        """Start a job's script (``/bin/bash SCRIPT`` in a session of its own) and keep it as running; with
+        ``append`` (a requeued job) its output goes on after its earlier runs' (Slurm's --open-mode=append)."""
         job_id = row["id"]
         env = self._environment(row["env"])
         env["CLUSTER_JOB_ID"] = str(job_id)
@@ -126,7 +130,7 @@ class Supervisor:
         cwd = row["workdir"]
         out_path = row["outfile"] or os.path.join(cwd, f"local-{job_id}.out")
         err_path = row["errfile"] or out_path
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_APPEND if append else os.O_TRUNC)
         out = os.open(out_path, flags, 0o666)
         try:
             err = out if err_path == out_path else os.open(err_path, flags, 0o666)
@@ -327,6 +331,13 @@ class Supervisor:
         if now >= self.memory_checked + MEMORY_POLL:
             self.memory_checked = now
             self._check_memory()
+        warn = [run for run in self.running.values()
+                if run.warn_at is not None and now >= run.warn_at and run.kill_state is None]
+        for run in warn:
+            # as Slurm's --signal=B:USR1: the script passes it on to the function, which saves itself
+            run.warn_at = None
+            log.info("job %d: warning it of its time limit (SIGUSR1)", run.id)
+            proctools.send(self._victims(run), signal.SIGUSR1, run.pid)
         for run in list(self.running.values()):
             if run.kill_at is not None:
                 continue
