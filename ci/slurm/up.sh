@@ -153,6 +153,14 @@ SchedulerParameters=sched_interval=1,bf_interval=1
 # Since Slurm 20.11 this lives here; in SchedulerParameters it is silently ignored (measured on 22.05).
 DependencyParameters=kill_invalid_depend
 MinJobAge=$MIN_JOB_AGE
+# a requeued job starts again once its job credential expired: 10 s here instead of 120 (the checkpoint
+# tests requeue jobs several times)
+AuthInfo=cred_expire=10
+# a job of the "urgent" partition preempts (requeues) jobs of the others. A preempted batch job gets SIGCONT
+# and SIGTERM, then SIGKILL KillWait seconds later (2 here): its time to save itself. (Measured on 22.05:
+# GraceTime only delays that, and preempt_send_user_signal sends no --signal=B: to the batch shell.)
+PreemptType=preempt/partition_prio
+PreemptMode=REQUEUE
 ReturnToService=2
 KillWait=2
 InactiveLimit=0
@@ -160,9 +168,11 @@ MessageTimeout=10
 SlurmctldTimeout=30
 SlurmdTimeout=30
 $NODELINE State=UNKNOWN
-PartitionName=debug Nodes=$H Default=YES MaxTime=INFINITE State=UP
+PartitionName=debug Nodes=$H Default=YES MaxTime=INFINITE State=UP PriorityTier=1
 # a second partition with a 1-hour limit, to test --partition and a time limit refused at submit
-PartitionName=second Nodes=$H Default=NO MaxTime=01:00:00 State=UP
+PartitionName=second Nodes=$H Default=NO MaxTime=01:00:00 State=UP PriorityTier=1
+# jobs here preempt the others' (the checkpoint tests), and are never preempted themselves
+PartitionName=urgent Nodes=$H Default=NO MaxTime=01:00:00 State=UP PriorityTier=10 PreemptMode=OFF
 CONF
 )
 DBD_CONF=$(cat <<CONF

@@ -7,6 +7,7 @@ submit, the queue and cancel go to slurmrestd instead (rest.py).
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
@@ -55,6 +56,13 @@ def submit(script: Path, options: Mapping[str, Any], arguments: Sequence[str]) -
     if rest.use_rest():
         return rest.submit(Path(script), options, arguments)
     return calls.submit(Path(script), options, arguments)
+
+
+@hookimpl
+def requeue_lines() -> list[str]:
+    # a checkpointing job, once saved, puts itself back in the queue under its id (it must be --requeue,
+    # which render.py adds); Slurm starts it again once the job credential expired (AuthInfo cred_expire)
+    return [f'{shlex.quote(calls.which("scontrol") or "scontrol")} requeue "$SLURM_JOB_ID"']
 
 
 @hookimpl

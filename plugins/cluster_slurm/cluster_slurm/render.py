@@ -60,6 +60,12 @@ def _requeue(value: bool, _opts: Mapping[str, Any]) -> list[tuple[str, ...]]:
     return [("--requeue",)] if value else [("--no-requeue",)]
 
 
+def _checkpoint(value: int, _opts: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    # SIGUSR1 to the batch shell (which passes it on) so many seconds before the time limit (Slurm checks
+    # every 30 s or so: it may come up to a minute earlier); requeueable; each run's output after the last's
+    return [(f"--signal=B:USR1@{int(value)}",), ("--requeue",), ("--open-mode=append",)]
+
+
 def _extra(value: tuple[str, ...], _opts: Mapping[str, Any]) -> list[tuple[str, ...]]:
     # one directive, so "--comment hi" keeps its argument (sbatch reads several options per #SBATCH line)
     return [tuple(value)]
@@ -95,6 +101,7 @@ RENDERERS: dict[str, Renderer] = {
     "email": _one("--mail-user"),
     "notify": _notify,
     "requeue": _requeue,
+    "checkpoint_before": _checkpoint,
     "extra": _extra,
 }
 
