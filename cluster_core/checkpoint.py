@@ -30,10 +30,15 @@ import signal
 import sys
 from typing import Any, Callable, Optional
 
-__all__ = ["Checkpointable", "Resume", "checkpoint_state", "keep_state", "requeues", "REQUEUE_EXIT"]
+__all__ = ["Checkpointable", "Resume", "checkpoint_state", "keep_state", "requeues", "REQUEUE_EXIT",
+           "SAVED_EXIT"]
 
-#: The runner's exit code for "the function saved itself: run it again"; the job script requeues on it.
+#: The runner's exit code for "warned, the function saved itself: run it again"; the job script then
+#: requeues the job. After a save on SIGTERM (preemption, a cancel, the time limit itself) the runner exits
+#: with :data:`SAVED_EXIT` instead and the scheduler decides: it requeues a preempted job itself, and a
+#: cancelled one must stay cancelled.
 REQUEUE_EXIT = 75
+SAVED_EXIT = 76
 
 _NOTHING: Any = object()
 
@@ -164,10 +169,14 @@ class Armed:
                 signal.signal(signum, signal.SIG_DFL)
                 os.kill(os.getpid(), signum)
             return
-        _note(f"{name}: checkpoint saved; requeue {self.count + 1} of at most {self.max_requeue}")
+        if signum == signal.SIGUSR1:
+            _note(f"{name}: checkpoint saved; requeue {self.count + 1} of at most {self.max_requeue}")
+        else:
+            _note(f"{name}: checkpoint saved ({self.count + 1} of at most {self.max_requeue}); the scheduler "
+                  "requeues the job if it was preempted")
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(REQUEUE_EXIT)
+        os._exit(REQUEUE_EXIT if signum == signal.SIGUSR1 else SAVED_EXIT)
 
     def _what_to_save(self) -> Optional[dict[str, Any]]:
         if is_checkpointable(self.function):

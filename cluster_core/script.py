@@ -376,9 +376,12 @@ while :; do
     wait "$__cluster_child"; __cluster_rc=$?
     kill -0 "$__cluster_child" 2>/dev/null || break  # wait was cut short by a signal: the command runs on
 done
-if [ "$__cluster_rc" = {requeue_exit} ]; then  # it saved a checkpoint: run again, under the same id
+if [ "$__cluster_rc" = {requeue_exit} ] || [ "$__cluster_rc" = {saved_exit} ]; then  # it saved a checkpoint
     trap - EXIT TERM USR1
     printf 'requeue %s end\\n' "${{EPOCHREALTIME:-$(date +%s)}}" > "$__cluster_exit_file"
+    # warned ahead of its time limit: run again under the same id. On SIGTERM the scheduler decides: it
+    # requeues a preempted job itself, and a cancelled one stays cancelled
+    if [ "$__cluster_rc" = {saved_exit} ]; then exit 143; fi
 {requeue}
     exit 0
 fi
@@ -390,9 +393,9 @@ def checkpointed(command: str, requeue: Sequence[str]) -> str:
     """The script lines that run ``command`` (a :func:`function_command` with ``max_requeue``) so that it
     can save itself and be requeued: the exit file then says ``requeue ... end`` (not an end: see
     :func:`read_exit_file`) and the backend's ``requeue`` lines put the job back in the queue."""
-    from .checkpoint import REQUEUE_EXIT
+    from .checkpoint import REQUEUE_EXIT, SAVED_EXIT
     lines = "\n".join(f"    {line}" for line in requeue) or "    :  # the backend requeues the job itself"
-    return _CHECKPOINTED.format(command=command, requeue_exit=REQUEUE_EXIT, requeue=lines)
+    return _CHECKPOINTED.format(command=command, requeue_exit=REQUEUE_EXIT, saved_exit=SAVED_EXIT, requeue=lines)
 
 
 def atomic_write(path: Path, data: bytes | str, mode: int = 0o644) -> None:

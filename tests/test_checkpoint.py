@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import cluster_core as cc
-from cluster_core.checkpoint import REQUEUE_EXIT, Resume, is_checkpointable
+from cluster_core.checkpoint import REQUEUE_EXIT, SAVED_EXIT, Resume, is_checkpointable
 from cluster_core.errors import OptionError
 from cluster_core.keywords import check_arguments
 from cluster_core.script import (atomic_write, checkpointed, function_command, job_files, payload_for, read_exit_file,
@@ -142,7 +142,7 @@ def test_runner_saves_on_the_warning_and_the_next_run_goes_on_from_there(tmp_pat
     assert saved["requeues"] == 1 and saved["state"]["done"] >= 20
 
     code, err = run.signal_after(run.start(), saved["state"]["done"] + 10, signal.SIGTERM)  # preempted
-    assert code == REQUEUE_EXIT and "SIGTERM: checkpoint saved; requeue 2" in err
+    assert code == SAVED_EXIT and "SIGTERM: checkpoint saved (2 of at most 3)" in err
     code, err = run.finish(run.start())
     assert code == 0, err
     state = run.result()["value"]
@@ -207,9 +207,17 @@ def test_script_passes_the_warning_on_and_requeues(tmp_path):
     assert marker.read_text() == "job-7\n"
     assert requeued(run.files.exit) and read_exit_file(run.files.exit) is None  # the job has not ended
 
+    # SIGTERM (preempted, or cancelled): saved, not an end, but the scheduler decides whether it runs again
+    marker.unlink()
+    proc = subprocess.Popen(["/bin/bash", str(script)], env=env, stderr=subprocess.PIPE, text=True)
+    code, err = run.signal_after(proc, _progress(run.progress) + 10, signal.SIGTERM)
+    assert code == 128 + signal.SIGTERM, err
+    assert requeued(run.files.exit) and not marker.exists()
+
     proc = subprocess.Popen(["/bin/bash", str(script)], env=env, stderr=subprocess.PIPE, text=True)
     code, err = run.finish(proc)
     assert code == 0, err
+    assert "resumed from the checkpoint of run 2" in err
     ended = read_exit_file(run.files.exit)
     assert ended is not None and ended.returncode == 0 and not requeued(run.files.exit)
     assert run.result()["value"]["done"] == 300

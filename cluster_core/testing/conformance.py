@@ -37,6 +37,7 @@ import pytest
 
 # the names as ``cluster_core`` exports them (its lazy attributes), imported from their modules so that
 # they keep their types
+from cluster_core.checkpoint import Checkpointable
 from cluster_core.errors import JobFailedError, OptionError, RemoteTraceback, UnknownJobError
 from cluster_core.job import Job, get, map as map_jobs, submit_file, wait
 from cluster_core.keywords import check_arguments
@@ -59,6 +60,27 @@ def _raise_lookup(key: str) -> None:
     def deeper() -> None:
         raise LookupError(f"no such key: {key}")
     deeper()
+
+
+class _Tally(Checkpointable):
+    """A checkpointable job that is never warned: it must run as any function job."""
+
+    def __init__(self) -> None:
+        self.total = 0
+
+    def __call__(self, n: int) -> int:
+        for i in range(n):
+            self.total += i
+        return self.total
+
+
+class _Waiting(Checkpointable):
+    """A checkpointable job that runs until it is stopped (it saves itself on the SIGTERM of a cancel)."""
+
+    def __call__(self, started: str) -> None:
+        Path(started).touch()
+        while True:
+            time.sleep(0.2)
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
@@ -233,6 +255,29 @@ class BackendConformance:
         job.cancel()
         job.wait(timeout=self.timeout)
         assert job.state is State.CANCELLED
+
+    def test_a_checkpointing_job_runs_as_any_job_or_is_refused(self) -> None:
+        """On a backend that can requeue, a Checkpointable job never warned runs as any function job (its
+        script passes signals on and keeps the same result and exit file), and a cancel ends it cancelled
+        though it saves itself on the SIGTERM: it is not requeued. A backend that cannot refuses it at
+        submission, with an OptionError naming max_requeue and the backend."""
+        if get_backend(self.backend).requeue_lines() is None:
+            with pytest.raises(OptionError) as err:
+                self.submit(_Tally(), (5,))
+            assert err.value.keyword == "max_requeue" and f"the {self.backend} backend cannot" in str(err.value)
+            return
+        job = self.submit(_Tally(), (5,))
+        assert job.get(timeout=self.timeout) == 10
+        assert job.state is State.COMPLETED and job.exitcode == 0
+        assert not job._job_files.checkpoint.exists()
+        started = self.tmp / "started"
+        job = self.submit(_Waiting(), (str(started),))
+        wait_for(lambda: started.exists(), self.timeout, "the job to start")
+        job.cancel()
+        job.wait(timeout=self.timeout)
+        assert job.state is State.CANCELLED
+        queued = [r for r in get_backend(self.backend).parse_queue([cast(str, job.id)]) if r.state.active]
+        assert queued == [], f"a cancelled job was requeued: {queued}"
 
     def test_metacharacters_taken_literally(self) -> None:
         odd = self.tmp / "dir with space; $(touch pwned) 'quote' \"dq\""

@@ -23,7 +23,7 @@ class TestSlurmRestConformance(BackendConformance):
     time_limit_test = False
 
     @pytest.fixture
-    def backend_ready(self, cluster_config, tmp_path_factory, monkeypatch):
+    def backend_ready(self, cluster_config, tmp_path_factory, monkeypatch, request):
         monkeypatch.delenv("SLURM_JWT", raising=False)
         cluster_config.write_text("[slurm]\ntransport = rest\n")
         rest._found.clear()
@@ -31,4 +31,6 @@ class TestSlurmRestConformance(BackendConformance):
         with ShimDir(tmp_path_factory.mktemp("shims")).count(*COMMANDS) as shims:
             yield True
             used = {c: n for c, n in shims.calls().items() if c in COMMANDS}
-        assert used == {}, f"the REST transport ran Slurm's commands: {used}"
+        # slurmrestd 22.05 refuses --signal=B:..., which a checkpointing job needs: it goes through sbatch
+        allowed = {"sbatch": 2} if "checkpointing" in request.node.name else {}
+        assert used == allowed, f"the REST transport ran Slurm's commands: {used}"

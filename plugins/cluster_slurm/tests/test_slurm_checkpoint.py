@@ -91,4 +91,4 @@ def test_a_preempted_job_saves_itself_resumes_and_finishes(on_slurm, tmp_path):
     assert second["requeues"] == 1 and second["restarts"] == 1
     assert runs_in_accounting(low.id) == ["PREEMPTED", "COMPLETED"]
     assert low.state is State.COMPLETED
-    assert "SIGTERM: checkpoint saved; requeue 1 of at most 2" in (low.stderr or "")
+    assert "SIGTERM: checkpoint saved (1 of at most 2)" in (low.stderr or "")
