@@ -222,6 +222,142 @@ def machine_line(data: dict) -> str:
             (f"; cluster-core {m['cluster_core']}" if m.get("cluster_core") else ""))
 
 
+def _x(entry: dict, key: str, how: str = "median") -> Optional[float]:
+    value = (entry.get("extra") or {}).get(key)
+    return value.get(how) if isinstance(value, dict) else None
+
+
+def _num(value: Optional[float], digits: int = 1) -> str:
+    if value is None:
+        return "–"
+    return f"{value:g}" if float(value).is_integer() else f"{value:.{digits}f}"
+
+
+def _load(entry: dict) -> str:
+    loads = entry.get("load_1min") or []
+    if not loads:
+        return ""
+    low, high = f"{min(loads):.1f}", f"{max(loads):.1f}"
+    return f"machine load {low}" + (f"–{high}" if high != low else "")
+
+
+def _esc(text: str) -> str:
+    """Text for a Markdown table cell."""
+    return text.replace("|", "\\|")
+
+
+def _spread(entry: dict, key: str) -> str:
+    """The median, and the min – max over the runs when they differ."""
+    median, low, high = _x(entry, key), _x(entry, key, "min"), _x(entry, key, "max")
+    if median is None:
+        return "–"
+    return _num(median) + (f" ({_num(low)} – {_num(high)})" if high != low else "")
+
+
+def _rpc_types(entry: dict, daemon: str) -> str:
+    parts = [(k.split(" ", 1)[1], v["median"]) for k, v in (entry.get("extra") or {}).items()
+             if k.startswith(daemon + " ") and isinstance(v, dict)]
+    return ", ".join(f"{k} {_num(v)}" for k, v in sorted(parts, key=lambda p: -p[1]))
+
+
+def transport_table(data: dict, compact: bool = False) -> list[str]:
+    """Slurm over its commands against slurmrestd: one poll (``parse_queue``) of N waiting jobs."""
+    entries = [r for r in data["results"] if r["row"] == "transport"]
+    if not entries:
+        return []
+    lines = ["", "Slurm transport: one poll (the backend's `parse_queue`) of N held jobs, `slurm.transport = commands` "
+             "against `rest`. RPCs are those slurmctld (`sdiag`) and slurmdbd (`sacctmgr show stats`) counted over "
+             "all polls, minus what they counted over an idle window as long (others' calls), per poll (median over "
+             "the runs, min – max beside it); an idle window on slurmdbd includes the 3 RPCs of `sacctmgr show "
+             "stats`' own connection.", "",
+             "| transport | N jobs | wall per poll (median) | min – max | per job | processes forked per poll | "
+             "HTTP requests per poll | slurmctld RPCs per poll | slurmdbd RPCs per poll | notes |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for entry, n, median, spread, per in _finished(entries, lines, 6):
+        notes = []
+        for daemon in ("slurmctld", "slurmdbd"):
+            types = _rpc_types(entry, daemon)
+            if types:
+                notes.append(f"{daemon}: {types}")
+            idle = _x(entry, f"{daemon}_rpcs_idle_window")
+            if idle:
+                notes.append(f"{daemon} idle window {_num(idle)} RPCs")
+        forks = [(k.split(" ", 1)[1], v["median"]) for k, v in entry["extra"].items() if k.startswith("forks ")]
+        if forks:
+            notes.append("forks: " + ", ".join(f"{k} {_num(v)}" for k, v in forks))
+        if _x(entry, "http_bytes_per_poll"):
+            notes.append(f"answer {_x(entry, 'http_bytes_per_poll') / 2 ** 20:.2f} MiB a poll, "
+                         f"{fmt(_x(entry, 'rest_request_seconds_per_poll'))} of the wall in the request "
+                         "(send, wait, read, JSON decode)")
+        base = find(data, "transport", "commands", entry["n"])
+        if entry["tool"] != "commands" and ok(base):
+            notes.append(f"{entry['median'] / base['median']:.2f}× the commands' wall")
+        if _load(entry):
+            notes.append(_load(entry))
+        if entry.get("note") and not compact:
+            notes.append(entry["note"])
+        lines.append(f"| {entry['tool']} | {n} | {median} | {spread} | {per} | {_num(_x(entry, 'forks_per_poll'))} | "
+                     f"{_num(_x(entry, 'http_requests_per_poll'))} | {_spread(entry, 'slurmctld_rpcs_per_poll')} | "
+                     f"{_spread(entry, 'slurmdbd_rpcs_per_poll')} | "
+                     f"{_esc('; '.join(notes))} |")
+    return lines
+
+
+def _finished(entries: list, lines: list[str], blanks: int):
+    """(entry, N as shown, median, spread, per item) of each entry that finished; a row saying "did not
+    finish" (with ``blanks`` empty cells before its reason) goes into ``lines`` for each other one."""
+    for entry in entries:
+        n = "" if entry["n"] is None else f"{entry['n']:,}"
+        if not ok(entry):
+            lines.append(f"| {entry['tool']} | {n} | did not finish |" + "  |" * blanks
+                         + f" {_esc(entry.get('reason') or '')} |")
+            continue
+        yield (entry, n, *_cell(entry))
+
+
+def scale_table(data: dict, compact: bool = False) -> list[str]:
+    """``cc.map`` of many held tasks: submission time, per-task cost as N grows, memory, queries per poll."""
+    entries = [r for r in data["results"] if r["row"] == "scale"]
+    if not entries:
+        return []
+    lines = ["", "Scale: `cc.map(square, range(N), hold=True)` in a fresh process (the tasks never run), then "
+             "tracker polls, then one `cc.cancel`. Peak RSS is the process's `ru_maxrss` once the map returned; "
+             "beside it, how much its resident set grew during the map (the peak may date from the imports).", "",
+             "| backend | N tasks | submit (median) | min – max | per task | peak RSS (resident growth) | "
+             "submissions | polls | scheduler queries per poll | processes forked per poll | poll wall | cancel | "
+             "notes |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for entry, n, median, spread, per in _finished(entries, lines, 9):
+        rss, growth = _x(entry, "rss_peak_submit_mib", "max"), _x(entry, "resident_growth_mib", "max")
+        sbatch = _x(entry, "submit forks sbatch")
+        submissions = f"{_num(sbatch)} sbatch" if sbatch is not None else "one batch"
+        notes = [f"arrays {_num(_x(entry, 'array_jobs'))}"] if entry["tool"] != "local" else []
+        forks = [(k.split(" ", 2)[2], v["median"]) for k, v in entry["extra"].items() if k.startswith("poll forks ")]
+        if forks:
+            notes.append("per poll: " + ", ".join(f"{k} {_num(v)}" for k, v in forks))
+        if _load(entry):
+            notes.append(_load(entry))
+        creates = entry.get("create_ms") or []
+        if creates and not compact:
+            notes.append(f"file create {max(creates):.2f} ms at start")
+        if entry.get("note") and not compact:
+            notes.append(entry["note"])
+        memory = ("–" if rss is None else f"{rss:.0f} MiB") + (" (–)" if growth is None else f" (+{growth:.1f} MiB)")
+        text = _esc("; ".join(notes))
+        lines.append(f"| {entry['tool']} | {n} | {median} | {spread} | {per} | {memory} | {submissions} | "
+                     f"{_num(_x(entry, 'polls'))} | {_num(_x(entry, 'queries_per_poll'))} | "
+                     f"{_num(_x(entry, 'forks_per_poll'))} | {fmt(_x(entry, 'poll_seconds'))} | "
+                     f"{fmt(_x(entry, 'cancel_seconds'))} | {text} |")
+    for tool in ("local", "slurm"):
+        runs = sorted((r for r in entries if r["tool"] == tool and ok(r) and r["n"]), key=lambda r: r["n"])
+        if len(runs) >= 2:
+            growth = runs[-1]["per_job"]["median"] / runs[0]["per_job"]["median"]
+            lines.append(f"\n{tool}: per-task submit cost " + ", ".join(
+                f"N={r['n']:,}: {fmt(r['per_job']['median'])}" for r in runs) +
+                f" ({growth:.2f}× from N={runs[0]['n']:,} to N={runs[-1]['n']:,}).")
+    return lines
+
+
 def markdown(data: dict, compact: bool = False) -> str:
     """The run as Markdown: a line on the machine, the targets, every figure (``compact``: without the
     description of each workload, for the README)."""
@@ -243,6 +379,8 @@ def markdown(data: dict, compact: bool = False) -> str:
             n = "" if entry["n"] is None else f"{entry['n']:,}"
             lines.append(f"| {ROW_TITLES[row]} | {entry['tool']} | {n} | {median} | {spread} | {per} | "
                          f"{_notes(entry, compact)} |")
+    lines += transport_table(data, compact)
+    lines += scale_table(data, compact)
     counts: dict[str, list[int]] = {}
     for r in data["results"]:
         if ok(r):

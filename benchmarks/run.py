@@ -96,6 +96,12 @@ def slurm_up() -> tuple[bool, str]:
     return True, out.splitlines()[0]
 
 
+def scancel_name(name: str) -> None:
+    """Cancel every job of this name (the benchmark's own: each run's names are unique)."""
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        subprocess.run(["scancel", "--name", name], capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
 # --- running one measurement --------------------------------------------------------------------------
 
 class Bench:
@@ -224,7 +230,7 @@ class Bench:
         work = Path(tempfile.mkdtemp(prefix=f"{row}-{tool}-{n}-", dir=self.scratch))
         spec = dict(run["spec"], kind=f"{row}/{tool}", n=n, name=f"ccbench-{uuid.uuid4().hex[:8]}")
         started = time.monotonic()
-        if row in ("shell", "function"):  # the rows that create files by the thousand
+        if row in ("shell", "function") or (row, tool) == ("scale", "local"):  # files by the thousand
             entry.setdefault("create_ms", []).append(self.settle_disk(limit=self.args.settle))
         entry.setdefault("load_1min", []).append(round(os.getloadavg()[0], 2))  # others' load on the machine
         try:
@@ -455,6 +461,101 @@ class Bench:
                            "<Job> records, replicated with new ids"),
         ], 1, 0)
 
+    def transport_rows(self) -> None:
+        """Slurm over its commands (squeue + sacct forks) against slurmrestd (``slurm.transport=rest``):
+        for N jobs submitted held by the harness (one ``sbatch -H --wrap`` each, cancelled afterwards),
+        each worker polls them ``--transport-polls`` times with the backend's ``parse_queue``; the two
+        transports run round-robin over the same jobs."""
+        a = self.args
+        up, why = self.slurm_ready() if a.transport_ns else (False, "")
+        for n in a.transport_ns:
+            name = f"ccbench-held-{uuid.uuid4().hex[:8]}"
+            work = Path(tempfile.mkdtemp(prefix=f"transport-held-{n}-", dir=self.scratch))
+            ids, unavailable = ([], why) if not up else self.submit_held(n, name, work)
+            try:
+                spec = {"ids": ids, "polls": a.transport_polls}
+                common = dict(timeout=a.slurm_timeout, spec=spec, unavailable=unavailable)
+                self.measure([
+                    self.cell("transport", "commands", n, sys.executable, **common,
+                              note="`slurm.transport = commands`: `parse_queue` of the N ids (squeue, 500 ids a "
+                                   "call; sacct only for ids squeue does not know)"),
+                    self.cell("transport", "rest", n, sys.executable, **common,
+                              note="`slurm.transport = rest`: `parse_queue` of the N ids (one GET /jobs of "
+                                   "slurmrestd; slurmdbd only for ids slurmctld does not know)"),
+                ], a.repeats, a.budget)
+            finally:
+                if ids:
+                    scancel_name(name)
+
+    def slurm_ready(self) -> tuple[bool, str]:
+        """:func:`slurm_up`, asked again for up to a minute when the controller does not answer (it may be
+        restarting); a controller found down stays down for the rest of the run (waited for once)."""
+        if self.args.no_slurm:
+            return False, "skipped (--no-slurm)"
+        if getattr(self, "_slurm_down", None):
+            return False, self._slurm_down
+        up, why = slurm_up()
+        deadline = time.monotonic() + 60
+        while not up and "no Slurm controller answers" in why and time.monotonic() < deadline:
+            time.sleep(10)
+            up, why = slurm_up()
+        if not up:
+            self._slurm_down = why
+        return up, why
+
+    def submit_held(self, n: int, name: str, work: Path) -> tuple[list[str], Optional[str]]:
+        """N held one-line jobs (``sbatch -H --wrap true``, output to /dev/null): their ids, or why not."""
+        ids: list[str] = []
+        t0 = time.monotonic()
+        args = ["sbatch", "--parsable", "-H", f"--job-name={name}", "--mem=100M", "--time=1", "-o", "/dev/null",
+                "-e", "/dev/null", "--wrap", "true"]
+        for i in range(n):
+            try:
+                proc = subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=str(work),
+                                      stdin=subprocess.DEVNULL)
+            except subprocess.TimeoutExpired:
+                return ids, f"sbatch -H of job {i + 1} of {n} did not answer within 60 s"
+            if proc.returncode != 0:
+                return ids, f"sbatch -H of job {i + 1} of {n} failed: {proc.stderr.strip()[:300]}"
+            ids.append(proc.stdout.strip().split(";")[0])
+        log(f"transport: {n} held jobs submitted in {time.monotonic() - t0:.1f} s ({name})")
+        return ids, None
+
+    def scale_rows(self) -> None:
+        """``cc.map`` of N tasks submitted held (they never run), local and on Slurm: the submission's
+        wall time and per-task cost as N grows, the submitting process's peak RSS, the tracker's queries
+        and forks per poll, then one ``cc.cancel``; each sample's job directory is deleted afterwards."""
+        a = self.args
+
+        def remove_jobs(work: Path, spec: dict) -> None:
+            shutil.rmtree(work / "jobs", ignore_errors=True)
+
+        def local_cleanup(work: Path, spec: dict) -> None:
+            state = work / "state"
+            if state.exists():
+                import cluster_local
+                cluster_local.shutdown_runner(state, timeout=30)
+            remove_jobs(work, spec)
+            shutil.rmtree(state, ignore_errors=True)
+
+        def slurm_cleanup(work: Path, spec: dict) -> None:
+            scancel_name(spec["name"])
+            remove_jobs(work, spec)
+
+        spec = {"polls": a.scale_polls}
+        for n in a.scale_ns:
+            self.measure([self.cell("scale", "local", n, sys.executable, timeout=a.timeout, spec=spec,
+                                    cleanup=local_cleanup,
+                                    note="`cc.map(square, range(N), backend='local', hold=True)`")],
+                         a.repeats, a.budget)
+        up, why = self.slurm_ready() if a.slurm_scale_ns else (False, "")
+        for n in a.slurm_scale_ns:
+            self.measure([self.cell("scale", "slurm", n, sys.executable, timeout=a.slurm_timeout, spec=spec,
+                                    cleanup=slurm_cleanup, unavailable=None if up else why,
+                                    note="`cc.map(square, range(N), backend='slurm', mem='100M', hold=True)`: "
+                                         "one sbatch per MaxArraySize chunk")],
+                         a.repeats, a.budget)
+
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="benchmarks/run.py", description=__doc__.splitlines()[0])
@@ -474,9 +575,18 @@ def parse_args(argv):
     p.add_argument("--slurm-timeout", type=float, help="timeout of one Slurm run (default 1200; smoke 120)")
     p.add_argument("--parse-jobs", type=int, help="jobs in the parsed outputs (default 10000; smoke 500)")
     p.add_argument("--parse-repeats", type=int, help="timed parses (default 10; smoke 1)")
+    p.add_argument("--transport-ns", help="held Slurm jobs polled over the commands and over slurmrestd "
+                                          "(default 1000; smoke 3)")
+    p.add_argument("--transport-polls", type=int, help="timed polls per transport run (default 10; smoke 3)")
+    p.add_argument("--scale-ns", help="N of the local scale row, cc.map submitted held (default "
+                                      "1000,10000,100000; smoke: none)")
+    p.add_argument("--slurm-scale-ns", help="N of the Slurm scale row, cc.map submitted held (default "
+                                            "100,1000,10000; smoke: none)")
+    p.add_argument("--scale-polls", type=int, help="tracker polls after each scale submission (default 3)")
     p.add_argument("--no-peers", action="store_true", help="do not install or run the peers")
     p.add_argument("--no-slurm", action="store_true", help="skip the Slurm rows")
-    p.add_argument("--only", help="comma-separated rows to run: import,cli,parse,shell,function,slurm")
+    p.add_argument("--only", help="comma-separated rows to run: "
+                                  "import,cli,parse,shell,function,slurm,transport,scale")
     p.add_argument("--settle", type=float, help="longest wait for a quiet disk before a local-row sample, in "
                                                 "seconds (default 120; smoke 0: one probe, no wait)")
     a = p.parse_args(argv)
@@ -485,13 +595,17 @@ def parse_args(argv):
                     repeats=1 if smoke else 3, import_repeats=2 if smoke else 30, budget=0 if smoke else 150,
                     timeout=120 if smoke else 600, peer_timeout=30 if smoke else 600,
                     slurm_timeout=120 if smoke else 1200, parse_jobs=500 if smoke else 10_000,
-                    parse_repeats=1 if smoke else 10, settle=0 if smoke else 120)
+                    parse_repeats=1 if smoke else 10, settle=0 if smoke else 120,
+                    transport_ns="3" if smoke else "1000", transport_polls=3 if smoke else 10,
+                    scale_ns="" if smoke else "1000,10000,100000", slurm_scale_ns="" if smoke else "100,1000,10000",
+                    scale_polls=3)
     for key, value in defaults.items():
         if getattr(a, key) is None:
             setattr(a, key, value)
-    a.ns = [int(x) for x in str(a.ns).split(",") if x]
-    a.slurm_ns = [int(x) for x in str(a.slurm_ns).split(",") if x]
-    a.only = set(a.only.split(",")) if a.only else {"import", "cli", "parse", "shell", "function", "slurm"}
+    for key in ("ns", "slurm_ns", "transport_ns", "scale_ns", "slurm_scale_ns"):
+        setattr(a, key, [int(x) for x in str(getattr(a, key)).split(",") if x.strip()])
+    a.only = set(a.only.split(",")) if a.only else {"import", "cli", "parse", "shell", "function", "slurm",
+                                                     "transport", "scale"}
     return a
 
 
@@ -521,6 +635,10 @@ def main(argv=None) -> int:
             bench.local_rows(pstatus, a.only)
         if "slurm" in a.only:
             bench.slurm_rows(info, pstatus)
+        if "transport" in a.only:
+            bench.transport_rows()
+        if "scale" in a.only:
+            bench.scale_rows()
     finally:
         shutil.rmtree(bench.scratch, ignore_errors=True)
     data = {

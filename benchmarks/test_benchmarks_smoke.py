@@ -54,6 +54,15 @@ def test_smoke_run_writes_table_json_and_plot(tmp_path):
     for r in slurm:
         if r["status"] == "ok":
             assert r["extra"]["sbatch"]["median"] >= 1 and "scheduler_calls_waiting" in r["extra"]
+    # Slurm over its commands against slurmrestd, at tiny N (dnf, with the reason, where Slurm is not up)
+    transport = {r["tool"]: r for r in data["results"] if r["row"] == "transport"}
+    assert set(transport) == {"commands", "rest"}
+    if transport["commands"]["status"] == "ok":
+        assert transport["commands"]["extra"]["forks_per_poll"]["min"] >= 1  # squeue, at least
+    if transport["rest"]["status"] == "ok":
+        extra = transport["rest"]["extra"]
+        assert extra["forks_per_poll"]["max"] == 0 and extra["http_requests_per_poll"]["min"] >= 1
+    assert not [r for r in data["results"] if r["row"] == "scale"], "the scale rows are off in smoke mode"
     assert all(t["result"] in ("met", "missed", "not measured") for t in data["targets"])
     assert len(data["targets"]) == 10
     ready = results[("import", "cluster-core", None)]
@@ -62,6 +71,7 @@ def test_smoke_run_writes_table_json_and_plot(tmp_path):
     table = (out / "results.md").read_text()
     assert "| target | measured (medians) | limit | result |" in table
     assert "| row | tool | N | median | min – max | per job | notes |" in table
+    assert "| transport | N jobs | wall per poll (median) |" in table
     body = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
     assert len(body) >= len(data["results"]) + len(data["targets"])
 
@@ -70,3 +80,32 @@ def test_smoke_run_writes_table_json_and_plot(tmp_path):
         assert (out / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     else:
         assert data["plot"]["status"] in ("ok", "failed")
+
+
+def test_scale_rows_at_tiny_n(tmp_path):
+    """The scale rows (off in smoke mode) at tiny N: cc.map submitted held, polled, cancelled and removed."""
+    out = tmp_path / "results"
+    env = {k: v for k, v in os.environ.items() if k not in ("CLUSTER_BACKEND", "CLUSTER_CORE_CONFIG")}
+    proc = subprocess.run([sys.executable, str(BENCH / "run.py"), "--smoke", "--no-peers", "--only", "scale",
+                           "--scale-ns", "5,20", "--slurm-scale-ns", "5", "--out", str(out),
+                           "--scratch", str(tmp_path / "scratch")],
+                          capture_output=True, text=True, timeout=600, env=env, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads((out / "results.json").read_text())
+    scale = {(r["tool"], r["n"]): r for r in data["results"] if r["row"] == "scale"}
+    assert set(scale) == {("local", 5), ("local", 20), ("slurm", 5)}
+    for (tool, n), r in scale.items():
+        if tool == "local":
+            assert r["status"] == "ok", r.get("reason")
+        if r["status"] != "ok":
+            assert r["reason"], r
+            continue
+        extra = r["extra"]
+        assert r["per_job"]["median"] == pytest.approx(r["median"] / n)
+        assert extra["rss_peak_submit_mib"]["min"] >= extra["rss_after_import_mib"]["max"] > 0
+        assert extra["polls"]["min"] >= 1 and extra["queries_per_poll"]["max"] == 1  # one query for all tasks
+        if tool == "slurm":
+            assert extra["submit forks sbatch"]["median"] == extra["array_jobs"]["median"] == 1
+    assert not list((tmp_path / "scratch").iterdir()), "the run left files in its scratch directory"
+    table = (out / "results.md").read_text()
+    assert "| backend | N tasks | submit (median) |" in table

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 BENCH = Path(__file__).resolve().parent
 if str(BENCH) not in sys.path:
@@ -287,6 +288,331 @@ def parse_qstat(spec):
     return parse_rows(spec, qstat_input, parse)
 
 
+# --- Slurm transports: one poll of N waiting jobs over the commands or over slurmrestd ---------------------
+
+class ForkCounter:
+    """Counts the processes this process starts while active: every ``subprocess`` child (by program name)
+    and any direct ``os.fork`` / ``os.posix_spawn[p]``. A counter around the real calls, nothing replaced."""
+
+    def __init__(self):
+        self.count = 0
+        self.programs: dict[str, int] = {}
+        self._inside = False
+
+    def _note(self, program) -> None:
+        self.count += 1
+        name = Path(str(program)).name
+        self.programs[name] = self.programs.get(name, 0) + 1
+
+    def __enter__(self):
+        import os
+        import subprocess
+        counter = self
+        self._saved = [(subprocess.Popen, "_execute_child", subprocess.Popen._execute_child)]
+        original = subprocess.Popen._execute_child
+
+        def execute_child(popen, args, *rest, **kw):
+            first = args if isinstance(args, (str, bytes)) else (list(args) or ["?"])[0]
+            counter._note(first.split()[0] if isinstance(first, str) and " " in first else first)
+            counter._inside = True  # subprocess may use os.posix_spawn itself: one child, counted once
+            try:
+                return original(popen, args, *rest, **kw)
+            finally:
+                counter._inside = False
+
+        subprocess.Popen._execute_child = execute_child
+        for name in ("fork", "posix_spawn", "posix_spawnp"):
+            fn = getattr(os, name, None)
+            if fn is None:
+                continue
+            self._saved.append((os, name, fn))
+
+            def wrapped(*a, _fn=fn, _name=name, **kw):
+                if not counter._inside:
+                    counter._note(a[0] if a and _name != "fork" else "fork")
+                return _fn(*a, **kw)
+
+            setattr(os, name, wrapped)
+        return self
+
+    def __exit__(self, *exc):
+        for owner, name, fn in reversed(self._saved):
+            setattr(owner, name, fn)
+        return False
+
+    def since(self, before: dict) -> dict:
+        return {k: v - before.get(k, 0) for k, v in self.programs.items() if v - before.get(k, 0)}
+
+
+RPC_LINE = re.compile(r"^\s*([A-Z][A-Z0-9_]+)\s+\(\s*\d+\)\s+count:(\d+)", re.M)
+#: The statistics requests themselves (sdiag's and sacctmgr's own RPCs), never counted.
+RPC_OWN = ("REQUEST_STATS_INFO", "DBD_GET_STATS")
+SINCE = "data since"
+#: The message types a read-only query can cause (the rest, job starts and ends, are others' jobs at work).
+RPC_QUERY = re.compile(r"^(REQUEST_\w*INFO\w*|REQUEST_PING|REQUEST_AUTH_TOKEN|DBD_GET_\w+|SLURM_PERSIST_INIT|"
+                       r"DBD_FINI)$")
+
+
+def rpc_counts(args) -> Optional[dict]:
+    """The "Remote Procedure Call statistics by message type" of ``sdiag`` (slurmctld) or ``sacctmgr show
+    stats`` (slurmdbd): {message type: count}; None when they cannot be read."""
+    try:
+        out = subprocess.run(args, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if "statistics by message type" not in out:
+        return None
+    section = out.split("statistics by message type", 1)[1].split("statistics by user", 1)[0]
+    counts = {m.group(1): int(m.group(2)) for m in RPC_LINE.finditer(section)}
+    since = re.search(r"^Data since\s+(.*)$", out, re.M)  # changes when the daemon restarts or sdiag -r
+    counts[SINCE] = since.group(1).strip() if since else ""
+    return counts
+
+
+def rpc_snapshot() -> dict:
+    return {"slurmctld": rpc_counts(["sdiag"]), "slurmdbd": rpc_counts(["sacctmgr", "show", "stats"])}
+
+
+def rpc_diff(before: dict, after: dict) -> dict:
+    out = {}
+    for daemon in ("slurmctld", "slurmdbd"):
+        a, b = before.get(daemon), after.get(daemon)
+        if a is None or b is None or a[SINCE] != b[SINCE]:  # statistics reset meanwhile: no figure
+            out[daemon] = None
+            continue
+        out[daemon] = {k: b.get(k, 0) - a.get(k, 0) for k in set(a) | set(b)
+                       if k not in RPC_OWN and k != SINCE and b.get(k, 0) != a.get(k, 0)}
+    return out
+
+
+def transport_poll(spec, mode):
+    """``parse_queue`` of the N job ids the harness submitted held, ``polls`` times, with Slurm reached over
+    its commands or over slurmrestd (``slurm.transport``); per poll: wall time, processes forked, and
+    the RPCs slurmctld and slurmdbd counted (sdiag / sacctmgr show stats before and after all polls,
+    minus what they counted over an idle window as long, in which others' calls show), of the kinds a
+    query can cause (RPC_QUERY: job starts and ends in the same window are others' jobs at work)."""
+    import os
+    work = Path(spec["dir"])
+    config = work / "transport.ini"
+    config.write_text(f"[slurm]\ntransport = {mode}\n")
+    os.environ["CLUSTER_CORE_CONFIG"] = str(config)
+    from cluster_core import plugins
+    from cluster_slurm import rest
+    if rest.use_rest() != (mode == "rest"):
+        raise AssertionError(f"slurm.transport={mode} did not take")
+    backend = plugins.backend("slurm")
+    ids, polls = [str(i) for i in spec["ids"]], spec.get("polls", 5)
+    want = set(ids)
+
+    def check(records):
+        mine = [r for r in records if r.id in want]
+        if {r.id for r in mine} != want:
+            raise AssertionError(f"parse_queue knew {len({r.id for r in mine})} of the {len(want)} jobs")
+        if any(r.state.finished for r in mine):
+            raise AssertionError("a job that should be waiting (held) has ended")
+
+    check(backend.parse_queue(ids))  # warm-up: the plugin, its imports, the JWT (scontrol token)
+    samples, forks, requests = [], [], []
+    before = rpc_snapshot()
+    w0 = clock()
+    with ForkCounter() as fc, _HttpCounter() as http, _Timed(rest.Client, "_once") as requesting:
+        for _ in range(polls):
+            f0, r0 = fc.count, http.count
+            t0 = clock()
+            records = backend.parse_queue(ids)
+            samples.append(clock() - t0)
+            forks.append(fc.count - f0)
+            requests.append(http.count - r0)
+            check(records)
+    window = clock() - w0
+    after = rpc_snapshot()
+    time.sleep(window)  # as long a window with no poll: what others' calls (and the snapshots) cost
+    idle = rpc_snapshot()
+    programs = fc.programs
+    polled, quiet = rpc_diff(before, after), rpc_diff(after, idle)
+    extra = {"polls": polls, "forks_per_poll": max(forks), "http_requests_per_poll": max(requests),
+             "window_seconds": window}
+    if http.count:
+        extra["http_bytes_per_poll"] = http.bytes / polls
+        # the REST client's requests (send, slurmrestd's answer, JSON decode); the rest is reading the jobs
+        extra["rest_request_seconds_per_poll"] = requesting.seconds / polls
+    for program, count in programs.items():
+        extra[f"forks {program}"] = count / polls
+    for daemon in ("slurmctld", "slurmdbd"):
+        if polled[daemon] is None or quiet[daemon] is None:
+            continue
+        net = {k: max(0, v - quiet[daemon].get(k, 0)) for k, v in polled[daemon].items() if RPC_QUERY.match(k)}
+        extra[f"{daemon}_rpcs_per_poll"] = sum(net.values()) / polls
+        extra[f"{daemon}_rpcs_idle_window"] = sum(v for k, v in quiet[daemon].items() if RPC_QUERY.match(k))
+        extra[f"{daemon}_other_rpcs_window"] = sum(v for k, v in polled[daemon].items() if not RPC_QUERY.match(k))
+        for k, v in net.items():
+            if v:
+                extra[f"{daemon} {k}"] = v / polls
+    return samples, extra
+
+
+class _HttpCounter:
+    """Counts the HTTP requests this process sends and the bytes of the answers (``http.client``), around
+    the real calls."""
+
+    def __init__(self):
+        self.count = 0
+        self.bytes = 0
+
+    def __enter__(self):
+        import http.client
+        counter = self
+        self._request, self._read = http.client.HTTPConnection.request, http.client.HTTPResponse.read
+        request, read = self._request, self._read
+
+        def counted_request(conn, *a, **kw):
+            counter.count += 1
+            return request(conn, *a, **kw)
+
+        def counted_read(resp, *a, **kw):
+            data = read(resp, *a, **kw)
+            counter.bytes += len(data or b"")
+            return data
+
+        http.client.HTTPConnection.request = counted_request
+        http.client.HTTPResponse.read = counted_read
+        return self
+
+    def __exit__(self, *exc):
+        import http.client
+        http.client.HTTPConnection.request, http.client.HTTPResponse.read = self._request, self._read
+        return False
+
+
+class _Timed:
+    """Adds up the time spent in one method (the REST client's request: send, wait, read, decode JSON)."""
+
+    def __init__(self, owner, name):
+        self.owner, self.name, self.seconds = owner, name, 0.0
+
+    def __enter__(self):
+        timed, original = self, getattr(self.owner, self.name)
+        self._original = original
+
+        def wrapped(*a, **kw):
+            t0 = clock()
+            try:
+                return original(*a, **kw)
+            finally:
+                timed.seconds += clock() - t0
+
+        setattr(self.owner, self.name, wrapped)
+        return self
+
+    def __exit__(self, *exc):
+        setattr(self.owner, self.name, self._original)
+        return False
+
+
+def transport_commands(spec):
+    return transport_poll(spec, "commands")
+
+
+def transport_rest(spec):
+    return transport_poll(spec, "rest")
+
+
+# --- scale: cc.map of many tasks, submitted held ------------------------------------------------------------
+
+def _rss_mib() -> float:
+    """This process's peak resident set so far (``ru_maxrss``, KiB on Linux), in MiB."""
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _resident_mib() -> float:
+    """This process's resident set now (/proc/self/statm), in MiB; 0 where there is no /proc."""
+    import os
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+
+
+def scale_map(spec, backend_name):
+    """``cc.map(square, range(N), hold=True)``: the submission timed, this fresh process's peak RSS
+    (ru_maxrss) and resident set after the imports and after the submission, then ``polls`` forced tracker polls (the
+    backend's queries and the processes they fork counted), then one ``cc.cancel`` of every task. The
+    tasks never run: held, they cost the scheduler nothing while their submission and polls are measured."""
+    import cluster_core as cc
+    from cluster_core import plugins
+    from cluster_core.queue import tracker
+    n, work = spec["n"], Path(spec["dir"])
+    options = dict(backend=backend_name, jobdir=work / "jobs", hold=True, name=spec["name"])
+    if backend_name == "slurm":
+        options["mem"] = "100M"
+    backend = plugins.backend(backend_name)
+    calls = {"parse_queue": 0}
+    original = backend.parse_queue
+
+    def counted(*a, **kw):  # the backend's own method, counted
+        calls["parse_queue"] += 1
+        return original(*a, **kw)
+
+    backend.parse_queue = counted
+    rss_before, resident_before = _rss_mib(), _resident_mib()
+    with ForkCounter() as fc:
+        t0 = clock()
+        tasks = cc.map(square, range(n), **options)
+        t1 = clock()
+        rss_submitted, resident_submitted = _rss_mib(), _resident_mib()
+        submit_programs = dict(fc.programs)
+        track = tracker(backend_name)
+        queries0, forks0, programs0 = track.queries, fc.count, dict(fc.programs)
+        calls["parse_queue"] = 0
+        poll_seconds = []
+        for _ in range(spec.get("polls", 3)):
+            p0 = clock()
+            track.refresh(force=True)
+            poll_seconds.append(clock() - p0)
+        polls = track.queries - queries0
+        poll_forks = fc.count - forks0
+        poll_programs = fc.since(programs0)
+        known = [track.record(t._track_key) for t in tasks[:: max(1, n // 100)]]  # what the polls learnt
+        if any(rec is None or rec.state.finished for rec in known):
+            raise AssertionError("a held task has no record or has ended after the polls")
+        c0 = clock()
+        cc.cancel(tasks)
+        cancel_seconds = clock() - c0
+    if len(tasks) != n:
+        raise AssertionError(f"cc.map gave {len(tasks)} tasks for {n} elements")
+    if polls < 1:
+        raise AssertionError("the tracker made no query")
+    extra = {"submit_seconds": t1 - t0, "rss_after_import_mib": rss_before, "rss_peak_submit_mib": rss_submitted,
+             "rss_submit_growth_mib": rss_submitted - rss_before, "rss_peak_end_mib": _rss_mib(),
+             # the peak may have been set before the map (imports): the resident set's growth shows what
+             # the N tasks hold once submitted
+             "resident_before_mib": resident_before, "resident_submitted_mib": resident_submitted,
+             "resident_growth_mib": resident_submitted - resident_before,
+             "polls": polls, "queries_per_poll": calls["parse_queue"] / polls, "forks_per_poll": poll_forks / polls,
+             "poll_seconds": statistics_median(poll_seconds), "cancel_seconds": cancel_seconds,
+             "array_jobs": len({t.job.id for t in tasks})}
+    for program, count in poll_programs.items():
+        extra[f"poll forks {program}"] = count / polls
+    for program, count in submit_programs.items():
+        extra[f"submit forks {program}"] = count
+    return t1 - t0, extra
+
+
+def statistics_median(values):
+    import statistics
+    return statistics.median(values) if values else 0.0
+
+
+def scale_local(spec):
+    return scale_map(spec, "local")
+
+
+def scale_slurm(spec):
+    return scale_map(spec, "slurm")
+
+
 WORKLOADS = {
     "shell/cluster-core": shell_cluster_core,
     "shell/xargs": shell_xargs,
@@ -300,6 +626,10 @@ WORKLOADS = {
     "slurm/raw-array": slurm_raw_array,
     "parse/squeue": parse_squeue,
     "parse/qstat-x": parse_qstat,
+    "transport/commands": transport_commands,
+    "transport/rest": transport_rest,
+    "scale/local": scale_local,
+    "scale/slurm": scale_slurm,
 }
 
 

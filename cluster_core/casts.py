@@ -193,9 +193,13 @@ def _whole(value: Any) -> int:
 
 
 def _positive_int(value: Any) -> int:
+    return _at_least(value, 1)
+
+
+def _at_least(value: Any, low: int) -> int:
     n = _whole(value)
-    if n < 1:
-        raise ValueError("must be 1 or more")
+    if n < low:
+        raise ValueError(f"must be {low} or more")
     if n > MAX_COUNT:
         raise ValueError(f"must be at most {MAX_COUNT}")
     return n
@@ -203,12 +207,7 @@ def _positive_int(value: Any) -> int:
 
 def _count(value: Any) -> int:
     """A whole number, 0 or more (a count that may be none)."""
-    n = _whole(value)
-    if n < 0:
-        raise ValueError("must be 0 or more")
-    if n > MAX_COUNT:
-        raise ValueError(f"must be at most {MAX_COUNT}")
-    return n
+    return _at_least(value, 0)
 
 
 def _seconds(value: Any) -> int:
