@@ -67,3 +67,22 @@ def test_map_rejects_array_keyword_and_handles_empty(toy):
     assert cc.map(cube, []) == []
     with pytest.raises(OptionError, match="drop array="):
         cc.map(cube, [1], array="0-1")
+
+
+def _sleep_long(_x):
+    import time
+    time.sleep(300)
+
+
+def test_cancelling_every_task_of_a_map_cancels_each_array_by_its_id(toy_arrays):
+    tasks = cc.map(_sleep_long, range(6))  # two native arrays: 4 tasks, then 2
+    arrays = list(dict.fromkeys(t.job.id for t in tasks))
+    assert len(arrays) == 2
+    cc.cancel(tasks)
+    assert toy_arrays.cancelled == [arrays]  # one word per array, not one per task
+    cc.wait(tasks, timeout=60)
+    assert {t.state for t in tasks} == {State.CANCELLED}
+    more = cc.map(_sleep_long, range(3))
+    cc.cancel(more[:2])  # not every task: the tasks' own ids
+    assert toy_arrays.cancelled[-1] == [more[0].id, more[1].id]
+    cc.cancel(more[2])

@@ -22,6 +22,7 @@ class ToyBackend:
         self.available = available
         self.procs: dict[str, subprocess.Popen] = {}
         self.calls: list[str] = []
+        self.cancelled: list[list[str]] = []  # the ids of each cancel call
         self._ids = itertools.count(1)
 
     @hookimpl
@@ -78,8 +79,8 @@ class ToyBackend:
     @hookimpl
     def cancel(self, job_ids):
         self.calls.append("cancel")
-        for job_id in job_ids:
-            proc = self.procs.get(job_id)
-            if proc is not None and proc.poll() is None:
+        self.cancelled.append(list(job_ids))
+        for key, proc in self.procs.items():  # an array's id cancels its every task, as schedulers do
+            if (key in job_ids or key.partition("[")[0] in job_ids) and proc.poll() is None:
                 proc.kill()
         return True
