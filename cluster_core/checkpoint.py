@@ -112,8 +112,9 @@ def requeues() -> int:
 class Armed:
     """The checkpoint of one run: what it restored, and the signal handlers that save the next one."""
 
-    def __init__(self, path: str, max_requeue: int, function: Callable[..., Any], args: Any, kwargs: Any):
-        self.path, self.max_requeue = path, max_requeue
+    def __init__(self, path: str, max_requeue: int, function: Callable[..., Any], args: Any, kwargs: Any,
+                 write: Callable[[str, bytes], None]):
+        self.path, self.max_requeue, self.write = path, max_requeue, write  # write: the runner's private writer
         self.function, self.args, self.kwargs = function, args, kwargs
         self.count = 0
         self.saving = False
@@ -199,14 +200,7 @@ class Armed:
     def _write(self, saved: dict[str, Any]) -> None:
         import cloudpickle  # functions and classes defined in __main__ go by value, as at submission
         saved["requeues"] = self.count + 1
-        data = cloudpickle.dumps(saved)
-        tmp = f"{self.path}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        self.write(self.path, cloudpickle.dumps(saved))
 
 
 def _is_plain_function(obj: Any) -> bool:

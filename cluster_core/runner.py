@@ -112,7 +112,7 @@ def main(argv: list[str]) -> int:
         function = payload["function"]
         if checkpoint is not None:  # warned, the function saves itself and the script requeues the job
             from .checkpoint import Armed
-            armed = Armed(checkpoint[0], checkpoint[1], function, args, kwargs)
+            armed = Armed(checkpoint[0], checkpoint[1], function, args, kwargs, _write_private)
             armed.restore()
             function, args, kwargs = armed.function, armed.args, armed.kwargs
             armed.arm()

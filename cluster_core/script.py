@@ -372,12 +372,13 @@ trap 'kill -USR1 "$__cluster_child" 2>/dev/null' USR1
 trap 'kill -TERM "$__cluster_child" 2>/dev/null' TERM
 {command} &
 __cluster_child=$!
-while :; do
-    wait "$__cluster_child"; __cluster_rc=$?
-    kill -0 "$__cluster_child" 2>/dev/null || break  # wait was cut short by a signal: the command runs on
+while wait "$__cluster_child"; __cluster_rc=$?; [ "$__cluster_rc" -gt 128 ]; do
+    # cut short by a signal this shell traps; once the command has ended, wait gives its own status
+    kill -0 "$__cluster_child" 2>/dev/null || {{ wait "$__cluster_child"; __cluster_rc=$?; break; }}
 done
 if [ "$__cluster_rc" = {requeue_exit} ] || [ "$__cluster_rc" = {saved_exit} ]; then  # it saved a checkpoint
-    trap - EXIT TERM USR1
+    trap - EXIT TERM
+    trap '' USR1  # a late copy of the warning (the local runner signals the group and each process) is moot
     printf 'requeue %s end\\n' "${{EPOCHREALTIME:-$(date +%s)}}" > "$__cluster_exit_file"
     # warned ahead of its time limit: run again under the same id. On SIGTERM the scheduler decides: it
     # requeues a preempted job itself, and a cancelled one stays cancelled
@@ -451,17 +452,23 @@ class ExitRecord:
         return max(0.0, self.end - self.start)
 
 
-def read_exit_file(path: Path) -> Optional[ExitRecord]:
-    """The exit record, or None when the job has not written one (yet)."""
+def _exit_words(path: Path) -> Optional[list[str]]:
+    """The words of a whole exit record without its closing "end"; None when there is none (yet)."""
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
-            text = fh.read()
+            parts = fh.read().split()
     except (FileNotFoundError, NotADirectoryError):
         return None
-    parts = text.split()
     if len(parts) < 2 or parts[-1] != "end":  # not written yet, or caught half-written
         return None
-    parts = parts[:-1]
+    return parts[:-1]
+
+
+def read_exit_file(path: Path) -> Optional[ExitRecord]:
+    """The exit record, or None when the job has not written one (yet)."""
+    parts = _exit_words(path)
+    if parts is None:
+        return None
     if parts[0] == "requeue":  # a checkpointing job saved itself and was requeued: it has not ended
         return None
     if parts[0] == "not-run":
@@ -481,12 +488,8 @@ def read_exit_file(path: Path) -> Optional[ExitRecord]:
 
 def requeued(path: Path) -> bool:
     """True when the exit file says the job saved a checkpoint to be requeued (it did not end)."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            parts = fh.read().split()
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    return len(parts) >= 2 and parts[0] == "requeue" and parts[-1] == "end"
+    parts = _exit_words(path)
+    return parts is not None and parts[0] == "requeue"
 
 
 def is_job_file(path: Path) -> bool:

@@ -9,6 +9,7 @@ OverMemoryKill samples it), and kills what a job leaves running when it ends. Ho
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -334,10 +335,14 @@ class Supervisor:
         warn = [run for run in self.running.values()
                 if run.warn_at is not None and now >= run.warn_at and run.kill_state is None]
         for run in warn:
-            # as Slurm's --signal=B:USR1: the script passes it on to the function, which saves itself
+            # to the job's script alone, as Slurm's --signal=B:USR1: the script passes it on to the function,
+            # which saves itself. (Sent to the whole group, the function could save and exit before the
+            # script's trap ran, and the script's wait would give 138 instead of the function's status.)
             run.warn_at = None
             log.info("job %d: warning it of its time limit (SIGUSR1)", run.id)
-            proctools.send(self._victims(run), signal.SIGUSR1, run.pid)
+            if run.own:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(run.pid, signal.SIGUSR1)
         for run in list(self.running.values()):
             if run.kill_at is not None:
                 continue
