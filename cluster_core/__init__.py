@@ -57,6 +57,7 @@ if TYPE_CHECKING:  # what __getattr__ loads on first use, for type checkers (``X
     from .errors import JobError as JobError
     from .errors import JobFailedError as JobFailedError
     from .errors import OptionError as OptionError
+    from .errors import PartialSubmitError as PartialSubmitError
     from .errors import RemoteTraceback as RemoteTraceback
     from .errors import SchedulerError as SchedulerError
     from .errors import SubmitError as SubmitError
@@ -108,7 +109,7 @@ if TYPE_CHECKING:  # what __getattr__ loads on first use, for type checkers (``X
 _EXPORTS = {
     "hookspecs": ["hookimpl"],
     "errors": ["ClusterError", "OptionError", "ConfigError", "BackendError", "SchedulerError", "SubmitError",
-               "JobError", "JobFailedError", "UnknownJobError", "WaitTimeout", "RemoteTraceback"],
+               "PartialSubmitError", "JobError", "JobFailedError", "UnknownJobError", "WaitTimeout", "RemoteTraceback"],
     "records": ["State", "QueueJob", "BackendInfo", "Detection", "Dependency"],
     "options": ["check_arguments", "option_help", "option_to_string", "options_to_string"],
     "config": ["Profile", "get_profile", "get_profiles", "set_profile", "del_profile", "get_option", "set_option"],

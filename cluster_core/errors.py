@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 
 class ClusterError(Exception):
@@ -44,6 +44,20 @@ class SubmitError(SchedulerError):
     def __init__(self, message: str, keyword: str | None = None, **kwargs: Any):
         super().__init__(message, **kwargs)
         self.keyword = keyword
+
+
+class PartialSubmitError(SubmitError):
+    """Submitting many jobs or tasks failed part-way; what went through stays submitted and recorded.
+
+    ``submitted`` holds the scheduler ids that went through, in order. After :func:`cluster_core.map`,
+    ``tasks`` holds the Tasks of the arrays submitted whole (the first elements, in order), to wait on and
+    read as usual; an array submitted part-way (a backend without arrays) is recorded, and
+    :func:`cluster_core.jobs` finds it. The rest were not submitted: the message says why."""
+
+    def __init__(self, message: str, submitted: Sequence[str] = (), tasks: Sequence[Any] = (), **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.submitted = list(submitted)
+        self.tasks = list(tasks)
 
 
 class JobError(ClusterError):

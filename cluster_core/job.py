@@ -30,7 +30,8 @@ from typing import (TYPE_CHECKING, Any, Callable, Generator, Iterable, Literal, 
 import attrs
 
 from . import config, plugins, registry
-from .errors import (ClusterError, JobError, JobFailedError, OptionError, RemoteTraceback, SubmitError,
+from .errors import (ClusterError, JobError, JobFailedError, OptionError, PartialSubmitError, RemoteTraceback,
+                     SubmitError,
                      UnknownJobError, WaitTimeout)
 from .casts import _bool, array_indices, describe, parse_time
 from .dependencies import dependency_items, to_dependencies
@@ -1077,9 +1078,17 @@ class _OneJobPerTask(_Plan):
                               job._function_call(index, files, python)))
             try:
                 ids = backend.submit_many(batch)
-            except plugins.PartialSubmitError as exc:  # the tasks that went through are recorded all the same
-                self._record(job, record, single, indices, task_ids, exc.submitted)
-                raise
+            except SubmitError as exc:  # the tasks that went through are recorded all the same
+                if isinstance(exc, PartialSubmitError):
+                    self._record(job, record, single, indices, task_ids, exc.submitted)
+                if not task_ids:
+                    raise
+                why = exc.__cause__ if isinstance(exc, PartialSubmitError) and exc.__cause__ else exc
+                raise PartialSubmitError(
+                    f"{len(task_ids)} of {len(indices)} tasks were submitted ({', '.join(task_ids[:5])}"
+                    f"{' ...' if len(task_ids) > 5 else ''}); the rest were not: {why}", submitted=task_ids,
+                    keyword=exc.keyword, command=exc.command, returncode=exc.returncode, output=exc.output,
+                    transient=exc.transient) from exc
             # recorded before the next batch: a submitter killed mid-way leaves its tasks findable
             record = self._record(job, record, single, indices, task_ids, ids)
             start += len(batch)
@@ -1713,7 +1722,19 @@ def map(function: Callable[..., Any], iterable: Iterable[Any], *, star: bool = F
         chunk = elements[start:start + limit]
         job = Job(function, backend=backend.name, array=f"0-{len(chunk) - 1}", **options)
         job.calls = [((tuple(e) if star else (e,)), {}) for e in chunk]
-        tasks.extend(job.submit().tasks)
+        try:
+            tasks.extend(job.submit().tasks)
+        except SubmitError as exc:
+            if not tasks:  # the first array: its own error says what went through
+                raise
+            done = exc.submitted if isinstance(exc, PartialSubmitError) else []
+            # what went through stays submitted: the caller gets its Tasks with the reason the rest did not
+            ids = list(dict.fromkeys([t.job.id for t in tasks if t.job.id] + list(done)))
+            raise PartialSubmitError(
+                f"map: {len(tasks) + len(done)} of {len(elements)} tasks were submitted ({', '.join(ids[:5])}"
+                f"{' ...' if len(ids) > 5 else ''}); the rest were not: {exc}",
+                submitted=ids, tasks=tasks, keyword=exc.keyword, command=exc.command,
+                returncode=exc.returncode, output=exc.output, transient=exc.transient) from exc
     return tasks
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence, Tu
 import attrs
 
 from . import session
-from .errors import BackendError, OptionError, SubmitError
+from .errors import BackendError, OptionError, PartialSubmitError, SubmitError
 from .records import BackendInfo, Detection
 
 if TYPE_CHECKING:  # pluggy, importlib.metadata and the hookspecs load with the first backend, not before
@@ -146,15 +146,6 @@ def unregister(name: str) -> None:
 def backend_names() -> list[str]:
     """Names of every registered backend, in registration order."""
     return [name for name, _ in plugin_manager().list_name_plugin()]
-
-
-class PartialSubmitError(SubmitError):
-    """Submitting a batch one job at a time failed part-way: ``submitted`` holds the ids of the jobs that
-    were submitted before the failure (the first ones of the batch, in order); the rest were not."""
-
-    def __init__(self, message: str, submitted: Sequence[str], **kwargs: Any):
-        super().__init__(message, **kwargs)
-        self.submitted = list(submitted)
 
 
 class Backend:

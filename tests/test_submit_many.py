@@ -11,7 +11,7 @@ from cluster_core import hookimpl, plugins, registry, session
 from cluster_core.errors import BackendError, SubmitError
 from cluster_core.hookspecs import Submission
 from cluster_core.options import check_arguments
-from cluster_core.plugins import PartialSubmitError
+from cluster_core.errors import PartialSubmitError
 from toy_backend import ToyBackend
 
 
@@ -91,12 +91,24 @@ def test_a_map_failing_part_way_records_the_tasks_submitted(failing):
     # batches of 8 then 16: the first batch is recorded, and the 3 tasks of the second that went through
     with pytest.raises(SubmitError) as info:
         cc.map(abs, [-i for i in range(30)])
-    assert isinstance(info.value, PartialSubmitError) and len(info.value.submitted) == 3
+    assert isinstance(info.value, PartialSubmitError) and len(info.value.submitted) == 11
+    assert "11 of 30 tasks were submitted" in str(info.value) and "the queue is full" in str(info.value)
+    assert info.value.keyword == "partition"
     record = registry.load("toyfail", "@1.toy")
     assert list(record.indices) == list(range(11)) and len(record.task_ids) == 11
     tasks = [cc.Job.from_id(task_id) for task_id in record.task_ids]
     assert [t.index for t in tasks] == list(range(11))
     assert cc.get(tasks) == list(range(11))
+
+
+def test_a_map_failing_at_the_start_of_a_batch_says_what_went_through(cluster_config, tmp_path, monkeypatch):
+    # the first batch (8) went through whole, the second fails at its first job
+    with _registered(_FailsAt(9), monkeypatch, tmp_path):
+        with pytest.raises(PartialSubmitError) as info:
+            cc.map(abs, [-i for i in range(30)])
+        assert info.value.submitted == [f"{i}.toy" for i in range(1, 9)]
+        assert "8 of 30 tasks were submitted" in str(info.value) and info.value.keyword == "partition"
+        assert cc.get([cc.Job.from_id(t) for t in info.value.submitted]) == list(range(8))
 
 
 def test_a_failure_of_the_first_job_raises_it_as_it_is(cluster_config, tmp_path, monkeypatch):

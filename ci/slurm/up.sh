@@ -153,6 +153,9 @@ SchedulerParameters=sched_interval=1,bf_interval=1
 # Since Slurm 20.11 this lives here; in SchedulerParameters it is silently ignored (measured on 22.05).
 DependencyParameters=kill_invalid_depend
 MinJobAge=$MIN_JOB_AGE
+# the scale benchmark holds a 10 000-task map; slurmctld refuses (times out) past MaxJobCount (10 000 by
+# default), counting finished jobs younger than MinJobAge too
+MaxJobCount=50000
 # a requeued job starts again once its job credential expired: 10 s here instead of 120 (the checkpoint
 # tests requeue jobs several times)
 AuthInfo=cred_expire=10

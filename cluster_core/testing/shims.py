@@ -68,6 +68,21 @@ class ShimDir:
                              f'exec {shlex.quote(real)} "$@"\n')
         return self
 
+    def real_first(self, command: str, times: int, stderr: str, hang_seconds: float = 0.0,
+                   returncode: int = 1) -> "ShimDir":
+        """The first ``times`` calls run the real command; later ones print ``stderr`` at once and then hang
+        ``hang_seconds`` before they fail (sbatch retrying by itself a queue that is full)."""
+        real = self._real(command)
+        counter = self.dir / f".{command}.count"
+        self._write(command, f'printf "%s\\n" {shlex.quote(command)} >> {shlex.quote(str(self.log))}\n'
+                             f'echo x >> {shlex.quote(str(counter))}\n'
+                             f'if [ "$(wc -l < {shlex.quote(str(counter))})" -le {int(times)} ]; then\n'
+                             f'  exec {shlex.quote(real)} "$@"\nfi\n'
+                             f"printf '%s\\n' {shlex.quote(stderr)} >&2\n"
+                             + (f"sleep {hang_seconds} </dev/null >/dev/null 2>&1\n" if hang_seconds else "")
+                             + f"exit {int(returncode)}\n")
+        return self
+
     def flaky(self, command: str, fail_percent: int, stderr: str, hang_percent: int = 0,
               hang_seconds: float = 0.0, lose_percent: int = 0, returncode: int = 1, seed: int = 1) -> "ShimDir":
         """Of every 100 calls (in a fixed pseudo-random order from ``seed``), ``fail_percent`` fail with

@@ -87,7 +87,15 @@ def submit(script: Path, options: Mapping[str, Any], arguments: Sequence[str] = 
     args = ["sbatch", "--parsable", f"--comment={token}", *arguments, str(script)]
 
     def attempt() -> str:
-        res = run(args, timeout=SUBMIT_TIMEOUT, retries=0, transient=TRANSIENT)
+        try:
+            res = run(args, timeout=SUBMIT_TIMEOUT, retries=0, transient=TRANSIENT)
+        except SchedulerError as exc:
+            # sbatch still retrying by itself (2 minutes) when its time was up: not run again, which
+            # would wait as long for the same answer
+            if exc.returncode is None and parse.SBATCH_RETRYING.search(exc.output or ""):
+                said = error_summary(exc.output, strip=parse.SBATCH_ERROR_PREFIXES)
+                raise queue_full(exc, said, f"for {SUBMIT_TIMEOUT:g} s") from None
+            raise
         if res.stderr.strip():
             log.info("sbatch said: %s", res.stderr.strip())
         return job_id_from_output(res.stdout, parse.SBATCH_ID, "sbatch")
@@ -97,6 +105,16 @@ def submit(script: Path, options: Mapping[str, Any], arguments: Sequence[str] = 
 
     return submit_retrying(attempt, SLURM, find=lambda exc: _find_by_comment(token, exc), refused=refused,
                            retries=SUBMIT_RETRIES, backoff=SUBMIT_BACKOFF, logger=log)
+
+
+def queue_full(exc: SchedulerError, said: str, tried: str) -> SubmitError:
+    """The SubmitError for a controller that keeps answering "try again" (EAGAIN) to a submission: what a
+    full queue (MaxJobCount) gives. ``said`` is Slurm's message, ``tried`` how long it was tried."""
+    return SubmitError(
+        f"slurmctld refused the job {tried} ({said}): the cluster holds as many jobs as its MaxJobCount "
+        "allows (an array counts one per task; see `scontrol show config | grep MaxJobCount`), or the "
+        "controller is overloaded. Submit fewer tasks at once, or once some jobs have ended; this "
+        "submission created no job", command=exc.command, returncode=exc.returncode, output=exc.output)
 
 
 #: How long a submission keeps asking whether a job whose sbatch failed transiently exists (seconds).

@@ -194,6 +194,10 @@ def _array_fields(shown_id: str, array_job_id: str, task: str) -> tuple[str, Opt
 #: The job id in ``sbatch --parsable`` output: "123" or "123;cluster".
 SBATCH_ID = r"(?P<id>\d+)(?:;\S+)?"
 #: What sbatch puts before its messages; a user reads the message alone.
+#: sbatch retrying a refusal by itself (15 times, 2 minutes in all): "sbatch: error: Slurm temporarily unable
+#: to accept job, sleeping and retrying" is what a full queue (MaxJobCount) gives, captured on 22.05; "Slurm
+#: job queue full" and "Job creation temporarily disabled" are its other two such messages.
+SBATCH_RETRYING = re.compile(r"sleeping and retrying|temporarily disabled, retrying")
 SBATCH_ERROR_PREFIXES = (r"^sbatch: error: (Batch job submission failed: )?",)
 
 

@@ -36,7 +36,7 @@ from cluster_core.backend import (Commands, ConfigError, Detection, QueueJob, Sc
                                   ask_patiently, chunks, first_line, keyword_for_error, known_ids, matches_any,
                                   merge_records, setting, submit_retrying)
 
-from . import parse, rest_parse, rest_submit
+from . import calls, parse, rest_parse, rest_submit
 
 log = logging.getLogger("cluster_core.slurm.rest")
 
@@ -344,6 +344,8 @@ def submit(script: Path, options: Mapping[str, Any], arguments: Sequence[str] = 
         return str(job_id)
 
     def refused(exc: SchedulerError) -> NoReturn:
+        if exc.transient and "Resource temporarily unavailable" in exc.output:  # EAGAIN, each time
+            raise calls.queue_full(exc, "Resource temporarily unavailable", f"{SUBMIT_RETRIES + 1} times") from None
         if exc.transient:
             raise SubmitError(f"slurmrestd could not submit {script}: {exc}", command=exc.command,
                               returncode=exc.returncode, output=exc.output, transient=True) from None

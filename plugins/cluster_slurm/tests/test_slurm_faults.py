@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -67,6 +68,86 @@ def test_squeue_that_never_answers_gives_up_without_a_second_copy(on_slurm, tmp_
         assert shims.calls()["sbatch"] == 1
     token = str(err.value).split("grep ")[-1]
     assert comments_in_squeue().count(token) == 1  # the one job that was created, findable by the message
+
+
+#: What sbatch prints, and then retries by itself for two minutes, when a job would take slurmctld past its
+#: MaxJobCount (captured on 22.05 with 49 held arrays of 1001 tasks under MaxJobCount=50000).
+QUEUE_FULL = "sbatch: error: Slurm temporarily unable to accept job, sleeping and retrying"
+
+
+def test_map_past_the_queue_limit_keeps_what_went_through_and_says_why(on_slurm, tmp_path, monkeypatch):
+    """A map of two arrays (MaxArraySize chunks) whose second sbatch meets a full queue: the first array
+    stays submitted and comes back as Tasks; the error names MaxJobCount at once instead of sbatch being
+    run again for minutes."""
+    from cluster_slurm import calls as slurm_calls
+    monkeypatch.setattr(slurm_calls, "SUBMIT_TIMEOUT", 2.0)
+    limit = on_slurm.max_array_size()
+    with ShimDir(tmp_path / "shims").real_first("sbatch", 1, QUEUE_FULL, hang_seconds=30) as shims:
+        started = time.monotonic()
+        with pytest.raises(cc.PartialSubmitError, match="MaxJobCount") as err:
+            cc.map(abs, range(limit + 5), mem="100M", hold=True)
+        took = time.monotonic() - started
+        assert shims.calls()["sbatch"] == 2  # not run again: another try would wait as long
+    try:
+        assert took < 30  # the error came at the timeout, not after the shim's (sbatch's) own retries
+        exc = err.value
+        assert len(exc.tasks) == limit and [t.index for t in exc.tasks] == list(range(limit))
+        assert f"{limit} of {limit + 5} tasks were submitted" in str(exc)
+        first = exc.tasks[0].job
+        assert exc.submitted == [first.id]
+        assert cc.Job.from_id(first.id).id == first.id  # recorded: another shell finds it
+        assert first.state is State.HELD  # really in the queue
+    finally:
+        cc.cancel(err.value.tasks)
+
+
+@pytest.fixture
+def full_queue(on_slurm, tmp_path):
+    """The real controller filled with held arrays until one more array of MaxArraySize tasks would pass
+    its MaxJobCount (a single job still fits); they are cancelled afterwards."""
+    config = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, check=True).stdout
+    max_jobs = int(re.search(r"MaxJobCount\s*=\s*(\d+)", config).group(1))
+    size = on_slurm.max_array_size()
+    script = tmp_path / "held.sh"
+    script.write_text("#!/bin/sh\ntrue\n")
+    ids = []
+    try:
+        queued = len(subprocess.run(["squeue", "-h", "-r", "-o", "%i"], capture_output=True, text=True).stdout.split())
+        while queued + size < max_jobs - 1:
+            out = subprocess.run(["sbatch", "--parsable", "-H", f"--array=0-{size - 1}", "--mem=10M",
+                                  "-o", "/dev/null", str(script)], capture_output=True, text=True, check=True)
+            ids.append(out.stdout.strip())
+            queued += size
+        yield size
+    finally:
+        if ids:
+            subprocess.run(["scancel", *ids], check=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("transport", ["commands", "rest"])
+def test_a_full_queue_is_an_error_naming_max_job_count(full_queue, transport, cluster_config, monkeypatch):
+    """Submitting past MaxJobCount on the real controller: an error that says so, soon, with no job
+    created; on the commands transport sbatch is not run again (it retries by itself for 2 minutes)."""
+    from cluster_slurm import calls as slurm_calls
+    from cluster_slurm import rest
+    monkeypatch.setattr(slurm_calls, "SUBMIT_TIMEOUT", 3.0)
+    monkeypatch.setattr(rest, "BACKOFF", 0.1)
+    if transport == "rest":
+        cluster_config.write_text("[slurm]\ntransport = rest\n")
+        found = rest.detect(rest.client())
+        if not found.available:
+            if os.environ.get("CI", "").lower() == "true":
+                pytest.fail(f"slurmrestd must run in CI (ci/slurm/up.sh): {found.reason}")
+            pytest.skip(found.reason)
+    started = time.monotonic()
+    with pytest.raises(cc.SubmitError, match="MaxJobCount") as err:
+        cc.map(abs, range(full_queue), mem="10M", hold=True)
+    assert time.monotonic() - started < 20
+    assert not isinstance(err.value, cc.PartialSubmitError)  # nothing went through
+    small = cc.submit("true", mem="10M", hold=True)  # a job that fits still does
+    assert small.state is State.HELD
+    small.cancel()
 
 
 @pytest.mark.slow
