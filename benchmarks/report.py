@@ -34,6 +34,10 @@ def fmt(seconds: Optional[float]) -> str:
     return f"{seconds:.2f} s" if seconds < 100 else f"{seconds:.0f} s"
 
 
+#: benchmarks/run.py's floor under the import row (the same name there)
+STACK = "stack alone (attrs, logging, pathlib, pickle, json)"
+
+
 def find(data: dict, row: str, tool: str, n=None) -> Optional[dict]:
     for r in data["results"]:
         if r["row"] == row and r["tool"] == tool and (n is None or r["n"] == n):
@@ -76,9 +80,11 @@ def targets(data: dict) -> list[dict]:
                  or (m.startswith("cluster_") and not m.startswith("cluster_core"))]  # any backend plugin
         lazy = "no plugin, entry-point scan or subprocess module loaded" if not heavy else \
             f"loaded at import: {', '.join(heavy)}"
+        floor = find(data, "import", STACK)
+        below = f"; the {STACK} is {floor['median'] / sub['median']:.2f}× of it" if ok(floor) else ""
         out.append(_target(name, f"{fmt(cc['median'])} vs {fmt(sub['median'])}: {ratio:.2f}×", "≤ 0.50×",
                            ratio <= 0.5 and not heavy,
-                           lazy if ratio <= 0.5 else f"{lazy}; {ratio / 0.5:.1f}× over the limit"))
+                           (lazy if ratio <= 0.5 else f"{lazy}; {ratio / 0.5:.1f}× over the limit") + below))
     else:
         out.append(_target(name, "–", "≤ 0.50×", None, _missing(cc if not ok(cc) else sub, "import")))
     # 2. shell jobs, 3. function jobs: at most LIMIT times the baseline at the largest N

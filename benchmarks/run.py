@@ -306,7 +306,9 @@ class Bench:
                   "cc = cluster_core; cc.submit; cc.Job; cc.wait; cc.get", None),
                  ("submitit", str(peers.python()), "submitit", "submitit.AutoExecutor", pstatus.get("submitit")),
                  ("fyrd", str(peers.python()), "fyrd", "fyrd.submit; fyrd.Job; fyrd.wait; fyrd.get",
-                  pstatus.get("fyrd"))]
+                  pstatus.get("fyrd")),
+                 # the floor under cluster-core's figure: the packages its submission path cannot do without
+                 (report.STACK, sys.executable, "attrs", "import logging, pathlib, pickle, json", None)]
         samples: dict[str, dict[str, list]] = {t[0]: {"import": [], "bare": [], "wall": [], "info": []}
                                                for t in tools}
         baseline: dict[str, list] = {sys.executable: [], str(peers.python()): []}
