@@ -48,6 +48,11 @@ LOST_AFTER = 60.0
 # polls never exceeds it, nor 10 poll intervals): a 1-minute wait ends at most 6 s late, a long one 10x
 # the interval; the polls of an hour's wait number about 200, whatever the number of jobs.
 OVERSHOOT = 0.1
+# The pause after a query is at least this many times the CPU time the query took: a waiter asking about
+# thousands of jobs (each query costs in proportion) spends at most a fifth of a CPU asking, and leaves
+# the rest of the machine to the jobs (the local backend's run beside it). CPU, not wall time: a query
+# that waits for a remote scheduler, or for a CPU the jobs hold, costs the jobs nothing.
+QUERY_COST_FACTOR = 4.0
 # How long a wait rides out a scheduler that cannot be asked (seconds; config core.outage_limit).
 OUTAGE_LIMIT = 600.0
 
@@ -142,6 +147,7 @@ class Tracker:
         self._last_query = 0.0
         self._pause = self.backend.info.poll_interval  # the gap the next query waits for (see next_pause)
         self._busy_since: Optional[float] = None  # when the open jobs were first asked about
+        self._cost_gap = 0.0  # the least gap between queries: the last one's cost, then QUERY_COST_FACTOR x it
         self.queries = 0
 
     def track(self, key: str, exit_file: Optional[Path] = None, array_id: Optional[str] = None,
@@ -187,13 +193,16 @@ class Tracker:
 
     def due_in(self) -> float:
         """Seconds until the next query is due (0: now): the poll interval, stretched while nothing ends."""
-        return max(0.0, self._last_query + self._pause - time.monotonic())
+        return max(0.0, self._last_query + self._gap() - time.monotonic())
+
+    def _gap(self) -> float:
+        return max(self._pause, self._cost_gap)
 
     def refresh(self, force: bool = False) -> None:
         """Ask the backend about every unfinished tracked job once, when a query is due (``due_in``)."""
         with self._lock:
             now = time.monotonic()
-            if not force and now - self._last_query < self._pause:
+            if not force and now - self._last_query < self._gap():
                 return
             # only the jobs without a final record (not every tracked one: a thousand results read one
             # by one after a wait would otherwise cost a million checks)
@@ -204,18 +213,21 @@ class Tracker:
             self.queries += 1
             if self._busy_since is None:
                 self._busy_since = now
+            cpu = time.thread_time()
             try:
                 self._ask(pending)
             finally:
-                self._pace(len(pending), now)
+                self._pace(len(pending), now, time.thread_time() - cpu)
 
-    def _pace(self, asked: int, now: float) -> None:
-        """The gap before the next query: grows while nothing ends, back to the poll interval when all did."""
+    def _pace(self, asked: int, now: float, cost: float) -> None:
+        """The gap before the next query: grows while nothing ends, back to the poll interval when all did;
+        never under ``1 + QUERY_COST_FACTOR`` times the ``cost`` (CPU seconds) of the query made ``now``."""
         base = self.backend.info.poll_interval
         if not self._open:
-            self._pause, self._busy_since = base, None
+            self._pause, self._busy_since, self._cost_gap = base, None, 0.0
         else:
             self._pause = next_pause(self._pause, base, now - (self._busy_since or now), len(self._open) < asked)
+            self._cost_gap = (1 + QUERY_COST_FACTOR) * cost  # from the query's start
 
     def _ask(self, pending: list[_Tracked]) -> None:
         """One query about ``pending``; settles what it learns."""
@@ -335,6 +347,7 @@ class Tracker:
         base = self.backend.info.poll_interval
         show = _progress_wanted(progress)
         outage = Outage(self.backend.name)
+        still = list(job_ids)  # a finished job stays finished: each poll looks only at those left
 
         def time_left() -> Optional[float]:
             return None if timeout is None else max(0.0, timeout - (time.monotonic() - start))
@@ -355,7 +368,7 @@ class Tracker:
                 if outage.answered():
                     with self._lock:
                         self._pause = base  # back: follow the jobs closely again
-                still = [j for j in job_ids if not self.is_done(j)]
+                still = [j for j in still if not self.is_done(j)]
                 if show:
                     _show_progress(self, job_ids, len(still), time.monotonic() - start)
                 if not still:

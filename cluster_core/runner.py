@@ -13,6 +13,7 @@ value, a lambda), and when the input holds a function pickled by value (its unpi
 
 from __future__ import annotations
 
+import io  # loaded at interpreter start already, as os and sys are
 import os
 import pickle
 import sys
@@ -54,6 +55,19 @@ def _write_private(path: str, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+def task_call(fh: io.BufferedReader, task: int, tasks: int) -> tuple[tuple[object, ...], dict[str, object]]:
+    """An array task's own ``(args, kwargs)`` from an input file :func:`cluster_core.script.payload_for`
+    wrote: the last 8 bytes give where the offsets table starts, its ``task``-th entry where the call is."""
+    if not 0 <= task < tasks:
+        raise IndexError(f"task {task}: this job's array has tasks 0 to {tasks - 1}")
+    fh.seek(-8, os.SEEK_END)
+    table = int.from_bytes(fh.read(8), "little")
+    fh.seek(table + 8 * task)
+    fh.seek(int.from_bytes(fh.read(8), "little"))
+    call: tuple[tuple[object, ...], dict[str, object]] = pickle.load(fh)
+    return call
 
 
 USAGE = "usage: python -m cluster_core.runner INPUT.pkl OUTPUT.pkl [--task N] [--checkpoint CKPT.pkl MAX_REQUEUE]"
@@ -98,6 +112,12 @@ def main(argv: list[str]) -> int:
             for statement in head.get("imports", ()):  # the job's imports keyword
                 exec(statement, imported)  # noqa: S102 - import statements, checked at submission
             payload = pickle.load(fh)
+            if task is None:
+                args, kwargs = payload["args"], payload["kwargs"]
+            elif "calls" in payload:  # written by cluster-core 0.x before calls were stored one by one
+                args, kwargs = payload["calls"][task]
+            else:
+                args, kwargs = task_call(fh, task, payload["tasks"])
         if imported:  # the names the function's code may use and its module does not define
             imported.pop("__builtins__", None)
             namespace = getattr(payload["function"], "__globals__", None)
@@ -105,10 +125,6 @@ def main(argv: list[str]) -> int:
                 if target is not None:
                     for name, value in imported.items():
                         target.setdefault(name, value)
-        if task is None:
-            args, kwargs = payload["args"], payload["kwargs"]
-        else:
-            args, kwargs = payload["calls"][task]
         function = payload["function"]
         if checkpoint is not None:  # warned, the function saves itself and the script requeues the job
             from .checkpoint import Armed

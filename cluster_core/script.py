@@ -502,14 +502,33 @@ def payload_for(function: Any, args: Sequence[Any] = (), kwargs: Optional[Mappin
     """Two pickles in a row: the submitter's sys.path (plain) with the job's ``syspaths`` first and its
     ``imports`` (statements), then the call (cloudpickle: closures and functions defined in __main__ go by
     value). The runner restores sys.path and runs the imports before it unpickles the call, so functions
-    from the user's own modules import on the node as they did at submission."""
+    from the user's own modules import on the node as they did at submission.
+
+    An array's calls (one ``(args, kwargs)`` per task index, ``calls``) follow as one pickle each, then a
+    table of their offsets (8 bytes each, little-endian) and the table's own offset as the last 8 bytes:
+    a task reads its own call alone (:func:`cluster_core.runner.task_call`), so neither its time nor its
+    memory grows with the number of tasks or the size of the others' arguments."""
+    import io
     import pickle
 
     import cloudpickle
     paths = list(dict.fromkeys([*syspaths, *(p for p in sys.path if p)]))
     head = pickle.dumps({"sys_path": paths, "cwd": os.getcwd(), "imports": list(imports)})
-    body = {"function": function, "args": tuple(args), "kwargs": dict(kwargs or {})}
-    if calls is not None:  # an array: one (args, kwargs) per task index
-        body["calls"] = [(tuple(a), dict(k)) for a, k in calls]
-    pickled: bytes = cloudpickle.dumps(body)
-    return head + pickled
+    body: dict[str, Any] = {"function": function, "args": tuple(args), "kwargs": dict(kwargs or {})}
+    if calls is None:
+        pickled: bytes = cloudpickle.dumps(body)
+        return head + pickled
+    body["tasks"] = len(calls)
+    out = io.BytesIO()
+    out.write(head)
+    out.write(cloudpickle.dumps(body))
+    pickler = cloudpickle.CloudPickler(out, protocol=pickle.HIGHEST_PROTOCOL)
+    offsets = []
+    for a, k in calls:
+        offsets.append(out.tell())
+        pickler.clear_memo()  # each call stands alone: it is read without the others
+        pickler.dump((tuple(a), dict(k)))
+    table = out.tell()
+    out.write(b"".join(o.to_bytes(8, "little") for o in offsets))
+    out.write(table.to_bytes(8, "little"))
+    return out.getvalue()

@@ -75,3 +75,32 @@ def test_a_failure_settled_from_its_exit_file_is_refined_too(toy, tmp_path):
     job = cc.submit("python3 -c 'raise MemoryError'", backend="forgetful", jobdir=tmp_path / "jobs")
     assert job.wait(timeout=60) is False
     assert job.state is State.OUT_OF_MEMORY and job.exitcode == 1
+
+
+def test_a_costly_query_spaces_the_next_one_in_proportion(toy, tmp_path, monkeypatch):
+    """A query about many jobs costs CPU in proportion: the next waits QUERY_COST_FACTOR times as long, so a
+    wait on ten thousand jobs does not spend its time (and the jobs' CPU) asking (fake clocks)."""
+    import time
+
+    from cluster_core import queue
+    clock, cpu = [1000.0], [5.0]
+    monkeypatch.setattr(queue.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(queue.time, "thread_time", lambda: cpu[0])
+    track = queue.tracker("toy")
+    real = track.backend.parse_queue
+
+    def slow(*args, **kwargs):
+        clock[0] += 3.0  # this query "takes" 3 s, all of it CPU
+        cpu[0] += 3.0
+        return real(*args, **kwargs)
+    monkeypatch.setattr(track.backend, "parse_queue", slow)
+    track.track("91.toy", tmp_path / "none.exit", since=time.time())  # unknown, not lost: stays open
+    track.refresh(force=True)
+    assert track.queries == 1 and not track.is_done("91.toy")
+    assert track.due_in() == pytest.approx(queue.QUERY_COST_FACTOR * 3.0)
+    clock[0] += queue.QUERY_COST_FACTOR * 3.0 - 1.0
+    track.refresh()
+    assert track.queries == 1  # not due yet, although the poll interval has long passed
+    clock[0] += 1.0
+    track.refresh()
+    assert track.queries == 2

@@ -209,3 +209,45 @@ def test_write_script_new_and_existing(tmp_path):
     assert write_script(path, "echo 2\n") is False
     assert path.read_text() == "echo 2\n" and path.stat().st_ino != inode
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.cluster.sh"]
+
+
+def _explode():
+    raise RuntimeError("this call was unpickled")
+
+
+class _Bomb:
+    """An argument that cannot be unpickled: a task that reads another task's call fails."""
+
+    def __reduce__(self):
+        return (_explode, ())
+
+
+def test_an_array_task_reads_its_own_call_alone(tmp_path):
+    """Each task unpickles only its own (args, kwargs): a call that cannot be loaded harms its task alone,
+    and no task's cost or memory grows with the others' arguments."""
+    from cluster_core import runner
+    src = tmp_path / "in.pkl"
+    src.write_bytes(payload_for(pow, calls=[((2, 3), {}), ((_Bomb(),), {}), ((5, 2), {"mod": 7})]))
+    for task, expected in ((0, 8), (2, 4)):
+        out = tmp_path / f"out{task}.pkl"
+        assert runner.main([str(src), str(out), "--task", str(task)]) == 0
+        assert pickle.loads(out.read_bytes())["value"] == expected
+    out = tmp_path / "out1.pkl"
+    assert runner.main([str(src), str(out), "--task", "1"]) == 1
+    assert "this call was unpickled" in pickle.loads(out.read_bytes())["traceback"]
+    out = tmp_path / "out3.pkl"
+    assert runner.main([str(src), str(out), "--task", "3"]) == 1
+    assert "task 3: this job's array has tasks 0 to 2" in pickle.loads(out.read_bytes())["traceback"]
+
+
+def test_an_input_written_before_calls_were_stored_one_by_one_still_runs(tmp_path):
+    import cloudpickle
+
+    from cluster_core import runner
+    src = tmp_path / "in.pkl"
+    head = pickle.dumps({"sys_path": [], "cwd": str(tmp_path), "imports": []})
+    src.write_bytes(head + cloudpickle.dumps({"function": pow, "args": (), "kwargs": {},
+                                              "calls": [((2, 3), {}), ((3, 2), {})]}))
+    out = tmp_path / "out.pkl"
+    assert runner.main([str(src), str(out), "--task", "1"]) == 0
+    assert pickle.loads(out.read_bytes())["value"] == 9
