@@ -14,6 +14,8 @@ import threading
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 if TYPE_CHECKING:  # for the annotations only: this module stays stdlib-only at run time
+    from importlib.metadata import EntryPoint
+
     import pluggy
 
     from .plugins import Backend
@@ -29,6 +31,8 @@ class Session:
         # the auto-detected backend's name
         self.plugin_lock = threading.RLock()
         self.plugin_manager: Optional[pluggy.PluginManager] = None
+        self.entry_points: Optional[list[EntryPoint]] = None  # the installed backends, scanned once
+        self.all_loaded = False  # every entry point loaded (else only the backends named so far)
         self.load_errors: dict[str, str] = {}
         self.distributions: dict[str, str] = {}
         self.backends: dict[str, Backend] = {}

@@ -237,6 +237,33 @@ def test_dispatch_reaches_only_the_chosen_backend(fresh_plugins, cluster_config)
         plugins.register(ToyBackend("a"), name="a")
 
 
+def test_a_backend_made_before_others_were_registered_still_reaches_only_its_own(fresh_plugins, cluster_config):
+    a = ToyBackend("a")
+    plugins.register(a, name="a")
+    first = plugins.backend("a")
+    b = ToyBackend("b")
+    plugins.register(b, name="b")  # after "a"'s Backend was made
+    first.parse_queue(["1"])
+    assert a.calls == ["parse_queue"] and b.calls == []
+    plugins.unregister("b")
+    c = ToyBackend("c")
+    plugins.register(c, name="c")  # as many plugins as before, one of them new
+    first.cancel(["1"])
+    assert a.calls == ["parse_queue", "cancel"] and c.calls == []
+
+
+@pytest.mark.plugins
+def test_naming_a_backend_loads_that_plugin_alone(fresh_plugins):
+    """A submission to a named backend imports its plugin only; a listing or auto-detection loads them all."""
+    named = _modules_after("import cluster_core as cc; cc.get_backend('local').info")
+    assert "cluster_local" in named and "cluster_slurm" not in named and "cluster_torque" not in named
+    listed = _modules_after("import cluster_core as cc; cc.get_backend('local').info; cc.list_backends()")
+    assert "cluster_slurm" in listed and "cluster_torque" in listed
+    assert {"local", "slurm", "torque"} <= set(plugins.backend_names())
+    with pytest.raises(BackendError, match="'nosuch' is not installed; installed: local"):
+        plugins.get_backend("nosuch")
+
+
 def test_choice_order_explicit_env_config_detection(fresh_plugins, cluster_config, monkeypatch):
     plugins.register(ToyBackend("low", priority=1), name="low")
     plugins.register(ToyBackend("high", priority=1000), name="high")
