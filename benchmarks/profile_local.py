@@ -90,7 +90,11 @@ def timed(args: list, repeats: int = 15, env=None) -> dict:
 
 
 def start_runner(state: Path, out: Path, tag: str) -> subprocess.Popen:
+    from cluster_local.settings import MARKER, marker_slot, state_key
     env = dict(os.environ, CLUSTER_LOCAL_DIR=str(state), CLUSTER_LOCAL_THREADS=str(CORES))
+    # the room in its environment where warm workers show their job's marker, as a submitter gives it: a
+    # runner without it runs every function job's script (a new interpreter), which the benchmark does not
+    env[MARKER] = marker_slot(state_key(state))
     proc = subprocess.Popen([sys.executable, "-m", "cProfile", "-o", str(out / f"runner-{tag}.prof"),
                              "-m", "cluster_local.runner", "--foreground", str(state)],
                             stdout=open(out / f"runner-{tag}.log", "wb"), stderr=subprocess.STDOUT, env=env,

@@ -60,12 +60,8 @@ class ShimDir:
     def fail_first(self, command: str, times: int, stderr: str, returncode: int = 1) -> "ShimDir":
         """The first ``times`` calls fail with ``stderr``; later calls run the real command."""
         real = self._real(command)
-        counter = self.dir / f".{command}.count"
-        self._write(command, f'printf "%s\\n" {shlex.quote(command)} >> {shlex.quote(str(self.log))}\n'
-                             f'echo x >> {shlex.quote(str(counter))}\n'
-                             f'if [ "$(wc -l < {shlex.quote(str(counter))})" -le {int(times)} ]; then\n'
-                             f"  printf '%s\\n' {shlex.quote(stderr)} >&2; exit {int(returncode)}\nfi\n"
-                             f'exec {shlex.quote(real)} "$@"\n')
+        self._first_calls(command, times, f"printf '%s\\n' {shlex.quote(stderr)} >&2; exit {int(returncode)}",
+                          f'exec {shlex.quote(real)} "$@"')
         return self
 
     def real_first(self, command: str, times: int, stderr: str, hang_seconds: float = 0.0,
@@ -73,15 +69,18 @@ class ShimDir:
         """The first ``times`` calls run the real command; later ones print ``stderr`` at once and then hang
         ``hang_seconds`` before they fail (sbatch retrying by itself a queue that is full)."""
         real = self._real(command)
+        hang = f"; sleep {hang_seconds} </dev/null >/dev/null 2>&1" if hang_seconds else ""
+        self._first_calls(command, times, f'exec {shlex.quote(real)} "$@"',
+                          f"printf '%s\\n' {shlex.quote(stderr)} >&2{hang}; exit {int(returncode)}")
+        return self
+
+    def _first_calls(self, command: str, times: int, first: str, then: str) -> None:
+        """A shim that runs the shell line ``first`` for its first ``times`` calls and ``then`` after."""
         counter = self.dir / f".{command}.count"
         self._write(command, f'printf "%s\\n" {shlex.quote(command)} >> {shlex.quote(str(self.log))}\n'
                              f'echo x >> {shlex.quote(str(counter))}\n'
                              f'if [ "$(wc -l < {shlex.quote(str(counter))})" -le {int(times)} ]; then\n'
-                             f'  exec {shlex.quote(real)} "$@"\nfi\n'
-                             f"printf '%s\\n' {shlex.quote(stderr)} >&2\n"
-                             + (f"sleep {hang_seconds} </dev/null >/dev/null 2>&1\n" if hang_seconds else "")
-                             + f"exit {int(returncode)}\n")
-        return self
+                             f"  {first}\nfi\n{then}\n")
 
     def flaky(self, command: str, fail_percent: int, stderr: str, hang_percent: int = 0,
               hang_seconds: float = 0.0, lose_percent: int = 0, returncode: int = 1, seed: int = 1) -> "ShimDir":
