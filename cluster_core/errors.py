@@ -59,6 +59,16 @@ class PartialSubmitError(SubmitError):
         self.submitted = list(submitted)
         self.tasks = list(tasks)
 
+    @classmethod
+    def part_way(cls, cause: BaseException, done: int, total: int, ids: Sequence[str],
+                 tasks: Sequence[Any] = (), what: str = "tasks") -> "PartialSubmitError":
+        """The error for ``done`` of ``total`` submitted (``ids``) before ``cause`` stopped the rest."""
+        shown = ", ".join(ids[:5]) + (" ..." if len(ids) > 5 else "")
+        return cls(f"{done} of {total} {what} were submitted ({shown}); the rest were not: {cause}",
+                   submitted=ids, tasks=tasks, keyword=getattr(cause, "keyword", None),
+                   command=getattr(cause, "command", None), returncode=getattr(cause, "returncode", None),
+                   output=getattr(cause, "output", "") or "", transient=getattr(cause, "transient", False))
+
 
 class JobError(ClusterError):
     """A job cannot do what was asked (not submitted yet, no result, failed)."""

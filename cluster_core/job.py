@@ -31,8 +31,7 @@ import attrs
 
 from . import config, plugins, registry
 from .errors import (ClusterError, JobError, JobFailedError, OptionError, PartialSubmitError, RemoteTraceback,
-                     SubmitError,
-                     UnknownJobError, WaitTimeout)
+                     SubmitError, UnknownJobError, WaitTimeout)
 from .casts import _bool, array_indices, describe, parse_time
 from .dependencies import dependency_items, to_dependencies
 from .keywords import CORE_KEYWORDS, check_arguments
@@ -1084,11 +1083,7 @@ class _OneJobPerTask(_Plan):
                 if not task_ids:
                     raise
                 why = exc.__cause__ if isinstance(exc, PartialSubmitError) and exc.__cause__ else exc
-                raise PartialSubmitError(
-                    f"{len(task_ids)} of {len(indices)} tasks were submitted ({', '.join(task_ids[:5])}"
-                    f"{' ...' if len(task_ids) > 5 else ''}); the rest were not: {why}", submitted=task_ids,
-                    keyword=exc.keyword, command=exc.command, returncode=exc.returncode, output=exc.output,
-                    transient=exc.transient) from exc
+                raise PartialSubmitError.part_way(why, len(task_ids), len(indices), task_ids) from exc
             # recorded before the next batch: a submitter killed mid-way leaves its tasks findable
             record = self._record(job, record, single, indices, task_ids, ids)
             start += len(batch)
@@ -1730,11 +1725,7 @@ def map(function: Callable[..., Any], iterable: Iterable[Any], *, star: bool = F
             done = exc.submitted if isinstance(exc, PartialSubmitError) else []
             # what went through stays submitted: the caller gets its Tasks with the reason the rest did not
             ids = list(dict.fromkeys([t.job.id for t in tasks if t.job.id] + list(done)))
-            raise PartialSubmitError(
-                f"map: {len(tasks) + len(done)} of {len(elements)} tasks were submitted ({', '.join(ids[:5])}"
-                f"{' ...' if len(ids) > 5 else ''}); the rest were not: {exc}",
-                submitted=ids, tasks=tasks, keyword=exc.keyword, command=exc.command,
-                returncode=exc.returncode, output=exc.output, transient=exc.transient) from exc
+            raise PartialSubmitError.part_way(exc, len(tasks) + len(done), len(elements), ids, tasks) from exc
     return tasks
 
 
