@@ -1722,10 +1722,10 @@ def map(function: Callable[..., Any], iterable: Iterable[Any], *, star: bool = F
         except SubmitError as exc:
             if not tasks:  # the first array: its own error says what went through
                 raise
-            done = exc.submitted if isinstance(exc, PartialSubmitError) else []
             # what went through stays submitted: the caller gets its Tasks with the reason the rest did not
-            ids = list(dict.fromkeys([t.job.id for t in tasks if t.job.id] + list(done)))
-            raise PartialSubmitError.part_way(exc, len(tasks) + len(done), len(elements), ids, tasks) from exc
+            # (only native arrays come in several chunks, and one is submitted whole or not at all)
+            ids = list(dict.fromkeys(t.job.id for t in tasks if t.job.id))
+            raise PartialSubmitError.part_way(exc, len(tasks), len(elements), ids, tasks) from exc
     return tasks
 
 

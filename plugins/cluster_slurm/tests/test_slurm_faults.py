@@ -83,13 +83,10 @@ def test_map_past_the_queue_limit_keeps_what_went_through_and_says_why(on_slurm,
     monkeypatch.setattr(slurm_calls, "SUBMIT_TIMEOUT", 2.0)
     limit = on_slurm.max_array_size()
     with ShimDir(tmp_path / "shims").real_first("sbatch", 1, QUEUE_FULL, hang_seconds=30) as shims:
-        started = time.monotonic()
         with pytest.raises(cc.PartialSubmitError, match="MaxJobCount") as err:
             cc.map(abs, range(limit + 5), mem="100M", hold=True)
-        took = time.monotonic() - started
         assert shims.calls()["sbatch"] == 2  # not run again: another try would wait as long
     try:
-        assert took < 30  # the error came at the timeout, not after the shim's (sbatch's) own retries
         exc = err.value
         assert len(exc.tasks) == limit and [t.index for t in exc.tasks] == list(range(limit))
         assert f"{limit} of {limit + 5} tasks were submitted" in str(exc)
@@ -112,7 +109,7 @@ def full_queue(on_slurm, tmp_path):
     script.write_text("#!/bin/sh\ntrue\n")
     ids = []
     try:
-        queued = len(subprocess.run(["squeue", "-h", "-r", "-o", "%i"], capture_output=True, text=True).stdout.split())
+        queued = _queued()
         while queued + size < max_jobs - 1:
             out = subprocess.run(["sbatch", "--parsable", "-H", f"--array=0-{size - 1}", "--mem=10M",
                                   "-o", "/dev/null", str(script)], capture_output=True, text=True, check=True)
@@ -122,11 +119,19 @@ def full_queue(on_slurm, tmp_path):
     finally:
         if ids:
             subprocess.run(["scancel", *ids], check=False)
+            # cancelled jobs count against MaxJobCount until slurmctld purges them (MinJobAge): the next
+            # test must find the room it had
+            wait_for(lambda: _queued() + size < max_jobs - 1, 300, "the cancelled arrays to be purged")
+
+
+def _queued() -> int:
+    return len(subprocess.run(["squeue", "-h", "-r", "-t", "all", "-o", "%i"], capture_output=True,
+                              text=True).stdout.split())
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("transport", ["commands", "rest"])
-def test_a_full_queue_is_an_error_naming_max_job_count(full_queue, transport, cluster_config, monkeypatch):
+def test_a_full_queue_is_an_error_naming_max_job_count(full_queue, transport, cluster_config, monkeypatch, tmp_path):
     """Submitting past MaxJobCount on the real controller: an error that says so, soon, with no job
     created; on the commands transport sbatch is not run again (it retries by itself for 2 minutes)."""
     from cluster_slurm import calls as slurm_calls
@@ -140,10 +145,10 @@ def test_a_full_queue_is_an_error_naming_max_job_count(full_queue, transport, cl
             if os.environ.get("CI", "").lower() == "true":
                 pytest.fail(f"slurmrestd must run in CI (ci/slurm/up.sh): {found.reason}")
             pytest.skip(found.reason)
-    started = time.monotonic()
-    with pytest.raises(cc.SubmitError, match="MaxJobCount") as err:
-        cc.map(abs, range(full_queue), mem="10M", hold=True)
-    assert time.monotonic() - started < 20
+    with ShimDir(tmp_path / "shims").count("sbatch") as shims:
+        with pytest.raises(cc.SubmitError, match="MaxJobCount") as err:
+            cc.map(abs, range(full_queue), mem="10M", hold=True)
+        assert shims.calls()["sbatch"] == (1 if transport == "commands" else 0)  # tried once, not again
     assert not isinstance(err.value, cc.PartialSubmitError)  # nothing went through
     small = cc.submit("true", mem="10M", hold=True)  # a job that fits still does
     assert small.state is State.HELD
