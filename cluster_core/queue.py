@@ -48,10 +48,12 @@ LOST_AFTER = 60.0
 # polls never exceeds it, nor 10 poll intervals): a 1-minute wait ends at most 6 s late, a long one 10x
 # the interval; the polls of an hour's wait number about 200, whatever the number of jobs.
 OVERSHOOT = 0.1
-# The pause after a query is at least this many times the CPU time the query took: a waiter asking about
-# thousands of jobs (each query costs in proportion) spends at most a fifth of a CPU asking, and leaves
-# the rest of the machine to the jobs (the local backend's run beside it). CPU, not wall time: a query
-# that waits for a remote scheduler, or for a CPU the jobs hold, costs the jobs nothing.
+# The pause after a query is at least this many times the CPU time the next one will take (this one's,
+# for the jobs still open): a waiter asking about thousands of jobs (each query costs in proportion)
+# spends at most a fifth of a CPU asking, and leaves the rest of the machine to the jobs (the local
+# backend's run beside it). CPU, not wall time: a query that waits for a remote scheduler, or for a CPU
+# the jobs hold, costs the jobs nothing. The jobs that ended in a poll are settled and saved once: that
+# work does not recur, so it does not delay the next poll (the last jobs' end is noticed in time).
 QUERY_COST_FACTOR = 4.0
 # How long a wait rides out a scheduler that cannot be asked (seconds; config core.outage_limit).
 OUTAGE_LIMIT = 600.0
@@ -213,15 +215,16 @@ class Tracker:
             self.queries += 1
             if self._busy_since is None:
                 self._busy_since = now
-            cpu = time.thread_time()
+            cost = 0.0
             try:
-                self._ask(pending)
+                cost = self._ask(pending)
             finally:
-                self._pace(len(pending), now, time.thread_time() - cpu)
+                self._pace(len(pending), now, cost)
 
     def _pace(self, asked: int, now: float, cost: float) -> None:
         """The gap before the next query: grows while nothing ends, back to the poll interval when all did;
-        never under ``1 + QUERY_COST_FACTOR`` times the ``cost`` (CPU seconds) of the query made ``now``."""
+        never under ``1 + QUERY_COST_FACTOR`` times the ``cost`` (CPU seconds) of the next query, as
+        :meth:`_ask` foresees it from the one made ``now``."""
         base = self.backend.info.poll_interval
         if not self._open:
             self._pause, self._busy_since, self._cost_gap = base, None, 0.0
@@ -229,23 +232,34 @@ class Tracker:
             self._pause = next_pause(self._pause, base, now - (self._busy_since or now), len(self._open) < asked)
             self._cost_gap = (1 + QUERY_COST_FACTOR) * cost  # from the query's start
 
-    def _ask(self, pending: list[_Tracked]) -> None:
-        """One query about ``pending``; settles what it learns."""
+    def _ask(self, pending: list[_Tracked]) -> float:
+        """One query about ``pending``; settles what it learns. Returns what the next query will cost
+        (CPU seconds): this query's share for the jobs still open, and settling those. A job that ended
+        costs its settling and its saved outcome once, never again: it does not space the next query."""
         ids = list(dict.fromkeys(t.query_id for t in pending))
         by_id: dict[str, QueueJob] = {}
         by_task: dict[tuple[str, int], QueueJob] = {}
+        cpu = time.thread_time()
         for rec in self.backend.parse_queue(ids):
             by_id.setdefault(rec.id, rec)
             if rec.array_id is not None and rec.task_id is not None:
                 by_task[(rec.array_id, rec.task_id)] = rec
+        query = time.thread_time() - cpu
         wall = time.time()
+        settling = 0.0
+        still_open = 0
         for t in pending:
             report = by_id.get(t.key) if t.task is None else (
                 by_task.get((t.query_id, t.task)) or by_id.get(t.query_id))
+            cpu = time.thread_time()
             self._settle(t, report, wall)
             if t.record is not None and (t.record.state.finished or t.lost):
                 self._open.pop(t.key, None)  # never asked about again (a lost job: not at every poll)
+            else:
+                still_open += 1
+                settling += time.thread_time() - cpu
         self._save_outcomes(pending)
+        return query * still_open / len(pending) + settling
 
     def _settle(self, t: _Tracked, rec: Optional[QueueJob], now: float) -> None:
         self._settle_report(t, rec, now)

@@ -104,3 +104,40 @@ def test_a_costly_query_spaces_the_next_one_in_proportion(toy, tmp_path, monkeyp
     clock[0] += 1.0
     track.refresh()
     assert track.queries == 2
+
+
+def test_jobs_that_ended_do_not_space_the_next_query(toy, tmp_path, monkeypatch):
+    """Settling the jobs that ended in a poll and saving their outcomes is done once per job: however long
+    it took, the next query is spaced by what the next one costs (this one's share for the jobs still
+    open), so the last jobs' end is seen at the poll interval, not seconds late (fake clocks)."""
+    import time
+
+    from cluster_core import queue, registry
+    clock, cpu = [1000.0], [5.0]
+    monkeypatch.setattr(queue.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(queue.time, "thread_time", lambda: cpu[0])
+    track = queue.tracker("toy")
+    real = track.backend.parse_queue
+
+    def query(*args, **kwargs):  # 1 s of CPU for every job asked about
+        clock[0] += len(args[0] if args else kwargs["job_ids"])
+        cpu[0] += len(args[0] if args else kwargs["job_ids"])
+        return real(*args, **kwargs)
+
+    def save(*args, **kwargs):  # saving the ended jobs' outcomes: 40 s of CPU, once
+        clock[0] += 40.0
+        cpu[0] += 40.0
+    monkeypatch.setattr(track.backend, "parse_queue", query)
+    monkeypatch.setattr(registry, "record_outcomes_many", save)
+    for i in range(9):  # nine ended (their exit files say so), one has not
+        (tmp_path / f"{i}.exit").write_text("0 1 2 end\n")
+        track.track(f"{i}.toy", tmp_path / f"{i}.exit", since=time.time(), owner=(f"{i}.toy", None))
+    track.track("9.toy", tmp_path / "9.exit", since=time.time(), owner=("9.toy", None))
+    track.refresh(force=True)
+    assert sum(track.is_done(f"{i}.toy") for i in range(10)) == 9
+    # the next query asks about one job (1 s): due 1 + QUERY_COST_FACTOR s after the last one started,
+    # long past, so at the poll interval; counting the 40 s of saving would have put it 200 s away
+    assert track.due_in() <= track.backend.info.poll_interval
+    clock[0] += track.due_in()
+    track.refresh()
+    assert track.queries == 2
