@@ -645,10 +645,11 @@ class Job(_Outcome):
         self.tasks.append(task)
         return task
 
-    def _save_record(self, record: JobRecord) -> None:
-        """Keep the record; a job that was submitted is never lost because its record cannot be written."""
+    def _save_record(self, record: JobRecord, new: bool = True) -> None:
+        """Keep the record (``new``: of a new submission); a job that was submitted is never lost because
+        its record cannot be written."""
         try:
-            registry.save(record)
+            registry.save(record, new)
         except registry.RegistryError as exc:
             log.warning("job %s was submitted, but %s; it can be followed from this process only", record.id, exc)
 
@@ -1098,11 +1099,12 @@ class _OneJobPerTask(_Plan):
         first = len(task_ids)
         task_ids.extend(new_ids)
         done = tuple(indices[:len(task_ids)])
+        new = record is None
         if record is None:
             record = job._new_record("tasks", group_id(task_ids[0]), single, indices=done, task_ids=task_ids)
         else:
             record = attrs.evolve(record, indices=done, task_ids=tuple(task_ids))
-        job._save_record(record)
+        job._save_record(record, new)  # written again: tasks of the first batches may have ended already
         with _suppress_registry():  # each task findable by its own id
             registry.add_aliases(record.backend, [(tid, record.id, index) for tid, index
                                                   in zip(new_ids, indices[first:len(task_ids)])])

@@ -7,8 +7,10 @@ find a job again after the submitting process is gone and after the scheduler ha
 Layout: ``<root>/<backend>/<shard>/<id>.json``, one file per record, written to a temporary name and
 renamed, so a reader never sees half a record and the directory is safe on NFS shared by several login
 nodes (no SQLite, no locks: a rename is atomic there too). How the job ended goes beside it, once known,
-into ``<id>.end``, and a cancellation asked for into ``<id>.cancel``: a record is never read back to be
-changed, which keeps a submission and a finished job to one small write each. ``<shard>`` is two hex
+into ``<id>.end`` (a symbolic link whose target is the outcome's JSON: one system call to write and to
+read, atomic on NFS; a file when it is too long for a link), and a cancellation asked for into
+``<id>.cancel``: a record is never read back to be changed, which keeps a submission and a finished job
+to one small write each. ``<shard>`` is two hex
 digits of a hash of the id, so no directory grows past a few hundred entries per 100 000 jobs and a
 lookup is one ``open``.
 The tasks of a map submitted one job per task also get an alias each: a symbolic link named after the
@@ -20,6 +22,7 @@ The root is ``$CLUSTER_CORE_REGISTRY``, else the config's ``core.registry``, els
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import logging
@@ -213,7 +216,7 @@ def _write(path: os.PathLike[str] | str, text: str) -> None:
     """``text`` into ``path`` by a temporary name in the same directory and a rename (atomic, NFS too)."""
     folder, name = os.path.split(os.fspath(path))
     _ensure_dir(folder)
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    tmp = _tmp_name(folder, name)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
@@ -227,11 +230,29 @@ def _write(path: os.PathLike[str] | str, text: str) -> None:
         raise RegistryError(f"cannot write the job record {path}: {exc.strerror or exc}") from None
 
 
-def save(record: JobRecord) -> Path:
+def _tmp_name(folder: str, name: str) -> str:
+    """A temporary name beside ``name``, unique to this process and moment (hidden: no listing shows it)."""
+    return os.path.join(folder, f".{name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+
+
+def save(record: JobRecord, new: bool = True) -> Path:
     """Write (or replace) what was submitted; returns the record's path. How it ended and whether its
     cancellation was asked are kept beside it (:func:`record_outcomes`, :func:`mark_cancel_requested`),
-    so that the record itself is written once per submission and never read back to be changed."""
+    so that the record itself is written once per submission and never read back to be changed.
+
+    ``new``: a new submission (not the same one's record written again as more of it went in). What is
+    kept beside an earlier job under the same id (a scheduler that hands out ids again: a new local state
+    dir, a reinstalled cluster) goes first, so that it never reads as this job's end."""
     path = path_of(record.backend, record.id)
+    if new:
+        for kind in ("end", "cancel"):
+            try:
+                os.unlink(_side_name(path, kind))
+            except (FileNotFoundError, NotADirectoryError):  # none (or no directory: said below)
+                pass
+            except OSError as exc:
+                raise RegistryError(f"cannot remove the outcome of an earlier job {record.id} beside "
+                                    f"{path}: {exc.strerror or exc}") from None
     _write(path, json.dumps({name: getattr(record, name) for name in _FIELDS}, separators=(",", ":"),
                             default=str))
     return path
@@ -315,10 +336,16 @@ def _read(path: Path) -> Optional[JobRecord]:
 
 
 def _read_end(path: os.PathLike[str] | str) -> dict[str, Any]:
-    """The outcomes kept beside a record: "" for the job, str(index) for each task."""
+    """The outcomes kept beside a record: "" for the job, str(index) for each task (a symbolic link whose
+    target is their JSON, or a file when they are too long for one)."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
+        try:
+            data = json.loads(os.readlink(path))
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:  # EINVAL: not a link but a file
+                raise
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
     except FileNotFoundError:
         return {}
     except (OSError, ValueError, UnicodeDecodeError) as exc:
@@ -409,7 +436,7 @@ def prune(older_than: float, now: Optional[float] = None) -> int:
                     with _suppress():
                         os.unlink(_side(Path(entry.path), kind))
             for entry in list(os.scandir(shard.path)):
-                if entry.is_symlink():  # an alias whose record is gone
+                if entry.is_symlink() and entry.name.endswith(".json"):  # an alias whose record is gone
                     record_id = os.readlink(entry.path).rpartition("#")[0]
                     if not path_of(name, record_id, base).exists():
                         with _suppress():
@@ -428,26 +455,51 @@ def record_outcomes(backend: str, record_id: str, outcomes: dict[Optional[int], 
 def record_outcomes_many(backend: str, by_record: Mapping[str, dict[Optional[int], Outcome]]) -> None:
     """:func:`record_outcomes` for several records (the root looked up once); a record that cannot be
     written is logged and the others are still written."""
-    base = root()
+    folder = os.fspath(_backend_dir(root(), backend))
     for record_id, outcomes in by_record.items():
-        try:
-            _record_outcomes(path_of(backend, record_id, base), outcomes)
+        try:  # a string path: no Path object for each of thousands of jobs ended in one poll
+            _record_outcomes(os.path.join(folder, _shard(record_id), _file_name(record_id)), outcomes)
         except RegistryError as exc:
             log.warning("%s", exc)
 
 
-def _record_outcomes(record: Path, outcomes: dict[Optional[int], Outcome]) -> None:
+#: The longest outcome text kept as a link's target (POSIX guarantees targets of 255 bytes; Linux and
+#: NFS take 1023 and more): a longer one (an array's many tasks) goes into a file.
+_LINK_MAX = 1000
+
+
+def _record_outcomes(record: os.PathLike[str] | str, outcomes: dict[Optional[int], Outcome]) -> None:
     new = {("" if i is None else str(i)): _outcome_dict(o) for i, o in outcomes.items()}
     if not new:
         return
     path = _side_name(record, "end")
+    if not os.path.exists(record):  # a job known by its id only: no record to add to
+        return
+    text = json.dumps(new, separators=(",", ":"), default=str)
+    if len(text) <= _LINK_MAX:
+        try:  # the first outcome (a job's only one): one system call, atomic on NFS too
+            os.symlink(text, path)
+            return
+        except FileExistsError:
+            pass  # merged below with what is there
+        except OSError as exc:
+            raise RegistryError(f"cannot write the job outcome {path}: {exc.strerror or exc}") from None
     ends = _read_end(path)
     if ends and all(ends.get(k) == v for k, v in new.items()):
         return
-    if not ends and not os.path.exists(record):  # a job known by its id only: no record to add to
-        return
     ends.update(new)
-    _write(path, json.dumps(ends, separators=(",", ":"), default=str))
+    text = json.dumps(ends, separators=(",", ":"), default=str)
+    if len(text) > _LINK_MAX:
+        _write(path, text)
+        return
+    tmp = _tmp_name(*os.path.split(path))
+    try:
+        os.symlink(text, tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with _suppress():
+            os.unlink(tmp)
+        raise RegistryError(f"cannot write the job outcome {path}: {exc.strerror or exc}") from None
 
 
 def mark_cancel_requested(backend: str, record_ids: Sequence[str]) -> None:

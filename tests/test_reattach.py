@@ -230,3 +230,25 @@ def test_a_full_job_directory_is_our_error_before_anything_is_submitted(local, t
         assert cc.get_backend("local").parse_queue(None, None, None) == before  # nothing was submitted
     finally:
         subprocess.run(["umount", "-l", str(small)], check=False)
+
+
+def test_an_id_handed_out_again_is_not_read_as_the_old_jobs_end(local, tmp_path, monkeypatch):
+    """A scheduler that hands out an id again (here a new local state dir, whose ids start at 1 again; on
+    a cluster, a reinstalled controller) gets a new job under it: what was kept of the old job's end and
+    of its cancellation is not that job's, in this process or another."""
+    import cluster_local
+    from cluster_core import session
+    old = cc.submit("exit 3")
+    assert old.wait() is False and old.exitcode == 3
+    cc.cancel(old)  # asked to cancel after it ended: kept beside its record too
+    cluster_local.shutdown_runner(local)
+    monkeypatch.setenv("CLUSTER_LOCAL_DIR", str(tmp_path / "state2"))
+    with session.fresh():
+        new = cc.submit("sleep 30", hold=True)
+        try:
+            assert new.id == old.id  # the same id, another job
+            assert cluster("status", new.id).stdout == "held\n"
+            assert cc.Job.from_id(new.id).state is cc.State.HELD
+        finally:
+            cc.cancel(new)
+            cluster_local.shutdown_runner(tmp_path / "state2")

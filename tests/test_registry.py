@@ -76,12 +76,49 @@ def test_task_outcomes_merge_as_they_become_known(records):
     assert registry.load("slurm", "5").cancel_requested
 
 
+def test_an_outcome_is_one_link_and_a_long_one_a_file(records):
+    """A job's outcome is written with one system call (a link whose target is its JSON); an array's
+    outcomes, merged as its tasks end, move to a file once too long for a link, and back is fine too."""
+    registry.save(record("8"))
+    side = registry.path_of("slurm", "8").with_name("8.end")
+    registry.record_outcomes("slurm", "8", {None: Outcome("failed", 3, reason="exit code 3")})
+    assert side.is_symlink() and json.loads(os.readlink(side))[""]["exitcode"] == 3
+    assert registry.load("slurm", "8").outcome == Outcome("failed", 3, reason="exit code 3")
+    registry.save(record("9", kind="array", indices=tuple(range(40))))
+    side = registry.path_of("slurm", "9").with_name("9.end")
+    for i in range(40):  # merged one task at a time: a link at first, a file once past the link's limit
+        registry.record_outcomes("slurm", "9", {i: Outcome("completed", 0, reason=f"task {i}", nodes=["n1"])})
+        if i == 0:
+            assert side.is_symlink()
+    assert not side.is_symlink() and side.is_file() and oct(side.stat().st_mode & 0o777) == "0o600"
+    assert registry.load("slurm", "9").task_outcomes == {
+        str(i): Outcome("completed", 0, reason=f"task {i}", nodes=("n1",)) for i in range(40)}
+    assert not [p for p in side.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_an_outcome_file_of_an_earlier_version_is_read_and_merged(records):
+    registry.save(record("6", kind="array", indices=(0, 1)))
+    side = registry.path_of("slurm", "6").with_name("6.end")
+    side.write_text(json.dumps({"0": attrs.asdict(Outcome("completed", 0))}))
+    assert registry.load("slurm", "6").task_outcomes == {"0": Outcome("completed", 0)}
+    registry.record_outcomes("slurm", "6", {1: Outcome("failed", 2)})
+    assert registry.load("slurm", "6").task_outcomes == {"0": Outcome("completed", 0), "1": Outcome("failed", 2)}
+
+
+def test_no_outcome_for_a_job_without_a_record(records):
+    registry.save(record("4"))
+    registry.record_outcomes("slurm", "44", {None: Outcome("completed", 0)})
+    registry.record_outcomes_many("slurm", {"45": {None: Outcome("completed", 0)}})
+    assert sorted(p.name for p in records.rglob("*") if not p.is_dir()) == ["4.json"]
+
+
 def test_history_newest_first_since_and_prune(records):
     now = time.time()
     registry.save(record("1", submit_time=now - 40 * 86400))
     registry.record_outcomes("slurm", "1", {None: Outcome("completed", 0)})
     registry.mark_cancel_requested("slurm", ["1"])
     registry.save(record("2", submit_time=now - 3600))
+    registry.record_outcomes("slurm", "2", {None: Outcome("completed", 0)})  # kept, as its record
     registry.save(record("3", backend="local", submit_time=now - 60))
     old = registry.path_of("slurm", "1")
     os.utime(old, (now - 40 * 86400, now - 40 * 86400))
@@ -91,6 +128,7 @@ def test_history_newest_first_since_and_prune(records):
     assert registry.prune(30 * 86400) == 1
     assert registry.load("slurm", "1") is None and registry.load("slurm", "2") is not None
     assert [p.name for p in registry.path_of("slurm", "1").parent.iterdir()] == []  # its side files too
+    assert registry.load("slurm", "2").outcome == Outcome("completed", 0)
 
 
 def test_prune_removes_aliases_of_pruned_records(records):
@@ -150,3 +188,14 @@ def test_a_record_of_a_newer_format_keeps_what_this_version_knows(records):
     registry.path_of("slurm", "12").parent.mkdir(parents=True)
     registry.path_of("slurm", "12").write_text(json.dumps(data))
     assert registry.load("slurm", "12") == rec
+
+
+def test_a_new_submission_under_an_old_id_drops_the_old_end_and_cancel(records):
+    registry.save(record("12"))
+    registry.record_outcomes("slurm", "12", {None: Outcome("completed", 0)})
+    registry.mark_cancel_requested("slurm", ["12"])
+    registry.save(record("12", name="again"), new=False)  # the same submission written again: kept
+    assert registry.load("slurm", "12").outcome == Outcome("completed", 0)
+    registry.save(record("12", name="other"))  # a new job the scheduler gave the same id
+    rec = registry.load("slurm", "12")
+    assert rec.name == "other" and rec.outcome is None and not rec.cancel_requested
