@@ -29,7 +29,7 @@ from .script import read_exit_file
 if TYPE_CHECKING:
     from typing import Protocol, TypeVar
 
-    from . import records
+    from . import outcomes, records
     from .job import Job, Task
 
     _Key = TypeVar("_Key", contravariant=True)
@@ -150,6 +150,7 @@ class Tracker:
         self._pause = self.backend.info.poll_interval  # the gap the next query waits for (see next_pause)
         self._busy_since: Optional[float] = None  # when the open jobs were first asked about
         self._cost_gap = 0.0  # the least gap between queries: the last one's cost, then QUERY_COST_FACTOR x it
+        self._saver: Optional[outcomes.OutcomeSaver] = None  # made when the first outcome is learnt
         self.queries = 0
 
     def track(self, key: str, exit_file: Optional[Path] = None, array_id: Optional[str] = None,
@@ -322,23 +323,26 @@ class Tracker:
             t.record = rec
 
     def _save_outcomes(self, units: Sequence[_Tracked]) -> None:
-        """Write the final outcomes learnt in this poll into their job records, one write per record."""
+        """Keep the final outcomes learnt in this poll in their job records (when, see outcomes.py)."""
         from . import registry
-        by_record: dict[str, dict[Optional[int], registry.Outcome]] = {}
+        from .outcomes import OutcomeSaver
+        if self._saver is None:
+            self._saver = OutcomeSaver(self.backend.name)
+        learnt = False
         for t in units:
             if t.owner is None or t.saved or t.record is None or not t.record.state.finished:
                 continue
             r = t.record
-            by_record.setdefault(t.owner[0], {})[t.owner[1]] = registry.Outcome(
+            self._saver.add(t.owner[0], t.owner[1], registry.Outcome(
                 state=r.state.value, exitcode=r.exitcode, reason=r.reason, start_time=r.start_time,
-                end_time=r.end_time, nodes=r.nodes)
-            t.saved = True
-        if not by_record:
-            return
-        try:
-            registry.record_outcomes_many(self.backend.name, by_record)  # each failure logged, the rest written
-        except registry.RegistryError as exc:  # the root itself cannot be found (a broken config)
-            log.warning("%s", exc)
+                end_time=r.end_time, nodes=r.nodes))
+            t.saved = learnt = True
+        if learnt:
+            open_tasks: dict[str, int] = {}
+            for t in self._open.values():
+                if t.owner is not None and t.owner[1] is not None:
+                    open_tasks[t.owner[0]] = open_tasks.get(t.owner[0], 0) + 1
+            self._saver.save(open_tasks)
 
     def is_done(self, job_id: str) -> bool:
         t = self._jobs.get(job_id)
