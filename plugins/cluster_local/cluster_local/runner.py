@@ -277,7 +277,8 @@ class Runner:
             self.sched.ended(run.id, None)
             return
         state, code, reason, end = outcome
-        if not run.kill_state and asks_requeue(run.info.get("script"), run.info.get("call")):
+        # a job run warm never asks (a checkpointing job runs its script, for the signals): no exit file read
+        if not run.kill_state and run.worker is None and asks_requeue(run.info.get("script"), run.info.get("call")):
             self.requeues.requeue(run.id, self.journal, self.sched)
             return
         # the environment (a few KB) has served its purpose: drop it so the database stays small
