@@ -109,3 +109,17 @@ def test_scale_rows_at_tiny_n(tmp_path):
     assert not list((tmp_path / "scratch").iterdir()), "the run left files in its scratch directory"
     table = (out / "results.md").read_text()
     assert "| backend | N tasks | submit (median) |" in table
+
+
+def test_cpu_budget_reports_every_party_for_both_rows(tmp_path):
+    """benchmarks/cpu_budget.py end to end at tiny N: both rows finish and every party's CPU is reported
+    (the figures themselves are not asserted)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CLUSTER_BACKEND", "CLUSTER_CORE_CONFIG")}
+    proc = subprocess.run([sys.executable, str(BENCH / "cpu_budget.py"), "5"], capture_output=True, text=True,
+                          timeout=300, env=env, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for kind in ("shell", "function"):
+        assert f"{kind}, N=5:" in proc.stdout
+    for party in ("submitter", "runner itself", "jobs (the runner's children", "waiting side"):
+        assert proc.stdout.count(f"CPU per job, {party}") == 2, proc.stdout
+    assert proc.stdout.count("wait returned +") == 2
