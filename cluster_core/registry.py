@@ -10,9 +10,8 @@ nodes (no SQLite, no locks: a rename is atomic there too). How the job ended goe
 into ``<id>.end`` (a symbolic link whose target is the outcome's JSON: one system call to write and to
 read, atomic on NFS; a file when it is too long for a link), and a cancellation asked for into
 ``<id>.cancel``: a record is never read back to be changed, which keeps a submission and a finished job
-to one small write each. ``<shard>`` is two hex
-digits of a hash of the id, so no directory grows past a few hundred entries per 100 000 jobs and a
-lookup is one ``open``.
+to one small write each. ``<shard>`` is two hex digits of a hash of the id, so no directory grows past a
+few hundred entries per 100 000 jobs and a lookup is one ``open``.
 The tasks of a map submitted one job per task also get an alias each: a symbolic link named after the
 task's id whose target text is ``<record id>#<index>`` (one system call to write, one to read, atomic).
 
