@@ -19,7 +19,6 @@ import argparse
 import os
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
+from profile_local import start_runner, stop_runner  # noqa: E402
 from tiny import square  # noqa: E402
 
 CORES = os.cpu_count() or 1
@@ -40,17 +40,8 @@ def budget(kind: str, n: int) -> dict:
     state.mkdir()
     os.environ.update(CLUSTER_LOCAL_DIR=str(state), CLUSTER_LOCAL_THREADS=str(CORES),
                       CLUSTER_CORE_REGISTRY=str(work / "records"))
-    from cluster_local.settings import MARKER, marker_slot, state_key
-    env = dict(os.environ, **{MARKER: marker_slot(state_key(state))})
-    with open(work / "runner.log", "wb") as log:
-        runner = subprocess.Popen([sys.executable, "-m", "cluster_local.runner", "--foreground", str(state)],
-                                  env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    runner = start_runner(state, work / "runner.log")
     try:
-        deadline = time.monotonic() + 30
-        while not (state / "runner.sock").exists():
-            if time.monotonic() > deadline or runner.poll() is not None:
-                raise RuntimeError(f"the runner did not start: {(work / 'runner.log').read_text()}")
-            time.sleep(0.01)
         import cluster_core as cc
         cc.submit("true", backend="local", jobdir=work / "warm-up", hold=True)  # imports, not measured
         proc = psutil.Process(runner.pid)
@@ -95,12 +86,7 @@ def budget(kind: str, n: int) -> dict:
                            "wait returned": round(t2 - t0, 3)},
         }
     finally:
-        import cluster_local
-        cluster_local.shutdown_runner(state, timeout=30)
-        try:
-            runner.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(runner.pid, 9)
+        stop_runner(state, runner)
         if not os.environ.get("CPU_BUDGET_KEEP"):
             shutil.rmtree(work, ignore_errors=True)
 

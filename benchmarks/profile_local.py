@@ -89,23 +89,33 @@ def timed(args: list, repeats: int = 15, env=None) -> dict:
     return {"median_ms": round(statistics.median(samples) * 1e3, 2), "min_ms": round(min(samples) * 1e3, 2)}
 
 
-def start_runner(state: Path, out: Path, tag: str) -> subprocess.Popen:
+def start_runner(state: Path, log: Path, python_options: tuple[str, ...] = ()) -> subprocess.Popen:
+    """A runner for ``state`` in the foreground (``python_options`` go before ``-m``, e.g. cProfile's), as a
+    submitter would start it; returns once it listens."""
     from cluster_local.settings import MARKER, marker_slot, state_key
     env = dict(os.environ, CLUSTER_LOCAL_DIR=str(state), CLUSTER_LOCAL_THREADS=str(CORES))
     # the room in its environment where warm workers show their job's marker, as a submitter gives it: a
     # runner without it runs every function job's script (a new interpreter), which the benchmark does not
     env[MARKER] = marker_slot(state_key(state))
-    proc = subprocess.Popen([sys.executable, "-m", "cProfile", "-o", str(out / f"runner-{tag}.prof"),
-                             "-m", "cluster_local.runner", "--foreground", str(state)],
-                            stdout=open(out / f"runner-{tag}.log", "wb"), stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen([sys.executable, *python_options, "-m", "cluster_local.runner", "--foreground",
+                                 str(state)], stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     sock = state / "runner.sock"
     deadline = time.monotonic() + 30
     while not sock.exists():
         if time.monotonic() > deadline or proc.poll() is not None:
-            raise RuntimeError(f"the profiled runner did not start: {(out / f'runner-{tag}.log').read_text()}")
+            raise RuntimeError(f"the runner did not start: {log.read_text()}")
         time.sleep(0.01)
     return proc
+
+
+def stop_runner(state: Path, proc: subprocess.Popen) -> None:
+    import cluster_local
+    cluster_local.shutdown_runner(state, timeout=30)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
 
 
 def timeline(jobs, state: Path, wait_returned_epoch: float) -> dict:
@@ -140,7 +150,6 @@ def timeline(jobs, state: Path, wait_returned_epoch: float) -> dict:
 
 def run_kind(kind: str, n: int, out: Path) -> dict:
     import cluster_core as cc
-    import cluster_local
     from cluster_core.queue import tracker
 
     work = Path(tempfile.mkdtemp(prefix=f"profile-{kind}-"))
@@ -148,7 +157,7 @@ def run_kind(kind: str, n: int, out: Path) -> dict:
     state.mkdir()
     os.environ["CLUSTER_LOCAL_DIR"] = str(state)
     os.environ["CLUSTER_LOCAL_THREADS"] = str(CORES)
-    runner = start_runner(state, out, kind)
+    runner = start_runner(state, out / f"runner-{kind}.log", ("-m", "cProfile", "-o", str(out / f"runner-{kind}.prof")))
     try:
         track = tracker("local")
         queries_before = track.queries
@@ -184,11 +193,7 @@ def run_kind(kind: str, n: int, out: Path) -> dict:
                 "one whole task script (bash + python -m cluster_core.runner)": timed(["bash", str(script)]),
             }
     finally:
-        cluster_local.shutdown_runner(state, timeout=30)
-        try:
-            runner.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(runner.pid, 9)
+        stop_runner(state, runner)
     sub_prof.dump_stats(str(out / f"submit-{kind}.prof"))
     wait_prof.dump_stats(str(out / f"wait-{kind}.prof"))
     sub_stats = pstats.Stats(str(out / f"submit-{kind}.prof"))
