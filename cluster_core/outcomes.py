@@ -48,11 +48,14 @@ class OutcomeSaver:
         still waits to see end."""
         now = time.monotonic()
         with self._lock:
+            done = {rid for rid, outcomes in self._unsaved.items() if None in outcomes or not open_tasks.get(rid)}
             due = {rid: outcomes for rid, outcomes in self._unsaved.items()
-                   if None in outcomes or not open_tasks.get(rid)
-                   or 2 * len(outcomes) >= self._held.get(rid, 0)
+                   if rid in done or 2 * len(outcomes) >= self._held.get(rid, 0)
                    or now - self._written.get(rid, now) >= FRESH_FOR}
             self._write(due, now)
+            for rid in done:  # written whole: nothing more to pace (a long-lived process keeps no trace)
+                self._held.pop(rid, None)
+                self._written.pop(rid, None)
 
     def flush(self) -> None:
         """Write every unsaved outcome (at exit)."""

@@ -37,6 +37,7 @@ def test_a_jobs_outcome_is_written_at_once(records):
     saver.add("1", None, Outcome("completed", 0))
     saver.save({})
     assert registry.load("toy", "1").outcome == Outcome("completed", 0) and records == [{"1": 1}]
+    assert not saver._held and not saver._written  # nothing kept per job in a long-lived process
 
 
 def test_an_arrays_outcomes_are_written_in_growing_batches_and_whole_at_the_end(records):
@@ -49,6 +50,7 @@ def test_an_arrays_outcomes_are_written_in_growing_batches_and_whole_at_the_end(
     assert len(records) <= 20  # about log1.5(N) writes, not N
     assert sum(w["7"] for w in records) == n  # each outcome written once
     assert len(registry.load("toy", "7").task_outcomes) == n  # the last task's end wrote the rest
+    assert not saver._held and not saver._written
 
 
 def test_a_record_that_stays_open_is_written_at_least_every_fresh_for(records, monkeypatch):
