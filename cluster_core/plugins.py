@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 import attrs
@@ -21,13 +20,13 @@ from . import session
 from .errors import BackendError, OptionError, PartialSubmitError, SubmitError
 from .records import BackendInfo, Detection
 
-if TYPE_CHECKING:  # pluggy, importlib.metadata and the hookspecs load with the first backend, not before
-    from importlib.metadata import EntryPoint
+if TYPE_CHECKING:  # pluggy and the hookspecs load with the first backend, not before
     from pathlib import Path
 
     import pluggy
 
     from . import hookspecs
+    from .entrypoints import EntryPoint
     from .records import FunctionCall, QueueJob
 
     #: One job of :meth:`Backend.submit_many`: ``(script, options[, directives_in_script[, call]])``.
@@ -105,10 +104,8 @@ def _load(pm: pluggy.PluginManager, state: session.Session, ep: EntryPoint) -> N
 
 
 def _entry_points() -> Iterable[EntryPoint]:
-    from importlib import metadata
-    if sys.version_info >= (3, 10):
-        return metadata.entry_points(group=ENTRY_POINT_GROUP)
-    return metadata.entry_points().get(ENTRY_POINT_GROUP, ())  # Python 3.9: no group= yet
+    from .entrypoints import entry_points  # not importlib.metadata: ~30 ms less on every first call
+    return entry_points(ENTRY_POINT_GROUP)
 
 
 def _register_checked(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:

@@ -14,10 +14,9 @@ import threading
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 if TYPE_CHECKING:  # for the annotations only: this module stays stdlib-only at run time
-    from importlib.metadata import EntryPoint
-
     import pluggy
 
+    from .entrypoints import EntryPoint
     from .plugins import Backend
     from .queue import Tracker
 
