@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence, cast
 
 from cluster_core.backend import SchedulerError, is_job_file, read_exit_file, requeued
 
-from . import proctools
 from .client import ensure_runner, request, runner_alive, runner_lock_if_free, runner_or_locked, runner_status
 from .settings import kill_grace, state_dir, state_key
 from .store import (CANCELLED, COMPLETED, FAILED, HELD, PENDING, RUNNING, UNKNOWN, chunks, placeholders, transaction,
@@ -99,6 +98,7 @@ def settle_without_runner(sdir: Path, reason: str = "cancelled by user", everyth
     """With runner.lock held and no runner: kill running jobs asked to be cancelled (all of them with
     ``everything``: their process trees, sessions and whatever carries their marker), settle those of
     their kind already gone by their exit files, and kill stray processes of finished jobs."""
+    from . import proctools  # psutil: only here, not on a submitter's way (15 ms of its first call)
     key = state_key(sdir)
     where = "state='RUNNING'" if everything else "state='RUNNING' AND cancel_requested=1"
     rows = using(sdir, lambda conn: list(conn.execute(f"SELECT id, pid, pid_ctime, script, call FROM jobs "

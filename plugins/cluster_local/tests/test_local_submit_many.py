@@ -61,3 +61,13 @@ def test_map_refused_by_the_runner_records_nothing(local):
     assert info.value.keyword == "cores"
     assert local.backend.parse_queue(None, None, None) == []
     assert [r.id for r in registry.records("local")] == before
+
+
+def test_submitting_and_waiting_load_no_psutil(local, tmp_path):
+    """psutil (15 ms of a submitter's first call) is the runner's and a direct cancel's, not a submitter's."""
+    import subprocess
+    import sys
+    code = ("import sys, cluster_core as cc; j = cc.submit('true', backend='local'); assert j.wait(timeout=60); "
+            "print('psutil' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert out.stdout.split() == ["False"]
