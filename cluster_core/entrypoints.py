@@ -6,8 +6,8 @@ per ``sys.path`` entry and one small INI file per distribution that has any entr
 that much: ``*.dist-info`` and ``*.egg-info`` directories in each directory on ``sys.path``, in path order,
 a distribution seen again under the same normalised name further down the path ignored (as
 ``importlib.metadata.entry_points`` does), then the group's lines of its ``entry_points.txt``. Where the
-path holds anything else that can carry distributions (a zip file, a finder with ``find_distributions``
-other than the standard path finder), it hands the question to ``importlib.metadata`` instead.
+path holds anything else that can carry distributions (a zip file, an egg, a finder with
+``find_distributions`` other than the standard path finder), it hands the question to ``importlib.metadata`` instead.
 """
 
 from __future__ import annotations
@@ -102,12 +102,14 @@ def entry_points(group: str) -> list[EntryPoint]:
 
 
 def _plain_path() -> bool:
-    """True when sys.path holds only directories (or entries that do not exist) and no finder but the
-    standard one lists distributions: what this module reads is then all there is."""
+    """True when sys.path holds only plain directories (or entries that do not exist: no zip file, no
+    ``.egg`` whose metadata is in its EGG-INFO) and no finder but the standard one lists distributions:
+    what this module reads is then all there is."""
     for finder in sys.meta_path:
         if hasattr(finder, "find_distributions") and finder is not _path_finder():
             return False
-    return not any(entry and os.path.isfile(entry) for entry in sys.path)
+    return not any(entry and (entry.lower().rstrip("/").endswith(".egg") or os.path.isfile(entry))
+                   for entry in sys.path)
 
 
 def _path_finder() -> Any:

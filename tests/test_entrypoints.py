@@ -66,6 +66,17 @@ def test_a_zip_on_the_path_is_left_to_importlib_metadata(tmp_path, monkeypatch):
     assert names["zipped"] == "zipped" and names["local"] == "cluster-local"
 
 
+def test_an_egg_on_the_path_is_left_to_importlib_metadata(tmp_path, monkeypatch):
+    egg = tmp_path / "old_style-1.0-py3.egg"
+    (egg / "EGG-INFO").mkdir(parents=True)
+    (egg / "EGG-INFO" / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: old-style\nVersion: 1.0\n")
+    (egg / "EGG-INFO" / "entry_points.txt").write_text("[cluster_core.backends]\nold = old_mod\n")
+    monkeypatch.syspath_prepend(str(egg))
+    assert not entrypoints._plain_path()
+    found = {e.name: e.dist.name for e in entrypoints.entry_points("cluster_core.backends")}
+    assert found["old"] == "old-style"
+
+
 def test_finding_backends_imports_no_importlib_metadata():
     code = ("import sys, cluster_core.plugins as p; p.get_backend('local'); "
             "print('importlib.metadata' in sys.modules, 'email' in sys.modules)")
