@@ -102,6 +102,33 @@ def scancel_name(name: str) -> None:
         subprocess.run(["scancel", "--name", name], capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
 
 
+def settle_disk(scratch: Path, quiet_ms: float = 0.05, limit: float = 120.0) -> float:
+    """Wait until creating a file in ``scratch`` is quick again, and return what it cost (ms per file). On
+    this project's VM, creating a small file costs 0.02 ms on a quiet disk but 0.3-0.8 ms for a minute or
+    more after thousands of files were deleted: the root file system is ext4 without a journal, whose inode
+    allocator then skips every recently freed inode it finds (``recently_deleted`` in ``find_inode_bit``,
+    seen with ``perf record``), which would be charged to whichever tool runs next. Every tool starts on a
+    quiet disk; what its own files cost it stays in its figure. Probe files are never deleted (deleting
+    is what upsets the disk)."""
+    deadline = time.monotonic() + limit
+    while True:
+        # in a new directory, as each sample's job directory is: ext4 places a new directory's inodes
+        # in another block group, often the one just emptied by deletions
+        probe = Path(tempfile.mkdtemp(prefix="disk-probe-", dir=scratch))
+        # small files with data, as job scripts and exit files are; the first tens are quick even on
+        # a busy disk (the journal has room), so the cost is that of the last 100 of 200
+        for i in range(200):
+            if i == 100:
+                t0 = time.perf_counter()
+            fd = os.open(probe / str(i), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.write(fd, b"0 1 2 end\n" * 10)
+            os.close(fd)
+        cost = (time.perf_counter() - t0) / 100 * 1000
+        if cost <= quiet_ms or time.monotonic() > deadline:
+            return round(cost, 3)
+        time.sleep(3.0)
+
+
 # --- running one measurement --------------------------------------------------------------------------
 
 class Bench:
@@ -199,31 +226,6 @@ class Bench:
         return (f"not run: at N={last['n']:,} it took {last['min'] / last['n']:.2f} s per job, so N={entry['n']:,} "
                 f"would take about {predicted:.0f} s, over the {timeout:g} s timeout")
 
-    def settle_disk(self, quiet_ms: float = 0.05, limit: float = 120.0) -> float:
-        """Wait until creating a file in the scratch directory is quick again, and return what it cost
-        (ms per file). On this project's VM, creating a small file costs 0.02 ms on a quiet disk but
-        0.3-0.8 ms for 10-30 s after thousands of files were deleted (the discards of their blocks) or
-        while the writeback of thousands written 30 s before runs, which would be charged to whichever
-        tool runs next. Every tool starts on a quiet disk; what its own files cost it stays in its figure.
-        Probe files are never deleted (deleting is what upsets the disk)."""
-        deadline = time.monotonic() + limit
-        while True:
-            # in a new directory, as each sample's job directory is: ext4 places a new directory's inodes
-            # in another block group, often the one just emptied by deletions
-            probe = Path(tempfile.mkdtemp(prefix="disk-probe-", dir=self.scratch))
-            # small files with data, as job scripts and exit files are; the first tens are quick even on
-            # a busy disk (the journal has room), so the cost is that of the last 100 of 200
-            for i in range(200):
-                if i == 100:
-                    t0 = time.perf_counter()
-                fd = os.open(probe / str(i), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                os.write(fd, b"0 1 2 end\n" * 10)
-                os.close(fd)
-            cost = (time.perf_counter() - t0) / 100 * 1000
-            if cost <= quiet_ms or time.monotonic() > deadline:
-                return round(cost, 3)
-            time.sleep(3.0)
-
     def _sample(self, entry: dict) -> None:
         run = entry["_run"]
         row, tool, n = entry["row"], entry["tool"], entry["n"]
@@ -231,7 +233,7 @@ class Bench:
         spec = dict(run["spec"], kind=f"{row}/{tool}", n=n, name=f"ccbench-{uuid.uuid4().hex[:8]}")
         started = time.monotonic()
         if row in ("shell", "function") or (row, tool) == ("scale", "local"):  # files by the thousand
-            entry.setdefault("create_ms", []).append(self.settle_disk(limit=self.args.settle))
+            entry.setdefault("create_ms", []).append(settle_disk(self.scratch, limit=self.args.settle))
         entry.setdefault("load_1min", []).append(round(os.getloadavg()[0], 2))  # others' load on the machine
         try:
             result, reason = self.worker(run["python"], spec, work, run["timeout"])

@@ -123,3 +123,15 @@ def test_cpu_budget_reports_every_party_for_both_rows(tmp_path):
     for party in ("submitter", "runner itself", "jobs (the runner's children", "waiting side"):
         assert proc.stdout.count(f"CPU per job, {party}") == 2, proc.stdout
     assert proc.stdout.count("wait returned +") == 2
+
+
+def test_design_floor_runs_both_sides(tmp_path):
+    """benchmarks/design_floor.py end to end at tiny N: xargs and the library-free skeleton both run their
+    jobs (the skeleton checks the last job's output itself) and the ratio is written (not asserted)."""
+    proc = subprocess.run([sys.executable, str(BENCH / "design_floor.py"), "4", "--repeats", "1", "--settle", "0",
+                           "--scratch", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "x xargs" in proc.stdout and "CPU per job: submitter" in proc.stdout
+    result = json.loads((tmp_path / "design_floor.json").read_text())
+    assert result["n"] == 4 and len(result["floor"]) == 1 and result["ratio"] > 0
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("design-floor-")]  # its files are removed
