@@ -7,7 +7,7 @@ a job record another shell can find, a row in a state database, and a runner pro
 submitter. This script measures that second part alone: the same work written as plainly as Python allows
 (no options, no objects, no checks), in one run beside ``xargs``:
 
-- the submitter, per job: writes the job script (the library's template), inserts a row in one SQLite
+- the submitter, per job: writes the job script (the library's own, rendered once), inserts a row in one SQLite
   transaction (WAL, synchronous=NORMAL, as the local backend's store), writes a JSON job record (temporary
   name and rename) and pokes the runner over a Unix stream socket;
 - the runner (a forked process): on each wake, reaps ended jobs and starts waiting ones up to the number of
@@ -42,22 +42,14 @@ from run import settle_disk  # noqa: E402
 
 CORES = os.cpu_count() or 1
 
-SCRIPT = """#!/bin/bash
-# Written by cluster-core: the command is below the marked line; the lines around it record how it ended.
-__cluster_exit_file={exit}
-__cluster_start=${{EPOCHREALTIME:-$(date +%s)}}
-__cluster_on_exit() {{
-    __cluster_rc=$?
-    printf '%s %s %s end\\n' "$__cluster_rc" "$__cluster_start" "${{EPOCHREALTIME:-$(date +%s)}}" \\
-        > "$__cluster_exit_file"
-}}
-trap __cluster_on_exit EXIT
+EXIT_MARK, COMMAND_MARK = "/EXIT-FILE-PLACE", "COMMAND-PLACE"
 
-umask 0022
-cd {cwd} || exit 1
-# ---- command ----
-{command}
-"""
+
+def script_template(cwd: str) -> str:
+    """The library's own job script for a shell job (rendered once, before the timing), with places for
+    each job's exit file and command."""
+    from cluster_core.script import render_script
+    return render_script(COMMAND_MARK, exit_file=Path(EXIT_MARK), workdir=cwd, umask=0o022)
 
 
 def connect(db: str) -> sqlite3.Connection:
@@ -156,11 +148,12 @@ def floor(n: int, work: str) -> dict:
         runner(work, theirs, CORES)
     theirs.close()
     env = json.dumps(dict(os.environ))
+    template = script_template(work)
     submitted = []
     for i in range(n):
         base = os.path.join(jobs, f"echo.{i:08x}.cluster")
         fd = os.open(base + ".sh", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755)
-        os.write(fd, SCRIPT.format(exit=base + ".exit", cwd=work, command=f"echo job {i}").encode())
+        os.write(fd, template.replace(EXIT_MARK, base + ".exit").replace(COMMAND_MARK, f"echo job {i}").encode())
         os.close(fd)
         begin(conn)
         job_id = conn.execute("INSERT INTO jobs (name, script, env, outfile, errfile, state, submit_time) "
