@@ -13,6 +13,7 @@ path holds anything else that can carry distributions (a zip file, an egg, a fin
 from __future__ import annotations
 
 import importlib
+import importlib.machinery  # loaded at interpreter start already
 import os
 import re
 import sys
@@ -106,15 +107,10 @@ def _plain_path() -> bool:
     ``.egg`` whose metadata is in its EGG-INFO) and no finder but the standard one lists distributions:
     what this module reads is then all there is."""
     for finder in sys.meta_path:
-        if hasattr(finder, "find_distributions") and finder is not _path_finder():
+        if hasattr(finder, "find_distributions") and finder is not importlib.machinery.PathFinder:
             return False
     return not any(entry and (entry.lower().rstrip("/").endswith(".egg") or os.path.isfile(entry))
                    for entry in sys.path)
-
-
-def _path_finder() -> Any:
-    import importlib.machinery
-    return importlib.machinery.PathFinder
 
 
 def _normalized(directory_name: str) -> str:
