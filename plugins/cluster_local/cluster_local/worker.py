@@ -109,6 +109,10 @@ class _Worker:
         self.buf = b""
         self.argv = list(sys.argv)
         self.baseline = self._state()
+        # the environment the last job was given, and os.environ's own (encoded) dict right after: when the
+        # job left that unchanged, the next one's environment is set by the few variables that differ
+        self.environ: Optional[dict[str, str]] = None
+        self.environ_data: Optional[dict[bytes, bytes]] = None
 
     # --- the job loop ---------------------------------------------------------------------------
 
@@ -172,7 +176,7 @@ class _Worker:
         self.slot.show(job_id)
         env = job["env"]
         env.update(job["extra"])
-        _set_environ(env)
+        self._set_environ(env)
         os.dup2(out, 1)
         os.dup2(err, 2)
         os.close(out)
@@ -251,6 +255,19 @@ class _Worker:
         for name in new:
             del sys.modules[name]
         return None
+
+    def _set_environ(self, env: dict[str, str]) -> None:
+        data = getattr(os.environ, "_data", None)  # CPython's: bytes to bytes, what os.environ[...] = sets
+        last = self.environ
+        if last is not None and data is not None and data == self.environ_data:
+            for key in [k for k in last if k not in env]:
+                del os.environ[key]
+            for key, value in env.items():
+                if last.get(key) != value:
+                    os.environ[key] = value
+        else:
+            _set_environ(env)
+        self.environ, self.environ_data = env, (None if data is None else dict(data))
 
     @staticmethod
     def _stream(fd: int, encoding: str, errors: Optional[str], line_buffering: bool, write_through: bool,

@@ -129,6 +129,27 @@ def test_a_worker_runs_the_next_job_only_when_the_last_left_nothing_behind(warm,
     assert cc.submit(pid, backend="local").get(timeout=30)[0] not in (first, second)
 
 
+def test_each_job_on_a_worker_sees_exactly_its_own_environment(warm, monkeypatch):
+    """A worker sets the next job's environment from the last one's by what differs: a variable the last
+    job had and this one lacks is gone, one that changed has its new value, the job's own ids are its own."""
+    def env():
+        import os
+        return os.getpid(), os.environ.get("ONLY_FIRST"), os.environ.get("CHANGES"), os.environ["CLUSTER_JOB_ID"]
+
+    monkeypatch.setenv("ONLY_FIRST", "1")
+    monkeypatch.setenv("CHANGES", "a")
+    first = cc.submit(env, backend="local")
+    pid, only_first, changes, job_id = first.get(timeout=30)
+    assert (only_first, changes, job_id) == ("1", "a", first.id)
+    monkeypatch.delenv("ONLY_FIRST")
+    monkeypatch.setenv("CHANGES", "b")
+    second = cc.submit(env, backend="local")
+    assert second.get(timeout=30) == (pid, None, "b", second.id)  # the same worker
+    monkeypatch.setenv("ONLY_FIRST", "again")
+    third = cc.submit(env, backend="local")
+    assert third.get(timeout=30) == (pid, "again", "b", third.id)
+
+
 def test_a_function_from_the_users_module_sees_that_module_as_it_is_now(warm, tmp_path, monkeypatch):
     """A function of an importable module goes by reference: the worker imports the module, and
     unloads it after the job, so a changed module is read again (the worker itself stays)."""
