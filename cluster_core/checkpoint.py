@@ -138,9 +138,10 @@ class Armed:
             signal.signal(sig, self._on_signal)
 
     def done(self) -> None:
-        """The function ended (returned or raised): its checkpoint is spent."""
-        for sig in (signal.SIGUSR1, signal.SIGTERM):
-            signal.signal(sig, signal.SIG_DFL)
+        """The function ended (returned or raised): its checkpoint is spent. A time-limit warning that comes
+        now is ignored (its default action would kill a job that has finished); SIGTERM ends it as usual."""
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         try:
             os.unlink(self.path)
         except FileNotFoundError:

@@ -168,6 +168,20 @@ def test_runner_past_max_requeue_ignores_the_warning_and_dies_of_sigterm(tmp_pat
     assert not run.files.checkpoint.exists()
 
 
+def test_a_warning_after_the_function_returned_does_not_kill_the_finished_job(tmp_path):
+    """The time-limit warning can come between the function's return and the interpreter's exit (seen
+    when a job's last run ends just as it is warned): the job still ends as its function did."""
+    program = ("import os, signal\n"
+               "from cluster_core.checkpoint import Armed\n"
+               f"armed = Armed({str(tmp_path / 'ckpt.pkl')!r}, 3, print, (), {{}}, None)\n"
+               "armed.arm()\n"
+               "armed.done()\n"
+               "os.kill(os.getpid(), signal.SIGUSR1)\n"
+               "print('finished', flush=True)\n")
+    proc = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stdout) == (0, "finished\n"), proc.stderr
+
+
 def test_runner_with_nothing_to_save_is_not_requeued(tmp_path):
     run = Runner(tmp_path, no_state, (60,))
     code, err = run.signal_after(run.start(), 5)
