@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Sequence, cast
+from typing import TYPE_CHECKING, Any, Collection, Optional, Sequence, cast
 
 from cluster_core.backend import SchedulerError, is_job_file, read_exit_file, requeued
 
@@ -91,13 +91,16 @@ def cancel(job_ids: Sequence[Any], sdir: Optional[Path] = None, reason: str = "c
                     (*part, RUNNING)).rowcount
         return changed
     if using(sdir, ask):
-        runner_or_locked(sdir, "sync", lambda: settle_without_runner(sdir, reason))
+        runner_or_locked(sdir, "sync", lambda: settle_without_runner(sdir, reason, cancelled=ids))
 
 
-def settle_without_runner(sdir: Path, reason: str = "cancelled by user", everything: bool = False) -> None:
+def settle_without_runner(sdir: Path, reason: str = "cancelled by user", everything: bool = False,
+                          cancelled: Collection[int] = ()) -> None:
     """With runner.lock held and no runner: kill running jobs asked to be cancelled (all of them with
     ``everything``: their process trees, sessions and whatever carries their marker), settle those of
-    their kind already gone by their exit files, and kill stray processes of finished jobs."""
+    their kind already gone by their exit files, and kill stray processes of finished jobs. Of the
+    ``cancelled`` jobs, one a dead runner started and never recorded (its row still says queued) is found
+    by its marker and killed too."""
     from . import proctools  # psutil: only here, not on a submitter's way (15 ms of its first call)
     key = state_key(sdir)
     where = "state='RUNNING'" if everything else "state='RUNNING' AND cancel_requested=1"
@@ -105,8 +108,13 @@ def settle_without_runner(sdir: Path, reason: str = "cancelled by user", everyth
                                                       f"WHERE {where}")))
     roots = {row["id"]: proctools.find(row["pid"], row["pid_ctime"], f"{key}:{row['id']}") for row in rows}
     marks = proctools.marked(key, {row["pid"]: row["id"] for row in rows if roots[row["id"]]}) \
-        if (rows or everything) else {}
+        if (rows or everything or cancelled) else {}
     grace = kill_grace()
+    for job_id in set(cancelled) - set(roots):
+        procs = marks.pop(job_id, [])
+        leader = next((proc for proc in procs if proctools.is_session_leader(proc)), None)
+        if procs:
+            proctools.terminate(procs, leader.pid if leader else None, grace)
     outcome: list[tuple[str, Optional[int], Optional[str], float, int]] = []
     for row in rows:
         root = roots[row["id"]]

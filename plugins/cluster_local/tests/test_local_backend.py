@@ -487,6 +487,34 @@ def test_recovery_adopts_a_job_started_but_not_recorded(local):
     assert local.path("runs").read_text() == "run\n"  # once
 
 
+def test_cancel_without_a_runner_kills_a_job_started_but_not_recorded(local, runner_pid):
+    """A runner that died between starting a job and committing that leaves its row queued: a cancel with
+    no runner alive finds the job's process by its marker and kills it, and the job is cancelled."""
+    from cluster_local.settings import MARKER, state_dir, state_key
+    from cluster_local.store import connect, transaction
+    job = local.submit(local.gate("never") + "exit 0\n", hold=True)
+    cluster_local.ensure_runner()
+    pid = runner_pid()
+    os.kill(pid, signal.SIGKILL)  # no shutdown: that cancels what is queued
+    until(lambda: gone(pid), 10, "the runner to die")
+    sdir = state_dir()
+    conn = connect(sdir)
+    script = conn.execute("SELECT script FROM jobs WHERE id=?", (int(job),)).fetchone()[0]
+    with transaction(conn):
+        conn.execute("UPDATE jobs SET state='PENDING' WHERE id=?", (int(job),))  # released, then started
+    proc = subprocess.Popen(["/bin/bash", script], env=os.environ | {MARKER: f"{state_key(sdir)}:{job}"},
+                            start_new_session=True, cwd=local.tmp)
+    try:
+        assert cluster_local.runner_status() is None
+        local.backend.cancel([job])
+        proc.wait(timeout=20)  # killed (its gate never opens): not left running
+        assert local.state(job) == "cancelled"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_limits_from_the_config_file(local, monkeypatch):
     from cluster_core import config
     monkeypatch.delenv("CLUSTER_LOCAL_THREADS")
