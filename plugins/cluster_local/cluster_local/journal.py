@@ -1,9 +1,13 @@
 """The runner's side of the store: its connection, the changes waiting to be written, the pause after a failure.
 
 What a pass of the runner's loop decides (starts, ends, cancellations) is queued here and written in one
-transaction at the end of the pass. A write that fails is kept for the next try, after a pause that doubles
-up to ``MAX_PAUSE`` (a full disk: the runner neither spins nor gives up what it has to write); a damaged
-database is set aside and the runner goes on in a new one.
+transaction at the end of the pass; while jobs run and others wait, the changes of the passes within
+``GROUP_COMMIT`` seconds share one (a thousand tiny jobs ending one by one would otherwise cost a thousand
+commits). A start written late is what a start always was between the spawn and the commit: a new runner
+adopts the job by its marker (recovery), a cancel finds it the same way when no runner is alive, and one
+made meanwhile by another process undoes the start (``on_zero``). A write that fails is kept for the next
+try, after a pause that doubles up to ``MAX_PAUSE`` (a full disk: the runner neither spins nor gives up
+what it has to write); a damaged database is set aside and the runner goes on in a new one.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("cluster_core.local.runner")
 
 FIRST_PAUSE, MAX_PAUSE = 0.05, 5.0  # seconds between tries while the database cannot be used: doubling
+GROUP_COMMIT = 0.02  # seconds the oldest queued change may wait for others while jobs run and wait
+MAX_GROUP = 512  # changes queued that are written at once all the same
 
 # (sql, params, called when it changed no row, or None)
 Update = tuple[str, tuple[Any, ...], Optional[Callable[[], None]]]
@@ -36,13 +42,28 @@ class Journal:
         self.db: sqlite3.Connection = None  # type: ignore[assignment]
         self.db_id: Optional[tuple[int, int]] = None
         self.updates: list[Update] = []
+        self.held_since = 0.0  # when the oldest queued change was queued (monotonic)
         self.retry_at: Optional[float] = None  # the database failed: no use of it before then
         self.failures = 0  # passes in a row that could not use the database
         self.pause = 0.0
 
     def write(self, sql: str, params: tuple[Any, ...], on_zero: Optional[Callable[[], None]] = None) -> None:
         """Queue a change for the end of the pass; ``on_zero`` is called when it changed no row."""
+        if not self.updates:
+            self.held_since = time.monotonic()
         self.updates.append((sql, params, on_zero))
+
+    def due(self, backlog: bool) -> Optional[float]:
+        """When (monotonic) the database is to be written next: after the pause that follows a failure (then
+        at once); ``GROUP_COMMIT`` after the oldest queued change while there is a ``backlog`` (jobs run,
+        more wait); else at once (0), as when many are queued; None when there is nothing to write."""
+        if self.retry_at:
+            return self.retry_at
+        if not self.updates:
+            return None
+        if not backlog or len(self.updates) >= MAX_GROUP:
+            return 0.0
+        return self.held_since + GROUP_COMMIT  # 0 + GROUP_COMMIT for changes queued by hand: at once
 
     def paused(self, now: float) -> bool:
         return self.retry_at is not None and now < self.retry_at
@@ -61,6 +82,7 @@ class Journal:
                 if self.db.execute(sql, params).rowcount == 0 and on_zero is not None:
                     zero.append(on_zero)
         self.updates.clear()
+        self.held_since = 0.0
         for callback in zero:
             callback()
 

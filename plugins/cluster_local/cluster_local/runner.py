@@ -203,8 +203,9 @@ class Runner:
     def _timeout(self) -> Optional[float]:
         now = time.monotonic()
         due = self.sup.due(now)
-        if self.journal.retry_at:
-            due.append(self.journal.retry_at)
+        write = self.journal.due(self._backlog())
+        if write is not None:
+            due.append(write)
         if not self.sup.running and self.idle_since is not None and not self.journal.updates:
             due.append(self.idle_since + self.idle)
         return max(0.0, min(due) - now) if due else None
@@ -225,11 +226,17 @@ class Runner:
                 plan = self.sched.schedule()
                 self.dropped(plan.dropped)
                 self._start(plan.starts)
-            self.journal.flush()
+            write = self.journal.due(self._backlog())
+            if self.stopping or (write is not None and write <= time.monotonic()):
+                self.journal.flush()
         except sqlite3.Error as exc:
             self._db_failed(exc)
             return
         self.journal.worked()
+
+    def _backlog(self) -> bool:
+        """Jobs run and more wait: ends and starts come in quick turns, their writes may share a commit."""
+        return bool(self.sup.running) and bool(self.sched.pending)
 
     # --- the host of the server -------------------------------------------------------------------
 
