@@ -1,7 +1,8 @@
 """What a new runner does first: take over what a dead runner left behind.
 
 It adopts the jobs still running (found by pid and create time, else by the marker in their environment),
-settles the ones that ended meanwhile by their exit files, kills strays of finished jobs, writes back the
+settles the ones that ended meanwhile by their exit files (a pending one too: it ran, but its runner died
+before writing the start), kills strays of finished jobs, writes back the
 live jobs whose rows a damaged database lost, and loads the queue. It reads everything first, so a
 database failure on the way leaves nothing half done.
 """
@@ -49,6 +50,7 @@ def recover(runner: Runner) -> None:
     journal.write("DELETE FROM jobs WHERE end_time < ? AND state NOT IN ('PENDING', 'HELD', 'RUNNING')",
                   (time.time() - KEEP_FINISHED,))
     now = time.time()
+    settled: set[int] = set()  # pending rows of jobs that ran to the end unrecorded
     for row in rows:
         procs = marks.pop(row["id"], [])
         proc = proctools.find(row["pid"], row["pid_ctime"], sup.marker(row["id"])) \
@@ -66,6 +68,8 @@ def recover(runner: Runner) -> None:
                           (state, code, reason, end, row["id"], RUNNING))
             sched.remember(row["id"], state)
             log.warning("job %d ended while no runner ran: %s", row["id"], reason or state.lower())
+        elif not runner.was_clean and _ran_unrecorded(runner, row):
+            settled.add(row["id"])
     for job_id, procs in marks.items():
         leader = next((p for p in procs if proctools.is_session_leader(p)), None) if job_id in rowless else None
         if leader is not None and (proctools.create_time(leader.pid) or 0) > now - KEEP_FINISHED:
@@ -75,11 +79,26 @@ def recover(runner: Runner) -> None:
             continue
         log.warning("killing %d stray processes of finished job %d", len(procs), job_id)  # strays
         proctools.send(procs, signal.SIGKILL)
-    sched.requeue(Job.from_row(row) for row in rows if row["state"] == PENDING)
+    sched.requeue(Job.from_row(row) for row in rows if row["state"] == PENDING and row["id"] not in settled)
     for job_id, state in list(sched.known.items()):
         if state in BAD:
             runner.dropped(sched.final(job_id, state))
     runner.load_new = True
+
+
+def _ran_unrecorded(runner: Runner, row: JobRow) -> bool:
+    """Whether a pending job with no process left ran to the end under a runner that died before it
+    wrote the start (its exit file says so): then it is settled by that file, not run a second time."""
+    ended = ended_by_exit_file(row["script"], row["call"])
+    if ended is None:
+        return False
+    state, code, reason, end = ended
+    runner.journal.write("UPDATE jobs SET state=?, exitcode=?, reason=?, end_time=?, env='{}' "
+                         "WHERE id=? AND state=?", (state, code, reason, end, row["id"], PENDING))
+    runner.sched.remember(row["id"], state)
+    log.warning("job %d ran while its start went unrecorded (the runner died): %s", row["id"],
+                reason or state.lower())
+    return True
 
 
 def _rowless(job_id: int, proc: psutil.Process) -> dict[str, Any]:

@@ -487,6 +487,34 @@ def test_recovery_adopts_a_job_started_but_not_recorded(local):
     assert local.path("runs").read_text() == "run\n"  # once
 
 
+def test_recovery_settles_a_job_that_ended_before_its_start_was_recorded(local, runner_pid):
+    """A runner that died after starting a short job, before writing the start (the writes of a busy runner
+    share a commit), leaves the row queued and the job's exit file: the next runner settles the job by
+    that file (state, exit code) and does not run it a second time."""
+    import cluster_core as cc
+    from cluster_local.settings import MARKER, state_dir, state_key
+    from cluster_local.store import connect, transaction
+    runs = local.path("runs")
+    job = cc.submit(f"echo run >> {local.q('runs')}; exit 3", hold=True, backend="local")
+    cluster_local.ensure_runner()
+    pid = runner_pid()
+    os.kill(pid, signal.SIGKILL)  # dies uncleanly, as in the middle of a pass
+    until(lambda: gone(pid), 10, "the runner to die")
+    sdir = state_dir()
+    conn = connect(sdir)
+    script = conn.execute("SELECT script FROM jobs WHERE id=?", (int(job.id),)).fetchone()[0]
+    with transaction(conn):
+        conn.execute("UPDATE jobs SET state='PENDING' WHERE id=?", (int(job.id),))  # released, then started
+    done = subprocess.run(["/bin/bash", script], env=os.environ | {MARKER: f"{state_key(sdir)}:{job.id}"},
+                          cwd=local.tmp, start_new_session=True, timeout=60)
+    assert done.returncode == 3 and runs.read_text() == "run\n"
+    cluster_local.ensure_runner()
+    job.wait(timeout=60)
+    assert (job.state, job.exitcode) == (State.FAILED, 3)
+    assert runs.read_text() == "run\n"  # once
+    assert cluster_local.runner_status()["running"] == []
+
+
 def test_cancel_without_a_runner_kills_a_job_started_but_not_recorded(local, runner_pid):
     """A runner that died between starting a job and committing that leaves its row queued: a cancel with
     no runner alive finds the job's process by its marker and kills it, and the job is cancelled."""
