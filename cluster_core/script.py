@@ -227,16 +227,26 @@ def job_files(jobdir: os.PathLike[str] | str, name: str, token: Optional[str] = 
     return JobFiles(folder, f"{safe_name(name)}.{token or new_token()}", suffix=suffix)
 
 
+# The exit file records how the command ended. Killed by a signal that ends a job (a cancel, a time limit,
+# a hang-up), bash would leave through the EXIT trap with the status of the last command that finished
+# (0, mostly): so these signals are trapped, the record says 128 + the signal's number, and the shell then
+# dies by the signal itself as it would have. A trapped signal waits for the foreground command, which the
+# scheduler signals too (every backend signals the job's processes, not the shell alone).
 _PREAMBLE = """\
 # Written by cluster-core: the command is below the marked line; the lines around it record how it ended.
 {exit_line}
 __cluster_start=${{EPOCHREALTIME:-$(date +%s)}}
+__cluster_signal=
 __cluster_on_exit() {{
     __cluster_rc=$?
     printf '%s %s %s end\\n' "$__cluster_rc" "$__cluster_start" "${{EPOCHREALTIME:-$(date +%s)}}" \\
         > "$__cluster_exit_file"
+    if [ -n "$__cluster_signal" ]; then trap - "$__cluster_signal"; kill -s "$__cluster_signal" "$$"; fi
 }}
 trap __cluster_on_exit EXIT
+trap '__cluster_signal=TERM; exit 143' TERM
+trap '__cluster_signal=INT; exit 130' INT
+trap '__cluster_signal=HUP; exit 129' HUP
 """
 
 

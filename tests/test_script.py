@@ -1,7 +1,10 @@
+import os
 import pickle
+import signal
 import stat
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -40,6 +43,31 @@ def test_script_records_exit_status(tmp_path, command, rc, out):
     assert record.returncode == rc
     assert record.runtime is not None and record.runtime >= 0
     assert files.exit.read_text().endswith(" end\n")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_job_killed_by_a_signal_records_it(tmp_path, sig):
+    """A cancel or a time limit signals the job's processes: the exit file says 128 + the signal (bash
+    alone would record the status of the last command that finished, 0 here) and the shell still dies
+    by the signal, as its scheduler expects."""
+    files = job_files(tmp_path, "t")
+    started = tmp_path / "started"
+    files.script.write_text(render_script(f"true; touch {started}; sleep 300", exit_file=files.exit))
+    proc = subprocess.Popen(["/bin/bash", str(files.script)], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(3000):
+            if started.exists() or proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        assert started.exists()
+        os.killpg(proc.pid, sig)
+        assert proc.wait(timeout=30) == -sig
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert read_exit_file(files.exit).returncode == 128 + sig
 
 
 @pytest.mark.parametrize("parents,requires,runs,not_run", [
