@@ -11,11 +11,11 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Collection, Optional, Sequence, cast
+from typing import TYPE_CHECKING, Any, Collection, Mapping, Optional, Sequence, cast
 
 from cluster_core.backend import SchedulerError, is_job_file, read_exit_file, requeued
 
-from .client import ensure_runner, request, runner_alive, runner_lock_if_free, runner_or_locked, runner_status
+from .client import LOST_REASON, ensure_runner, request, runner_alive, runner_lock_if_free, runner_or_locked, runner_status
 from .settings import kill_grace, state_dir, state_key
 from .store import (CANCELLED, COMPLETED, FAILED, HELD, PENDING, RUNNING, UNKNOWN, chunks, placeholders, transaction,
                     using)
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cluster_core.local")
 
-LOST_REASON = "runner lost the job"
 
 
 def _ints(job_ids: Sequence[Any]) -> list[int]:
@@ -104,7 +103,8 @@ def settle_without_runner(sdir: Path, reason: str = "cancelled by user", everyth
     from . import proctools  # psutil: only here, not on a submitter's way (15 ms of its first call)
     key = state_key(sdir)
     where = "state='RUNNING'" if everything else "state='RUNNING' AND cancel_requested=1"
-    rows = using(sdir, lambda conn: list(conn.execute(f"SELECT id, pid, pid_ctime, script, call FROM jobs "
+    rows = using(sdir, lambda conn: list(conn.execute(f"SELECT id, pid, pid_ctime, script, call, cancel_requested "
+                                                      f"FROM jobs "
                                                       f"WHERE {where}")))
     roots = {row["id"]: proctools.find(row["pid"], row["pid_ctime"], f"{key}:{row['id']}") for row in rows}
     marks = proctools.marked(key, {row["pid"]: row["id"] for row in rows if roots[row["id"]]}) \
@@ -124,8 +124,7 @@ def settle_without_runner(sdir: Path, reason: str = "cancelled by user", everyth
             outcome.append((CANCELLED, None, reason, time.time(), row["id"]))
         else:
             proctools.terminate(procs, None, 0)
-            ended = ended_by_exit_file(row["script"], row["call"])
-            outcome.append((*ended, row["id"]) if ended else (UNKNOWN, None, LOST_REASON, time.time(), row["id"]))
+            outcome.append((*ended_while_unwatched(row, time.time()), row["id"]))
     if everything:
         for procs in marks.values():
             proctools.terminate(procs, None, 0)
@@ -148,6 +147,16 @@ def exit_file_of(script: Optional[str], call: Optional[str]) -> Optional[Path]:
     if path is None and script and script.endswith(".sh") and is_job_file(Path(script)):
         path = script[:-len("sh")] + "exit"
     return Path(path) if path else None
+
+
+def ended_while_unwatched(row: Mapping[str, Any], now: float) -> tuple[str, Optional[int], Optional[str], float]:
+    """How a job recorded as running, whose processes are all gone, ended: by its exit file; one asked to
+    be cancelled ended cancelled unless it completed first (killed, its script records only the signal);
+    with neither, the job is lost."""
+    ended = ended_by_exit_file(row["script"], row["call"])
+    if row["cancel_requested"] and (ended is None or ended[0] != COMPLETED):
+        return CANCELLED, None, "cancelled by user", ended[3] if ended else now
+    return ended or (UNKNOWN, None, LOST_REASON, now)
 
 
 def asks_requeue(script: Optional[str], call: Optional[str]) -> bool:

@@ -16,9 +16,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from . import proctools
-from .control import LOST_REASON, ended_by_exit_file
+from .control import ended_by_exit_file, ended_while_unwatched
 from .scheduler import BAD, Job
-from .store import CANCELLED, PENDING, RUNNING, UNKNOWN, chunks, placeholders
+from .store import CANCELLED, PENDING, RUNNING, chunks, placeholders
 from .submit import user_name
 from .supervisor import INFO
 
@@ -62,8 +62,7 @@ def recover(runner: Runner) -> None:
             _adopt(runner, row, proc, now)
         elif row["state"] == RUNNING:
             proctools.send(procs, signal.SIGKILL)
-            state, code, reason, end = ended_by_exit_file(row["script"], row["call"]) or \
-                (UNKNOWN, None, LOST_REASON, now)
+            state, code, reason, end = ended_while_unwatched(row, now)
             journal.write("UPDATE jobs SET state=?, exitcode=?, reason=?, end_time=?, env='{}' WHERE id=? AND state=?",
                           (state, code, reason, end, row["id"], RUNNING))
             sched.remember(row["id"], state)

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, ca
 from cluster_core.backend import format_time
 
 from . import proctools
-from .control import LOST_REASON, ended_by_exit_file
+from .client import LOST_REASON
+from .control import ended_by_exit_file
 from .settings import MARKER
 from .store import COMPLETED, FAILED, LOW_SPACE, OUT_OF_MEMORY, TIMEOUT, UNKNOWN, free_space
 

@@ -515,6 +515,29 @@ def test_recovery_settles_a_job_that_ended_before_its_start_was_recorded(local, 
     assert cluster_local.runner_status()["running"] == []
 
 
+def test_recovery_records_a_job_killed_for_a_cancel_as_cancelled(local, runner_pid):
+    """A runner that died after killing a job for a cancel, before writing the end, leaves the row running
+    with the cancel asked and an exit file that records only the signal: the next runner records the job
+    as cancelled, not as failed with exit code 143."""
+    import cluster_core as cc
+    from cluster_local.settings import state_dir
+    from cluster_local.store import connect, transaction
+    job = cc.submit("sleep 300", backend="local")
+    until(lambda: job.state is State.RUNNING, 20, "the job to start")
+    pid = runner_pid()
+    os.kill(pid, signal.SIGKILL)
+    until(lambda: gone(pid), 10, "the runner to die")
+    conn = connect(state_dir())
+    leader = conn.execute("SELECT pid FROM jobs WHERE id=?", (int(job.id),)).fetchone()[0]
+    with transaction(conn):
+        conn.execute("UPDATE jobs SET cancel_requested=1 WHERE id=?", (int(job.id),))  # what cancel asks
+    os.killpg(leader, signal.SIGTERM)  # what the runner does for it
+    until(lambda: gone(leader), 20, "the job to die")
+    cluster_local.ensure_runner()
+    job.wait(timeout=60)
+    assert (job.state, local.job(job.id).reason) == (State.CANCELLED, "cancelled by user")
+
+
 def test_cancel_without_a_runner_kills_a_job_started_but_not_recorded(local, runner_pid):
     """A runner that died between starting a job and committing that leaves its row queued: a cancel with
     no runner alive finds the job's process by its marker and kills it, and the job is cancelled."""
