@@ -231,7 +231,9 @@ def job_files(jobdir: os.PathLike[str] | str, name: str, token: Optional[str] = 
 # a hang-up), bash would leave through the EXIT trap with the status of the last command that finished
 # (0, mostly): so these signals are trapped, the record says 128 + the signal's number, and the shell then
 # dies by the signal itself as it would have. A trapped signal waits for the foreground command, which the
-# scheduler signals too (every backend signals the job's processes, not the shell alone).
+# scheduler signals too (every backend signals the job's processes, not the shell alone). One race is
+# left: a command forked as the signal comes may miss it (bash's child still has the trap's handler) and
+# run on until it ends or the scheduler's SIGKILL, which then leaves no exit file (as Grid Engine's qdel).
 _PREAMBLE = """\
 # Written by cluster-core: the command is below the marked line; the lines around it record how it ended.
 {exit_line}

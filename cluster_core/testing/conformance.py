@@ -255,6 +255,8 @@ class BackendConformance:
         job.cancel()
         job.wait(timeout=self.timeout)
         assert job.state is State.CANCELLED
+        # killed by a signal: its exit file (when the shell lived to write one) must not say it succeeded
+        assert job.exitcode != 0, "a cancelled job reports exit code 0"
 
     def test_a_checkpointing_job_runs_as_any_job_or_is_refused(self) -> None:
         """On a backend that can requeue, a Checkpointable job never warned runs as any function job (its
@@ -364,6 +366,7 @@ class BackendConformance:
         job = self.submit(f"sleep {self.time_limit_sleep}", time=self.time_limit)
         job.wait(timeout=self.time_limit_sleep + self.timeout)
         assert job.state is State.TIMEOUT
+        assert job.exitcode != 0, "a job killed at its time limit reports exit code 0"
 
     # --- jobs that outlive the process that submitted them ------------------------------------------
 

@@ -522,8 +522,9 @@ def test_recovery_records_a_job_killed_for_a_cancel_as_cancelled(local, runner_p
     import cluster_core as cc
     from cluster_local.settings import state_dir
     from cluster_local.store import connect, transaction
-    job = cc.submit("sleep 300", backend="local")
-    until(lambda: job.state is State.RUNNING, 20, "the job to start")
+    started = local.path("started")
+    job = cc.submit(f"touch {local.q('started')}; sleep 300", backend="local")
+    until(started.exists, 20, "the job to start")  # in its command: the shell no longer forks (see script.py)
     pid = runner_pid()
     os.kill(pid, signal.SIGKILL)
     until(lambda: gone(pid), 10, "the runner to die")

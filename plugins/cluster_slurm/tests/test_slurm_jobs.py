@@ -129,6 +129,8 @@ def test_time_limit_exceeded_is_timeout(on_slurm):
     job.wait(timeout=240)
     assert job.state is State.TIMEOUT
     assert 55 < time.monotonic() - start < 240
+    # sacct keeps "0:0" for a timed-out job: the exit code is the job's own record of the SIGTERM
+    assert job.exitcode == 143
 
 
 def test_submission_that_reached_the_controller_is_not_duplicated(on_slurm, tmp_path):
