@@ -86,6 +86,7 @@ if TYPE_CHECKING:  # what __getattr__ loads on first use, for type checkers (``X
     from .job import make_job as make_job
     from .job import make_job_file as make_job_file
     from .job import map as map
+    from .job import release as release
     from .job import submit as submit
     from .job import submit_file as submit_file
     from .job import wait as wait
@@ -115,7 +116,7 @@ _EXPORTS = {
     "config": ["Profile", "get_profile", "get_profiles", "set_profile", "del_profile", "get_option", "set_option"],
     "plugins": ["get_cluster_environment", "list_backends", "get_backend"],
     "job": ["Job", "Task", "make_job", "make_job_file", "submit", "submit_file", "wait", "get", "map", "clean",
-            "clean_dir", "jobs", "cancel"],
+            "clean_dir", "jobs", "cancel", "release"],
     "queue": ["Queue", "check_queue"],
     "logme": ["setup_logging", "set_log_level"],
     "helpers": ["jobify", "parapply", "parapply_summary", "splitrun"],

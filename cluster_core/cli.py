@@ -404,6 +404,12 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_release(args: argparse.Namespace) -> int:
+    from .job import release
+    release(_find(args.ids, args.backend))
+    return OK
+
+
 def cmd_keywords(args: argparse.Namespace) -> int:
     from .help import option_help
     if args.json:
@@ -616,6 +622,11 @@ def build_parser() -> argparse.ArgumentParser:
     common(p, json_flag=False)
     p.add_argument("ids", nargs="+", metavar="ID")
     p.set_defaults(func=cmd_cancel)
+
+    p = add("release", "let held jobs (submitted with --hold) run (an array's id releases every task)")
+    common(p, json_flag=False)
+    p.add_argument("ids", nargs="+", metavar="ID")
+    p.set_defaults(func=cmd_release)
 
     p = add("keywords", "list every job keyword")
     common(p, backend=False)

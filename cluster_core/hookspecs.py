@@ -225,3 +225,14 @@ def cancel(job_ids: Sequence[str]) -> bool:
 
     Ids that already finished are not an error. One scheduler call for all ids where the scheduler allows.
     """
+
+
+@hookspec(firstresult=True)
+def release(job_ids: Sequence[str]) -> bool:
+    """Optional: let these held jobs (submitted with ``hold``) be scheduled; return True.
+
+    Ids of jobs that are not held (queued, running, ended or forgotten by the scheduler) are not an error:
+    what is held among them is released. One scheduler call for all ids where the scheduler allows; an
+    array's id releases every task. Without this hook ``cluster_core.release`` names the backend and says
+    it cannot, and the conformance kit needs ``hold_test = False``.
+    """

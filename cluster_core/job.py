@@ -284,6 +284,10 @@ class Task(_Outcome):
     def cancel(self) -> None:
         cancel([self])
 
+    def release(self) -> None:
+        """Let the task be scheduled, if it was submitted held."""
+        release([self])
+
     def __reduce_ex__(self, protocol: SupportsIndex) -> tuple[Any, ...]:
         return (_restore_task, (self.job._record_dict(), self.index))
 
@@ -799,6 +803,10 @@ class Job(_Outcome):
     def cancel(self) -> None:
         """Cancel the job (every task of an array); one scheduler call."""
         cancel([self])
+
+    def release(self) -> None:
+        """Let a job submitted with ``hold`` (every task of an array) be scheduled; one scheduler call."""
+        release([self])
 
     def clean(self, delete_outputs: bool = False, get_outputs: bool = True, *, outputs: Optional[bool] = None,
               scripts: bool = True) -> None:
@@ -1671,6 +1679,23 @@ def get(jobs: Any, timeout: Optional[float] = None, backend: Optional[str] = Non
 
 def cancel(jobs: Any, backend: Optional[str] = None) -> None:
     """Cancel jobs, tasks or job ids (an array: every task), with one scheduler call per backend."""
+    for be, (ids, records, units) in _scheduler_ids(jobs, backend).items():
+        tracker(be).cancel_requested(u._track_key for u in units)
+        with _suppress_registry():
+            registry.mark_cancel_requested(be, records)
+        plugins.backend(be).cancel(ids)
+
+
+def release(jobs: Any, backend: Optional[str] = None) -> None:
+    """Let held jobs, tasks or job ids (an array: every task) be scheduled, one scheduler call per backend;
+    those not held are left as they are. A backend that cannot release raises BackendError."""
+    for be, (ids, _, _) in _scheduler_ids(jobs, backend).items():
+        plugins.backend(be).release(ids)
+
+
+def _scheduler_ids(jobs: Any, backend: Optional[str]) -> dict[str, tuple[list[str], list[str], list[_Outcome]]]:
+    """For each backend: the ids to give its scheduler for these jobs (an array's own id when every task
+    is asked for), the ids of those with a job record, and every job and task they stand for."""
     items = [jobs] if _single(jobs) else list(jobs)
     found = find_jobs(items, backend) if any(not isinstance(i, _Outcome) for i in items) else items
     by_backend: dict[str, tuple[list[str], list[str], list[_Outcome]]] = {}
@@ -1694,11 +1719,7 @@ def cancel(jobs: Any, backend: Optional[str] = None) -> None:
         if owner._registry_record is not None and owner._registry_record.stem:
             records.append(cast(str, owner.id))  # it has a record: it was submitted
         units.extend(unit.tasks if isinstance(unit, Job) and unit.tasks else [unit])
-    for be, (ids, records, units) in by_backend.items():
-        tracker(be).cancel_requested(u._track_key for u in units)
-        with _suppress_registry():
-            registry.mark_cancel_requested(be, records)
-        plugins.backend(be).cancel(list(dict.fromkeys(ids)))
+    return {be: (list(dict.fromkeys(ids)), records, units) for be, (ids, records, units) in by_backend.items()}
 
 
 def map(function: Callable[..., Any], iterable: Iterable[Any], *, star: bool = False, **options: Any) -> list[Task]:

@@ -95,7 +95,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
          category="placement"),
     _opt("begin", "str", "do not start before this time, in the scheduler's syntax", "begin_time",
          category="placement"),
-    _opt("hold", "bool", "submit the job held; release it with the scheduler's own command",
+    _opt("hold", "bool", "submit the job held; release it with job.release() or `cluster release ID`",
          category="placement"),
     # naming and files
     _opt("name", "str", "job name", "job_name", category="files"),

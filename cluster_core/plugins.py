@@ -354,6 +354,15 @@ class Backend:
             return True
         return bool(self._call("cancel", job_ids=list(job_ids)))
 
+    def release(self, job_ids: Sequence[str]) -> bool:
+        """Let held jobs be scheduled; BackendError when the backend cannot release jobs."""
+        if not self._hooks["release"].get_hookimpls():
+            raise BackendError(f"backend {self.name!r} cannot release held jobs (it has no release hook); use "
+                               "the scheduler's own command")
+        if not job_ids:
+            return True
+        return bool(self._call("release", job_ids=list(job_ids)))
+
     def __repr__(self) -> str:
         return f"<Backend {self.name}>"
 

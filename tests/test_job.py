@@ -262,3 +262,13 @@ def test_a_resubmitted_script_is_replaced_not_rewritten_in_place(toy):
     assert job.wait() is True
     # a job of the earlier submission still reading the old script keeps reading the old file
     assert job.scriptfile.stat().st_ino != before
+
+
+def test_release_on_a_backend_that_cannot_names_it(toy):
+    """The toy backend has no release hook: releasing one of its jobs says so, naming the backend."""
+    job = cc.submit("true")
+    job.wait(timeout=30)
+    with pytest.raises(cc.BackendError, match="backend 'toy' cannot release held jobs"):
+        job.release()
+    with pytest.raises(cc.BackendError, match="'toy' cannot release"):
+        cc.release([job.id], backend="toy")

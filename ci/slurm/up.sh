@@ -36,6 +36,9 @@ RESTD_PID=/run/slurmrestd/slurmrestd.pid
 # the JWT signing key lives in StateSaveLocation, readable by SlurmUser only
 JWT_KEY=/var/spool/slurmctld/jwt_hs256.key
 export DEBIAN_FRONTEND=noninteractive
+# the daemons inherit the working directory: slurmrestd exits at its next job update ("getcwd failed") once
+# the checkout this ran from is deleted, so start everything from /
+cd /
 
 T0=$EPOCHREALTIME
 log() { printf '[slurm-up %6.2fs] %s\n' "$(awk "BEGIN{print $EPOCHREALTIME-$T0}")" "$*"; }

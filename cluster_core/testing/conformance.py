@@ -10,9 +10,9 @@ In a backend's tests::
 
 Class attributes tune it: ``job_options`` (added to every job), ``timeout`` (seconds to wait for a
 trivial job), ``time_limit_test`` (run the wall-time test; the scheduler must enforce ``time``),
-``time_limit`` and ``time_limit_sleep``, ``hold_test`` (the scheduler takes ``hold=True``),
-``other_processes`` (the backend is installed, so a new interpreter can load it: off only for a backend
-registered by hand inside the test process). Override the ``backend_ready`` fixture to skip or set up.
+``time_limit`` and ``time_limit_sleep``, ``hold_test`` (the scheduler takes ``hold=True`` and the backend
+can release), ``other_processes`` (the backend is installed, so a new interpreter can load it: off only for
+a backend registered by hand inside the test process). Override the ``backend_ready`` fixture to skip or set up.
 The dependency-type tests run each type the backend's ``info.dependency_kinds`` lists, and for the others
 check that a job with it is refused at submit.
 
@@ -39,7 +39,7 @@ import pytest
 # they keep their types
 from cluster_core.checkpoint import Checkpointable
 from cluster_core.errors import JobFailedError, OptionError, RemoteTraceback, UnknownJobError
-from cluster_core.job import Job, get, map as map_jobs, submit_file, wait
+from cluster_core.job import Job, get, map as map_jobs, release, submit_file, wait
 from cluster_core.keywords import check_arguments
 from cluster_core.plugins import get_backend
 from cluster_core.records import QueueJob, State
@@ -358,6 +358,26 @@ class BackendConformance:
             get_backend(self.backend).cancel([cast(str, j.id) for j in jobs])  # submitted: each has its id
         wait(jobs, timeout=self.timeout)
         assert {j.state for j in jobs} == {State.CANCELLED}
+
+    def test_held_jobs_run_once_released(self) -> None:
+        """A job and an array submitted held stay held until released (the array by its own id: every
+        task), with one call, then run; releasing them again once they ended is no error."""
+        if not self.hold_test:
+            pytest.skip(f"{self.backend} cannot submit held jobs")
+        log = self.tmp / "released.log"
+        job = self.submit(f"echo job >> '{log}'", hold=True)
+        array = self.submit(f'echo "task $CLUSTER_TASK_ID" >> \'{log}\'', hold=True, array="0-2")
+        try:
+            assert (job.state, array.state) == (State.HELD, State.HELD)
+            if self.other_processes:
+                self.cli("release", cast(str, job.id), cast(str, array.id))
+            else:
+                release([job, array])
+            assert wait([job, array], timeout=self.timeout * 2) is True
+        finally:
+            get_backend(self.backend).cancel([cast(str, j.id) for j in (job, array) if not j.done])
+        assert sorted(log.read_text().splitlines()) == ["job", "task 0", "task 1", "task 2"]
+        release([job, array])
 
     @pytest.mark.slow
     def test_time_limit(self) -> None:

@@ -79,6 +79,12 @@ def cancel(job_ids: Sequence[str]) -> bool:
 
 
 @hookimpl
+def release(job_ids: Sequence[str]) -> bool:
+    control.release(job_ids)
+    return True
+
+
+@hookimpl
 def settings() -> Mapping[str, str]:
     return {"threads": "cores the runner hands out at once (default: every CPU; $CLUSTER_LOCAL_THREADS)",
             "memory": "memory the runner hands out at once, e.g. 16G (default: the machine's; $CLUSTER_LOCAL_MEMORY)",

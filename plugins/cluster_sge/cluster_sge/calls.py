@@ -59,6 +59,7 @@ NOT_SUBMITTED = (
 )
 #: qdel's complaints about jobs that already ended or are being deleted: not an error for a cancel.
 CANCEL_HARMLESS = ("does not exist", "already in deletion", "has deleted", "has registered the job")
+RELEASE_HARMLESS = ("does not exist",)  # a job that ended; one that runs: exit 0
 #: messages and qacct's dates are parsed: keep them in English whatever the user's locale
 SGE = Commands(BACKEND, TRANSIENT, NOT_SUBMITTED, env={"LC_ALL": "C"})
 #: The job context variable (qsub -ac) that carries each submission's token.
@@ -515,3 +516,14 @@ def cancel(job_ids: Sequence[str]) -> bool:
         return True
     deleted.mark(ids)
     return SGE.cancel(["qdel", *ids], CANCEL_HARMLESS, timeout=QUERY_TIMEOUT)
+
+
+def release(job_ids: Sequence[str]) -> bool:
+    """One ``qrls`` for all ids (the user hold of ``qsub -h``); ids that ended are not an error."""
+    try:
+        ids = qdel_ids(job_ids)
+    except ValueError as exc:
+        raise SchedulerError(f"cannot release: {exc}") from None
+    if not ids:
+        return True
+    return SGE.cancel(["qrls", *ids], RELEASE_HARMLESS, timeout=QUERY_TIMEOUT)

@@ -93,6 +93,11 @@ def cancel(job_ids: Sequence[str]) -> bool:
 
 
 @hookimpl
+def release(job_ids: Sequence[str]) -> bool:
+    return calls.release(job_ids)
+
+
+@hookimpl
 def refine_failure(record: QueueJob, stderr: str) -> Optional[QueueJob]:
     """h_vmem is an address-space limit: the job's allocation fails and it exits on its own, which
     accounting cannot tell from any other failure; the program's message in stderr can."""

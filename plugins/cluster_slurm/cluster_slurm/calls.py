@@ -37,6 +37,9 @@ NOT_SUBMITTED = (r"Unable to contact slurm controller", r"Connection refused",
 SLURM = Commands("slurm", TRANSIENT, NOT_SUBMITTED)
 #: scancel's complaints about jobs that already ended (only its lines with "error" are read).
 CANCEL_HARMLESS = ("already completing or completed", "Invalid job id specified")
+#: What scontrol release says of jobs that ended or were purged (one that runs: nothing, exit 0); of an
+#: array that ended it says "123_0-2: Job has already finished" and then "slurm_suspend error: No error".
+RELEASE_HARMLESS = ("Job has already finished", "error: No error$", *CANCEL_HARMLESS)
 #: squeue with a fixed few ids per call: a list this long still fits any command line.
 CHUNK = 500
 DETECT_TIMEOUT = 3.0
@@ -219,6 +222,20 @@ def parse_queue(job_ids: Optional[Sequence[str]], user: Optional[str],
     # arrays too: squeue forgets each finished task MinJobAge after it ended
     ask = [i for i in ids if i not in known or i in arrays]
     return merge_records(live, _sacct(ask))
+
+
+def release(job_ids: Sequence[str]) -> bool:
+    """One ``scontrol release`` for all ids (comma-separated); ids that ended are not an error."""
+    ids = [str(j) for j in job_ids]
+    if not ids:
+        return True
+    try:
+        run(["scontrol", "release", ",".join(ids)], timeout=QUERY_TIMEOUT, retries=2, backoff=1.0,
+            transient=TRANSIENT)
+    except SchedulerError as exc:
+        if not harmless_failure(exc.output, RELEASE_HARMLESS, relevant="error"):
+            raise
+    return True
 
 
 def cancel(job_ids: Sequence[str]) -> bool:

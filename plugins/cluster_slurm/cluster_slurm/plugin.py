@@ -98,6 +98,13 @@ def cancel(job_ids: Sequence[str]) -> bool:
 
 
 @hookimpl
+def release(job_ids: Sequence[str]) -> bool:
+    if rest.use_rest():
+        return rest.release(job_ids)
+    return calls.release(job_ids)
+
+
+@hookimpl
 def refine_failure(record: QueueJob, stderr: str) -> Optional[QueueJob]:
     """Slurm without cgroups kills a job over its memory through OverMemoryKill and reports it FAILED
     (signal 9); slurmstepd says why in the job's stderr."""

@@ -76,6 +76,8 @@ AUTH_FAILED = (r"Authentication", r"Unspecified error", r"Zero Bytes were transm
 #: Cancelling a job that already ended or was purged.
 CANCEL_HARMLESS = (r"Invalid job id specified", r"already completing or completed",
                    r"Job/step already completing or completed")
+RELEASE_HARMLESS = (r"Job has already finished", r"^HTTP 200: job array update from \S+ failed$", *CANCEL_HARMLESS)
+RELEASE_DONE = (2017, 2084)  # ESLURM_INVALID_JOB_ID (purged), ESLURM_ALREADY_DONE
 #: Refusals and the keyword each concerns: sbatch's table, but "Requested node configuration is not
 #: available" alone is what slurmctld says of too much memory (sbatch adds "Memory specification can not
 #: be satisfied" itself, which slurmrestd does not), so memory comes first when the job asked for some.
@@ -432,6 +434,23 @@ def cancel(job_ids: Sequence[str], c: Optional[Client] = None) -> bool:
             if not matches_any(exc.output, CANCEL_HARMLESS):
                 raise
             log.debug("cancel %s: %s", job_id, first_line(exc))
+    return True
+
+
+def release(job_ids: Sequence[str], c: Optional[Client] = None) -> bool:
+    """``POST /job/<id>`` with ``hold: false`` for each id (v0.0.38 updates one job a call), as
+    ``scontrol release`` does; ids that ended (or were purged) are fine. Slurm 22.05 answers the release
+    of a whole array with HTTP 200 and an unnumbered "job array update ... failed" although every task was
+    released (seen on the CI cluster), so that answer is taken as done."""
+    c = c or client()
+    for job_id in dict.fromkeys(str(j) for j in job_ids):
+        try:
+            c.request("POST", f"/slurm/{API}/job/{urllib.parse.quote(job_id, safe='')}", {"hold": False},
+                      ok=RELEASE_DONE)
+        except SchedulerError as exc:
+            if not matches_any(exc.output, RELEASE_HARMLESS):
+                raise
+            log.debug("release %s: %s", job_id, first_line(exc))
     return True
 
 

@@ -70,6 +70,9 @@ TORQUE_COMMANDS = Commands(BACKEND, TRANSIENT, NOT_SUBMITTED)
 #: qdel's complaints about jobs that already ended (or were purged): not an error for a cancel.
 CANCEL_HARMLESS = (r"Unknown Job Id", r"invalid state for job", r"Job has finished", r"job has already finished",
                    r"Request invalid for state of job", r"Job is in wrong state", r"previously deleted")
+UNKNOWN_JOB_EXIT = 153
+#: What qrls says of a job that is not held: ended, purged, or (Torque) running.
+RELEASE_HARMLESS = (*CANCEL_HARMLESS, r"can't be set from the job's current state")
 #: The job variable that carries each submission's token (in Variable_List: ``qstat -f`` shows it).
 TOKEN_VARIABLE = "CLUSTER_CORE_TOKEN"
 #: How long a submission keeps asking whether a job whose qsub failed transiently exists (seconds).
@@ -421,6 +424,19 @@ def cancel(job_ids: Sequence[str]) -> bool:
     """One ``qdel`` for every id; ids that already ended (or were purged) are not an error."""
     return TORQUE_COMMANDS.cancel(["qdel", *[str(j) for j in job_ids]], CANCEL_HARMLESS, timeout=CANCEL_TIMEOUT,
                                   retries=RETRIES, backoff=BACKOFF)
+
+
+def release(job_ids: Sequence[str]) -> bool:
+    """One ``qrls`` for every id (the user hold of ``qsub -h``); ids that ended, were purged or run are
+    not an error."""
+    try:
+        return TORQUE_COMMANDS.cancel(["qrls", *[str(j) for j in job_ids]], RELEASE_HARMLESS,
+                                      timeout=CANCEL_TIMEOUT, retries=RETRIES, backoff=BACKOFF)
+    except SchedulerError as exc:
+        # Torque's qrls of a purged job says nothing and exits 153 (PBSE_UNKJOBID, 15001, modulo 256)
+        if exc.returncode == UNKNOWN_JOB_EXIT and not (exc.output or "").strip():
+            return True
+        raise
 
 
 def server_answers(timeout: float = 3.0) -> tuple[bool, str]:

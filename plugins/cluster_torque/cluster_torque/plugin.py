@@ -124,6 +124,13 @@ def cancel(job_ids: Sequence[str]) -> bool:
 
 
 @hookimpl
+def release(job_ids: Sequence[str]) -> bool:
+    if not job_ids:
+        return True
+    return client.release(job_ids)
+
+
+@hookimpl
 def parse_directives(text: str) -> Mapping[str, Any]:
     return directives.parse_directives(text)
 
