@@ -89,6 +89,9 @@ def _cores(a: Mapping[str, Any]) -> Optional[int]:
     return ncpus or _int(a.get("Resource_List.procs"))
 
 
+HOLDS = frozenset("uosp")  # Hold_Types letters that keep a job from running (n: none, a: Torque's slot limit)
+
+
 def _reason(a: Mapping[str, Any], state: State, why: Optional[str]) -> Optional[str]:
     comment = a.get("comment")
     comment = str(comment).strip() if comment is not None else ""
@@ -110,6 +113,8 @@ def record(job_id: str, a: Mapping[str, Any]) -> QueueJob:
         k in a for k in ("Exit_status", "Resource_List.select", "stime", "exec_vnode", "array_indices_submitted"))
     exitcode = _int(a.get("Exit_status", a.get("exit_status")))
     state, why = states.normalise(letter, exitcode, pbspro=pbspro, substate=_int(a.get("substate")))
+    if state is State.PENDING and set(_str(a.get("Hold_Types")) or "n") & HOLDS:
+        state = State.HELD  # PBS Pro lists the subjobs of a held array as Q with the array's hold
     if (not pbspro and state.finished and exitcode is None
             and ((jid is not None and jid.is_array_parent) or a.get("job_array_request"))):
         # Torque's array summary ends without an exit status whatever its tasks did

@@ -113,6 +113,17 @@ def test_mixed_states_with_subjobs():
     assert all(jobs[f"9[{i}].vm"].state is P for i in range(4))
 
 
+def test_the_subjobs_of_a_held_array_are_held_until_released():
+    """PBS Pro shows them Q with the array's hold (Hold_Types u): they do not run, so they are held."""
+    held = js("qstat_xf_json_t_held_array.json")
+    assert {k: v.state for k, v in held.items()} == {
+        "2188[].vm": H, "2188[0].vm": H, "2188[1].vm": H, "2188[2].vm": H}
+    assert held["2188[1].vm"].reason == "user hold"
+    released = js("qstat_xf_json_t_released_array.json")
+    assert {k: v.state for k, v in released.items()} == {
+        "2188[].vm": R, "2188[0].vm": R, "2188[1].vm": R, "2188[2].vm": P}
+
+
 def test_array_begun():
     jobs = js("qstat_f_json_t_array_running.json")
     assert {k: v.state for k, v in jobs.items()} == {
