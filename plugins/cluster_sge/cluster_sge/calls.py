@@ -505,13 +505,17 @@ def qdel_ids(job_ids: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def _ids_for(action: str, job_ids: Sequence[str]) -> list[str]:
+    try:
+        return qdel_ids(job_ids)
+    except ValueError as exc:
+        raise SchedulerError(f"cannot {action}: {exc}") from None
+
+
 def cancel(job_ids: Sequence[str]) -> bool:
     """One ``qdel`` for all ids; ids that already ended are not an error. The ids are noted as deleted
     first (:mod:`.deleted`), so that every process reads the job cancelled, not failed."""
-    try:
-        ids = qdel_ids(job_ids)
-    except ValueError as exc:
-        raise SchedulerError(f"cannot cancel: {exc}") from None
+    ids = _ids_for("cancel", job_ids)
     if not ids:
         return True
     deleted.mark(ids)
@@ -520,10 +524,5 @@ def cancel(job_ids: Sequence[str]) -> bool:
 
 def release(job_ids: Sequence[str]) -> bool:
     """One ``qrls`` for all ids (the user hold of ``qsub -h``); ids that ended are not an error."""
-    try:
-        ids = qdel_ids(job_ids)
-    except ValueError as exc:
-        raise SchedulerError(f"cannot release: {exc}") from None
-    if not ids:
-        return True
-    return SGE.cancel(["qrls", *ids], RELEASE_HARMLESS, timeout=QUERY_TIMEOUT)
+    ids = _ids_for("release", job_ids)
+    return SGE.cancel(["qrls", *ids], RELEASE_HARMLESS, timeout=QUERY_TIMEOUT) if ids else True
