@@ -1,10 +1,10 @@
 """What a new runner does first: take over what a dead runner left behind.
 
 It adopts the jobs still running (found by pid and create time, else by the marker in their environment),
-settles the ones that ended meanwhile by their exit files (a pending one too: it ran, but its runner died
-before writing the start), kills strays of finished jobs, writes back the
-live jobs whose rows a damaged database lost, and loads the queue. It reads everything first, so a
-database failure on the way leaves nothing half done.
+settles the ones that ended meanwhile by their exit files (a queued one too: it ran, but its runner died
+before writing the start), kills strays of finished jobs, writes back the live jobs whose rows a damaged
+database lost, and loads the queue. It reads everything first, so a database failure on the way leaves
+nothing half done.
 """
 
 from __future__ import annotations
