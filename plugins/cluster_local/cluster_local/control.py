@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Collection, Mapping, Optional, Sequence, 
 
 from cluster_core.backend import SchedulerError, is_job_file, read_exit_file, requeued
 
-from .client import LOST_REASON, ensure_runner, request, runner_alive, runner_lock_if_free, runner_or_locked, runner_status
+from .client import (LOST_REASON, ensure_runner, request, runner_alive, runner_lock_if_free, runner_or_locked,
+                     runner_status)
 from .settings import kill_grace, state_dir, state_key
 from .store import (CANCELLED, COMPLETED, FAILED, HELD, PENDING, RUNNING, UNKNOWN, chunks, placeholders, transaction,
                     using)
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     import sqlite3
 
 log = logging.getLogger("cluster_core.local")
-
 
 
 def _ints(job_ids: Sequence[Any]) -> list[int]:
@@ -103,9 +103,8 @@ def settle_without_runner(sdir: Path, reason: str = "cancelled by user", everyth
     from . import proctools  # psutil: only here, not on a submitter's way (15 ms of its first call)
     key = state_key(sdir)
     where = "state='RUNNING'" if everything else "state='RUNNING' AND cancel_requested=1"
-    rows = using(sdir, lambda conn: list(conn.execute(f"SELECT id, pid, pid_ctime, script, call, cancel_requested "
-                                                      f"FROM jobs "
-                                                      f"WHERE {where}")))
+    rows = using(sdir, lambda conn: list(conn.execute(
+        f"SELECT id, pid, pid_ctime, script, call, cancel_requested FROM jobs WHERE {where}")))
     roots = {row["id"]: proctools.find(row["pid"], row["pid_ctime"], f"{key}:{row['id']}") for row in rows}
     marks = proctools.marked(key, {row["pid"]: row["id"] for row in rows if roots[row["id"]]}) \
         if (rows or everything or cancelled) else {}
