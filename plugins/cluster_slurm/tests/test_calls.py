@@ -187,6 +187,23 @@ def test_cancel_other_errors_raise(fake):
         calls.cancel(["5"])
 
 
+@pytest.mark.parametrize("stderr", [  # what scontrol 22.05 printed here on 2026-12-02
+    "Job has already finished for job 8159\nslurm_suspend error: Job has already finished\n",
+    "Job has already finished for job 8252\n8253_0-2: Job has already finished\nslurm_suspend error: No error\n",
+    "Invalid job id specified for job 99999999\nslurm_suspend error: Invalid job id specified\n",
+])
+def test_release_one_call_and_ended_ids_are_fine(fake, stderr):
+    f = fake(scontrol=(1, "", stderr))
+    assert calls.release(["8252", "8253"]) is True
+    assert f.calls == [["scontrol", "release", "8252,8253"]]
+
+
+def test_release_other_errors_raise(fake):
+    fake(scontrol=(1, "", "slurm_suspend error: Access/permission denied\n"))
+    with pytest.raises(SchedulerError, match="permission"):
+        calls.release(["5"])
+
+
 def test_detect_without_commands(monkeypatch):
     monkeypatch.setattr(calls, "which", lambda name: None)
     det = calls.detect()

@@ -41,9 +41,9 @@ def _isolated(tmp_path, monkeypatch):
 
 @pytest.fixture
 def shims(tmp_path, monkeypatch):
-    """Fake qstat, qsub and qdel, found through $CLUSTER_<NAME> as the core's ``which`` allows."""
+    """Fake qstat, qsub, qdel and qrls, found through $CLUSTER_<NAME> as the core's ``which`` allows."""
     made = {}
-    for name in ("qstat", "qsub", "qdel"):
+    for name in ("qstat", "qsub", "qdel", "qrls"):
         shim = Shim(tmp_path, name)
         monkeypatch.setenv(f"CLUSTER_{name.upper()}", str(shim.path))
         made[name] = shim

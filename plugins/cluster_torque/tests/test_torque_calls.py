@@ -449,6 +449,31 @@ def test_cancel_refused(shims, backend):
         backend.cancel(["5.vm"])
 
 
+def test_release_one_call(shims, backend):
+    shims["qrls"].on([])
+    assert backend.release(["1.vm", "2[].vm"]) is True
+    assert shims["qrls"].calls == [["1.vm", "2[].vm"]]
+
+
+@pytest.mark.parametrize("stderr, rc", [  # what the CI's servers answered on 2026-12-02
+    ("qrls: The requested state or substate can't be set from the job's current state (slot limit in effect)."
+     " 161.vm\n", 70),                                                                    # Torque, running
+    ("qrls: Request invalid for state of job MSG=invalid state for job - COMPLETE 162.vm\n", 170),  # Torque
+    ("", 153),                                                             # Torque, an id it does not know
+    ("qrls: Job has finished\n", 35),                                                      # OpenPBS
+    ("qrls: Unknown Job Id 999999.vm\n", 153),                                             # OpenPBS
+])
+def test_release_of_jobs_not_held_is_not_an_error(shims, backend, stderr, rc):
+    shims["qrls"].on([], stderr=stderr, rc=rc)
+    assert backend.release(["161.vm"]) is True
+
+
+def test_release_refused(shims, backend):
+    shims["qrls"].on([], stderr="qrls: Unauthorized Request  MSG=operation not permitted 5.vm\n", rc=159)
+    with pytest.raises(SchedulerError, match="Unauthorized Request"):
+        backend.release(["5.vm"])
+
+
 def test_failure_of_the_full_query_too_is_a_scheduler_error(shims, torque, backend):
     shims["qstat"].on([], stderr="qstat: Unauthorized Request  MSG=operation not permitted\n", rc=159)
     with pytest.raises(SchedulerError, match="Unauthorized Request"):
